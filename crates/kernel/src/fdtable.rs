@@ -1,0 +1,130 @@
+//! A cage's file descriptor table. Entries share open-file descriptions
+//! ([`Node`]s) by `Arc`, so `dup`, `fork` and renumbering keep offsets
+//! shared as POSIX has it.
+
+use crate::abi::{Dirent, Errno, Result};
+use crate::vfs::Node;
+use std::sync::Arc;
+
+/// The most descriptors one cage may hold open.
+pub const MAX_FDS: usize = 4096;
+
+#[derive(Clone)]
+pub struct FdEntry {
+    pub node: Arc<dyn Node>,
+    pub rights_base: u64,
+    pub rights_inheriting: u64,
+    /// The guest path of a preopened directory, reported by `fd_prestat_*`.
+    pub preopen: Option<String>,
+    /// The directory listing `fd_readdir` pages through, taken at cookie 0.
+    pub listing: Option<Arc<Vec<Dirent>>>,
+}
+
+impl FdEntry {
+    pub fn new(node: Arc<dyn Node>) -> FdEntry {
+        let rights = node.base_rights();
+        FdEntry {
+            node,
+            rights_base: rights,
+            rights_inheriting: crate::abi::rights::ALL,
+            preopen: None,
+            listing: None,
+        }
+    }
+
+    /// Fails with `ENOTCAPABLE` unless the fd holds all of `rights`.
+    pub fn require(&self, rights: u64) -> Result<()> {
+        if self.rights_base & rights == rights {
+            Ok(())
+        } else {
+            Err(crate::note::deny(Errno::NOTCAPABLE, "fd lacks the right"))
+        }
+    }
+}
+
+#[derive(Clone, Default)]
+pub struct FdTable {
+    slots: Vec<Option<FdEntry>>,
+}
+
+impl FdTable {
+    pub fn get(&self, fd: u32) -> Result<&FdEntry> {
+        self.slots
+            .get(fd as usize)
+            .and_then(Option::as_ref)
+            .ok_or(Errno::BADF)
+    }
+
+    pub fn get_mut(&mut self, fd: u32) -> Result<&mut FdEntry> {
+        self.slots
+            .get_mut(fd as usize)
+            .and_then(Option::as_mut)
+            .ok_or(Errno::BADF)
+    }
+
+    /// Places `entry` at the lowest free number, as POSIX `open` does.
+    pub fn insert(&mut self, entry: FdEntry) -> Result<u32> {
+        let fd = match self.slots.iter().position(Option::is_none) {
+            Some(free) => free,
+            None if self.slots.len() < MAX_FDS => {
+                self.slots.push(None);
+                self.slots.len() - 1
+            }
+            None => return Err(Errno::MFILE),
+        };
+        self.slots[fd] = Some(entry);
+        Ok(fd as u32)
+    }
+
+    pub fn remove(&mut self, fd: u32) -> Result<FdEntry> {
+        let entry = self
+            .slots
+            .get_mut(fd as usize)
+            .and_then(Option::take)
+            .ok_or(Errno::BADF)?;
+        while matches!(self.slots.last(), Some(None)) {
+            self.slots.pop();
+        }
+        Ok(entry)
+    }
+
+    /// `fd_renumber`: `to` must be open; it is closed and replaced by `from`.
+    pub fn renumber(&mut self, from: u32, to: u32) -> Result<()> {
+        self.get(from)?;
+        self.get(to)?;
+        if from == to {
+            return Ok(());
+        }
+        let entry = self.remove(from)?;
+        self.slots[to as usize] = Some(entry);
+        Ok(())
+    }
+
+    /// The preopened directories, in fd order, for display.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &FdEntry)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| e.as_ref().map(|e| (i as u32, e)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vfs::stdio::Null;
+
+    #[test]
+    fn lowest_free_and_renumber() {
+        let mut t = FdTable::default();
+        for expect in 0..3 {
+            assert_eq!(t.insert(FdEntry::new(Arc::new(Null))).unwrap(), expect);
+        }
+        t.remove(1).unwrap();
+        assert_eq!(t.insert(FdEntry::new(Arc::new(Null))).unwrap(), 1);
+        assert_eq!(t.renumber(0, 2), Ok(()));
+        assert_eq!(t.get(0).err(), Some(Errno::BADF));
+        assert!(t.get(2).is_ok());
+        assert_eq!(t.renumber(0, 1), Err(Errno::BADF));
+    }
+}

@@ -1,0 +1,150 @@
+//! warden's kernel: its own implementation of `wasi_snapshot_preview1` over
+//! its own fd table and VFS, and the machinery that loads, caches, runs
+//! and stops cages on wasmtime.
+//!
+//! The flow is [`Kernel::new`] (one engine per set of engine settings),
+//! [`Kernel::load`] (validate, compile or fetch from the cache, check
+//! imports and the entrypoint), then [`Kernel::run`] (build the cage from
+//! the policy, run it on its own thread, classify how it ended).
+
+pub mod abi;
+pub mod cage;
+mod cache;
+pub mod fdtable;
+pub mod note;
+mod run;
+pub mod syscalls;
+pub mod trace;
+pub mod vfs;
+
+pub use cache::{CacheMode, CompileEvent};
+pub use run::Outcome;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use wasmtime::{Config, Engine, Linker, Module, OptLevel};
+
+/// Why warden refused to run a module, or could not set it up. These are
+/// bad input (exit 2) except [`KernelError::Setup`] and [`KernelError::Host`].
+#[derive(Debug, thiserror::Error)]
+pub enum KernelError {
+    #[error("cannot read module {path}: {reason}")]
+    ReadModule { path: PathBuf, reason: String },
+    #[error("{path} is not a WebAssembly file (it does not start with `\\0asm` and is not WAT text)")]
+    NotWasm { path: PathBuf },
+    #[error("{path} is a WebAssembly component; `warden run` runs core modules (wasm32-wasip1), components are not supported yet")]
+    Component { path: PathBuf },
+    #[error("{path} is not a valid WebAssembly module: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+    #[error("{path} is precompiled native code; pass --allow-precompiled to run it (only for files you compiled yourself)")]
+    Precompiled { path: PathBuf },
+    #[error("{path} imports `{module}::{name}` ({kind}), which warden does not provide")]
+    UnknownImport {
+        path: PathBuf,
+        module: String,
+        name: String,
+        kind: String,
+    },
+    #[error("{path} has no export `{name}` to run (function exports: {available})")]
+    NoEntrypoint {
+        path: PathBuf,
+        name: String,
+        available: String,
+    },
+    #[error("{path} is a reactor (it exports `_initialize` and no `_start`): name the export to call with --entrypoint")]
+    Reactor { path: PathBuf },
+    #[error("{path}: export `{name}` must take no arguments and return nothing or an i32")]
+    BadEntrypoint { path: PathBuf, name: String },
+    #[error("mount `{guest}`: {reason}")]
+    Mount { guest: String, reason: String },
+    #[error("--listen {addr}: {reason}")]
+    Listen { addr: String, reason: String },
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("cannot set up the cage: {0}")]
+    Setup(abi::Errno),
+    #[error("{0}")]
+    Host(String),
+}
+
+impl KernelError {
+    /// Bad input that the user can fix; nothing ran.
+    pub fn is_bad_input(&self) -> bool {
+        !matches!(self, KernelError::Setup(_) | KernelError::Host(_))
+    }
+}
+
+/// Engine settings that change compiled code or the runtime's shape.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EngineSettings {
+    /// Instrument code to count fuel.
+    pub fuel: bool,
+    /// Native stack for wasm frames, in bytes.
+    pub max_stack: Option<u64>,
+}
+
+/// Default native stack for wasm frames (wasmtime's own default).
+pub const DEFAULT_MAX_STACK: u64 = 512 * 1024;
+
+/// A wasmtime engine with warden's preview1 kernel linked in.
+pub struct Kernel {
+    engine: Engine,
+    linker: Arc<Linker<cage::Cage>>,
+    settings: EngineSettings,
+}
+
+impl Kernel {
+    pub fn new(settings: EngineSettings) -> anyhow::Result<Kernel> {
+        let mut config = Config::new();
+        config.cranelift_opt_level(OptLevel::Speed);
+        // Epoch checks let the host stop a guest that makes no syscalls.
+        config.epoch_interruption(true);
+        config.consume_fuel(settings.fuel);
+        config.max_wasm_stack(settings.max_stack.unwrap_or(DEFAULT_MAX_STACK) as usize);
+        let engine = Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        syscalls::add_to_linker(&mut linker)?;
+        Ok(Kernel {
+            engine,
+            linker: Arc::new(linker),
+            settings,
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn settings(&self) -> &EngineSettings {
+        &self.settings
+    }
+
+    /// Checks that every import is one warden provides.
+    fn check_imports(&self, path: &std::path::Path, module: &Module) -> Result<(), KernelError> {
+        for import in module.imports() {
+            let provided = import.module() == syscalls::MODULE
+                && syscalls::NAMES.contains(&import.name())
+                && matches!(import.ty(), wasmtime::ExternType::Func(_));
+            if !provided {
+                let kind = match import.ty() {
+                    wasmtime::ExternType::Func(_) => "function",
+                    wasmtime::ExternType::Memory(_) => "memory",
+                    wasmtime::ExternType::Table(_) => "table",
+                    wasmtime::ExternType::Global(_) => "global",
+                    wasmtime::ExternType::Tag(_) => "tag",
+                };
+                let mut kind = kind.to_string();
+                if import.module() == "wasi_unstable" {
+                    kind.push_str("; WASI preview0 is not supported, rebuild for wasm32-wasip1");
+                }
+                return Err(KernelError::UnknownImport {
+                    path: path.to_path_buf(),
+                    module: import.module().to_string(),
+                    name: import.name().to_string(),
+                    kind,
+                });
+            }
+        }
+        Ok(())
+    }
+}

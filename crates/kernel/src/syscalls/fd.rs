@@ -1,0 +1,368 @@
+//! `fd_*`: operations on open descriptors.
+
+use crate::abi::{filetype, fstflags, rights, whence, Dirent, Errno, GuestMemory, PREOPENTYPE_DIR};
+use crate::cage::{Cage, SysResult};
+use crate::vfs::{Node, TimeSpec};
+use std::io::SeekFrom;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+/// Turns `fst_flags` and the two times into what to set.
+pub(super) fn time_specs(
+    atim: u64,
+    mtim: u64,
+    flags: u16,
+) -> Result<(Option<TimeSpec>, Option<TimeSpec>), Errno> {
+    let pick = |value: u64, set: u16, now: u16| -> Result<Option<TimeSpec>, Errno> {
+        match (flags & set != 0, flags & now != 0) {
+            (true, true) => Err(Errno::INVAL),
+            (true, false) => Ok(Some(TimeSpec::At(UNIX_EPOCH + Duration::from_nanos(value)))),
+            (false, true) => Ok(Some(TimeSpec::Now)),
+            (false, false) => Ok(None),
+        }
+    };
+    Ok((
+        pick(atim, fstflags::ATIM, fstflags::ATIM_NOW)?,
+        pick(mtim, fstflags::MTIM, fstflags::MTIM_NOW)?,
+    ))
+}
+
+impl Cage {
+    /// The node behind `fd`, if the fd holds `needed` rights; a missing
+    /// read or write right is `EBADF`, as POSIX reports it.
+    fn node(&self, fd: u32, needed: u64) -> Result<Arc<dyn Node>, Errno> {
+        let entry = self.fds.get(fd)?;
+        if entry.rights_base & needed != needed {
+            return Err(if needed & (rights::FD_READ | rights::FD_WRITE) != 0 {
+                Errno::BADF
+            } else {
+                crate::note::deny(Errno::NOTCAPABLE, "fd lacks the right")
+            });
+        }
+        Ok(entry.node.clone())
+    }
+
+    pub fn fd_read(&mut self, mem: &mut GuestMemory, fd: u32, iovs: u32, n: u32, out: u32) -> SysResult {
+        let node = self.node(fd, rights::FD_READ)?;
+        let total = read_into(mem, &*node, iovs, n, None)?;
+        mem.write_u32(out, total)?;
+        Ok(())
+    }
+
+    pub fn fd_pread(
+        &mut self,
+        mem: &mut GuestMemory,
+        fd: u32,
+        iovs: u32,
+        n: u32,
+        offset: u64,
+        out: u32,
+    ) -> SysResult {
+        let node = self.node(fd, rights::FD_READ | rights::FD_SEEK)?;
+        let total = read_into(mem, &*node, iovs, n, Some(offset))?;
+        mem.write_u32(out, total)?;
+        Ok(())
+    }
+
+    pub fn fd_write(&mut self, mem: &mut GuestMemory, fd: u32, iovs: u32, n: u32, out: u32) -> SysResult {
+        let node = self.node(fd, rights::FD_WRITE)?;
+        let total = write_from(mem, &*node, iovs, n, None)?;
+        mem.write_u32(out, total)?;
+        Ok(())
+    }
+
+    pub fn fd_pwrite(
+        &mut self,
+        mem: &mut GuestMemory,
+        fd: u32,
+        iovs: u32,
+        n: u32,
+        offset: u64,
+        out: u32,
+    ) -> SysResult {
+        let node = self.node(fd, rights::FD_WRITE | rights::FD_SEEK)?;
+        if node.fdflags() & crate::abi::fdflags::APPEND != 0 {
+            // pwrite on an append-only description would append on Linux;
+            // refuse rather than write somewhere the guest did not ask.
+            return Err(Errno::NOTSUP.into());
+        }
+        let total = write_from(mem, &*node, iovs, n, Some(offset))?;
+        mem.write_u32(out, total)?;
+        Ok(())
+    }
+
+    pub fn fd_seek(
+        &mut self,
+        mem: &mut GuestMemory,
+        fd: u32,
+        offset: u64,
+        how: u32,
+        out: u32,
+    ) -> SysResult {
+        let offset = offset as i64;
+        let pos = match how as u8 {
+            whence::SET => SeekFrom::Start(u64::try_from(offset).map_err(|_| Errno::INVAL)?),
+            whence::CUR => SeekFrom::Current(offset),
+            whence::END => SeekFrom::End(offset),
+            _ => return Err(Errno::INVAL.into()),
+        };
+        let needed = if matches!(pos, SeekFrom::Current(0)) {
+            rights::FD_TELL
+        } else {
+            rights::FD_SEEK
+        };
+        let node = self.node(fd, needed)?;
+        let new = node.seek(pos)?;
+        mem.write_u64(out, new)?;
+        Ok(())
+    }
+
+    pub fn fd_tell(&mut self, mem: &mut GuestMemory, fd: u32, out: u32) -> SysResult {
+        let node = self.node(fd, rights::FD_TELL)?;
+        let at = node.seek(SeekFrom::Current(0))?;
+        mem.write_u64(out, at)?;
+        Ok(())
+    }
+
+    pub fn fd_close(&mut self, _mem: &mut GuestMemory, fd: u32) -> SysResult {
+        self.fds.remove(fd)?;
+        Ok(())
+    }
+
+    pub fn fd_renumber(&mut self, _mem: &mut GuestMemory, fd: u32, to: u32) -> SysResult {
+        self.fds.renumber(fd, to)?;
+        Ok(())
+    }
+
+    pub fn fd_fdstat_get(&mut self, mem: &mut GuestMemory, fd: u32, out: u32) -> SysResult {
+        let entry = self.fds.get(fd)?;
+        let mut buf = [0u8; 24];
+        buf[0] = entry.node.filetype();
+        buf[2..4].copy_from_slice(&entry.node.fdflags().to_le_bytes());
+        buf[8..16].copy_from_slice(&entry.rights_base.to_le_bytes());
+        buf[16..24].copy_from_slice(&entry.rights_inheriting.to_le_bytes());
+        mem.write_bytes(out, &buf)?;
+        Ok(())
+    }
+
+    pub fn fd_fdstat_set_flags(&mut self, _mem: &mut GuestMemory, fd: u32, flags: u32) -> SysResult {
+        let flags = u16::try_from(flags).map_err(|_| Errno::INVAL)?;
+        let node = self.node(fd, rights::FD_FDSTAT_SET_FLAGS)?;
+        node.set_fdflags(flags)?;
+        Ok(())
+    }
+
+    pub fn fd_fdstat_set_rights(
+        &mut self,
+        _mem: &mut GuestMemory,
+        fd: u32,
+        base: u64,
+        inheriting: u64,
+    ) -> SysResult {
+        let entry = self.fds.get_mut(fd)?;
+        // Rights only ever shrink.
+        if base & !entry.rights_base != 0 || inheriting & !entry.rights_inheriting != 0 {
+            return Err(crate::note::deny(Errno::NOTCAPABLE, "rights can only shrink").into());
+        }
+        entry.rights_base = base;
+        entry.rights_inheriting = inheriting;
+        Ok(())
+    }
+
+    pub fn fd_filestat_get(&mut self, mem: &mut GuestMemory, fd: u32, out: u32) -> SysResult {
+        let node = self.node(fd, 0)?;
+        mem.write_bytes(out, &node.stat()?.encode())?;
+        Ok(())
+    }
+
+    pub fn fd_filestat_set_size(&mut self, _mem: &mut GuestMemory, fd: u32, size: u64) -> SysResult {
+        let node = self.node(fd, rights::FD_FILESTAT_SET_SIZE)?;
+        node.set_size(size)?;
+        Ok(())
+    }
+
+    pub fn fd_filestat_set_times(
+        &mut self,
+        _mem: &mut GuestMemory,
+        fd: u32,
+        atim: u64,
+        mtim: u64,
+        flags: u32,
+    ) -> SysResult {
+        let node = self.node(fd, rights::FD_FILESTAT_SET_TIMES)?;
+        let (a, m) = time_specs(atim, mtim, flags as u16)?;
+        node.set_times(a, m)?;
+        Ok(())
+    }
+
+    pub fn fd_advise(
+        &mut self,
+        _mem: &mut GuestMemory,
+        fd: u32,
+        offset: u64,
+        len: u64,
+        advice: u32,
+    ) -> SysResult {
+        let node = self.node(fd, rights::FD_ADVISE)?;
+        if node.filetype() != filetype::REGULAR_FILE {
+            return Err(Errno::SPIPE.into());
+        }
+        node.advise(offset, len, advice as u8)?;
+        Ok(())
+    }
+
+    pub fn fd_allocate(&mut self, _mem: &mut GuestMemory, fd: u32, offset: u64, len: u64) -> SysResult {
+        let node = self.node(fd, rights::FD_ALLOCATE)?;
+        if len == 0 {
+            return Err(Errno::INVAL.into());
+        }
+        node.allocate(offset, len)?;
+        Ok(())
+    }
+
+    pub fn fd_sync(&mut self, _mem: &mut GuestMemory, fd: u32) -> SysResult {
+        self.node(fd, 0)?.sync()?;
+        Ok(())
+    }
+
+    pub fn fd_datasync(&mut self, _mem: &mut GuestMemory, fd: u32) -> SysResult {
+        self.node(fd, 0)?.datasync()?;
+        Ok(())
+    }
+
+    pub fn fd_prestat_get(&mut self, mem: &mut GuestMemory, fd: u32, out: u32) -> SysResult {
+        let entry = self.fds.get(fd)?;
+        let name = entry.preopen.as_ref().ok_or(Errno::BADF)?;
+        mem.write_u8(out, PREOPENTYPE_DIR)?;
+        mem.write_u32(out + 4, name.len() as u32)?;
+        Ok(())
+    }
+
+    pub fn fd_prestat_dir_name(&mut self, mem: &mut GuestMemory, fd: u32, path: u32, len: u32) -> SysResult {
+        let entry = self.fds.get(fd)?;
+        let name = entry.preopen.as_ref().ok_or(Errno::BADF)?;
+        if (len as usize) < name.len() {
+            return Err(Errno::NAMETOOLONG.into());
+        }
+        mem.write_bytes(path, name.as_bytes())?;
+        Ok(())
+    }
+
+    pub fn fd_readdir(
+        &mut self,
+        mem: &mut GuestMemory,
+        fd: u32,
+        buf: u32,
+        buf_len: u32,
+        cookie: u64,
+        out: u32,
+    ) -> SysResult {
+        let entry = self.fds.get_mut(fd)?;
+        entry.require(rights::FD_READDIR)?;
+        let listing = match (&entry.listing, cookie) {
+            (Some(listing), c) if c != 0 => listing.clone(),
+            _ => {
+                let fresh = Arc::new(entry.node.readdir()?);
+                entry.listing = Some(fresh.clone());
+                fresh
+            }
+        };
+        let used = write_dirents(mem, &listing, cookie, buf, buf_len)?;
+        mem.write_u32(out, used)?;
+        Ok(())
+    }
+}
+
+/// Fills `buf` with entries from index `cookie` on; the last one may be
+/// cut short, which tells the guest to call again with a larger buffer.
+fn write_dirents(
+    mem: &mut GuestMemory,
+    listing: &[Dirent],
+    cookie: u64,
+    buf: u32,
+    buf_len: u32,
+) -> Result<u32, Errno> {
+    let out = mem.slice_mut(buf, buf_len)?;
+    let mut used = 0usize;
+    let start = usize::try_from(cookie).unwrap_or(usize::MAX);
+    for (i, entry) in listing.iter().enumerate().skip(start) {
+        let header = entry.header(i as u64 + 1);
+        for chunk in [&header[..], entry.name.as_bytes()] {
+            let n = chunk.len().min(out.len() - used);
+            out[used..used + n].copy_from_slice(&chunk[..n]);
+            used += n;
+        }
+        if used == out.len() {
+            break;
+        }
+    }
+    Ok(used as u32)
+}
+
+/// Reads into the iovecs in order. A regular file fills them all; a stream
+/// only the first non-empty one, since a second read could block after
+/// data already arrived.
+fn read_into(
+    mem: &mut GuestMemory,
+    node: &dyn Node,
+    iovs: u32,
+    count: u32,
+    mut offset: Option<u64>,
+) -> Result<u32, Errno> {
+    let vecs = if node.filetype() == filetype::REGULAR_FILE {
+        mem.iovecs(iovs, count)?
+    } else {
+        mem.first_iovec(iovs, count)?.into_iter().collect()
+    };
+    let mut total: u32 = 0;
+    for (ptr, len) in vecs {
+        let buf = mem.slice_mut(ptr, len)?;
+        let n = match offset {
+            Some(at) => node.pread(buf, at)?,
+            None => node.read(buf)?,
+        };
+        total = total.saturating_add(n as u32);
+        if let Some(at) = offset.as_mut() {
+            *at += n as u64;
+        }
+        if n < len as usize {
+            break;
+        }
+    }
+    Ok(total)
+}
+
+/// Writes the iovecs in order, stopping at the first short write.
+fn write_from(
+    mem: &mut GuestMemory,
+    node: &dyn Node,
+    iovs: u32,
+    count: u32,
+    mut offset: Option<u64>,
+) -> Result<u32, Errno> {
+    let mut total: u32 = 0;
+    for (ptr, len) in mem.iovecs(iovs, count)? {
+        if len == 0 {
+            continue;
+        }
+        let buf = mem.slice(ptr, len)?;
+        let n = match offset {
+            Some(at) => node.pwrite(buf, at),
+            None => node.write(buf),
+        };
+        let n = match n {
+            Ok(n) => n,
+            // Report what was written before a later buffer failed.
+            Err(_) if total > 0 => break,
+            Err(e) => return Err(e),
+        };
+        total = total.saturating_add(n as u32);
+        if let Some(at) = offset.as_mut() {
+            *at += n as u64;
+        }
+        if n < len as usize {
+            break;
+        }
+    }
+    Ok(total)
+}

@@ -1,0 +1,208 @@
+//! Warden's implementation of every `wasi_snapshot_preview1` import, as
+//! methods on [`Cage`], and their registration with a wasmtime linker.
+//!
+//! Each import goes through [`dispatch`]: it borrows the guest's memory
+//! (bounds-checked through [`GuestMemory`]), runs the call, turns the
+//! result into an errno or a stop, and traces it when tracing is on.
+
+mod fd;
+mod misc;
+mod path;
+mod poll;
+mod sock;
+
+use crate::abi::GuestMemory;
+use crate::cage::{Cage, SysError, SysResult};
+use crate::trace;
+use std::time::Instant;
+use wasmtime::{Caller, Extern, Linker};
+
+pub const MODULE: &str = "wasi_snapshot_preview1";
+
+/// A raw wasm argument as the tracer records it.
+trait Raw {
+    fn raw(self) -> u64;
+}
+impl Raw for i32 {
+    fn raw(self) -> u64 {
+        self as u32 as u64
+    }
+}
+impl Raw for i64 {
+    fn raw(self) -> u64 {
+        self as u64
+    }
+}
+
+/// Runs one call against the cage and its memory.
+fn dispatch(
+    caller: &mut Caller<'_, Cage>,
+    name: &'static str,
+    args: &[u64],
+    call: impl FnOnce(&mut Cage, &mut GuestMemory) -> SysResult,
+) -> wasmtime::Result<i32> {
+    let memory = match caller.data().memory {
+        Some(m) => Some(m),
+        None => match caller.get_export("memory") {
+            Some(Extern::Memory(m)) => {
+                caller.data_mut().memory = Some(m);
+                Some(m)
+            }
+            _ => None,
+        },
+    };
+    let mut empty = [0u8; 0];
+    let (bytes, cage): (&mut [u8], &mut Cage) = match memory {
+        Some(m) => m.data_and_store_mut(caller),
+        None => (&mut empty[..], caller.data_mut()),
+    };
+    let mut mem = GuestMemory::new(bytes);
+    let tracer = cage.tracer.clone();
+    let result = match tracer {
+        None => call(cage, &mut mem),
+        Some(tracer) => {
+            crate::note::take();
+            let call_text = trace::describe_call(name, args, &mem);
+            let start = Instant::now();
+            let result = call(cage, &mut mem);
+            let elapsed = start.elapsed();
+            let outcome = trace::describe_result(name, args, &mem, &result);
+            tracer.line(cage.id, &call_text, &outcome, elapsed);
+            result
+        }
+    };
+    match result {
+        Ok(()) => Ok(0),
+        Err(SysError::Errno(e)) => Ok(e.0 as i32),
+        Err(SysError::Stop(stop)) => Err(stop.into()),
+    }
+}
+
+/// Registers `name(args) -> errno` imports that forward to `Cage::name`.
+macro_rules! syscalls {
+    ($linker:ident; $($name:ident($($arg:ident: $ty:ty),*);)*) => {
+        $(
+            $linker.func_wrap(
+                MODULE,
+                stringify!($name),
+                |mut caller: Caller<'_, Cage>, $($arg: $ty),*| -> wasmtime::Result<i32> {
+                    dispatch(&mut caller, stringify!($name), &[$($arg.raw()),*], |cage, mem| {
+                        cage.$name(mem, $($arg as _),*)
+                    })
+                },
+            )?;
+        )*
+    };
+}
+
+/// Every import of `wasi_snapshot_preview1`, by name.
+pub const NAMES: &[&str] = &[
+    "args_get",
+    "args_sizes_get",
+    "environ_get",
+    "environ_sizes_get",
+    "clock_res_get",
+    "clock_time_get",
+    "fd_advise",
+    "fd_allocate",
+    "fd_close",
+    "fd_datasync",
+    "fd_fdstat_get",
+    "fd_fdstat_set_flags",
+    "fd_fdstat_set_rights",
+    "fd_filestat_get",
+    "fd_filestat_set_size",
+    "fd_filestat_set_times",
+    "fd_pread",
+    "fd_prestat_get",
+    "fd_prestat_dir_name",
+    "fd_pwrite",
+    "fd_read",
+    "fd_readdir",
+    "fd_renumber",
+    "fd_seek",
+    "fd_sync",
+    "fd_tell",
+    "fd_write",
+    "path_create_directory",
+    "path_filestat_get",
+    "path_filestat_set_times",
+    "path_link",
+    "path_open",
+    "path_readlink",
+    "path_remove_directory",
+    "path_rename",
+    "path_symlink",
+    "path_unlink_file",
+    "poll_oneoff",
+    "proc_exit",
+    "proc_raise",
+    "sched_yield",
+    "random_get",
+    "sock_accept",
+    "sock_recv",
+    "sock_send",
+    "sock_shutdown",
+];
+
+pub fn add_to_linker(linker: &mut Linker<Cage>) -> anyhow::Result<()> {
+    syscalls! { linker;
+        args_get(argv: i32, argv_buf: i32);
+        args_sizes_get(argc: i32, argv_buf_size: i32);
+        environ_get(environ: i32, environ_buf: i32);
+        environ_sizes_get(count: i32, buf_size: i32);
+        clock_res_get(id: i32, resolution: i32);
+        clock_time_get(id: i32, precision: i64, time: i32);
+        fd_advise(fd: i32, offset: i64, len: i64, advice: i32);
+        fd_allocate(fd: i32, offset: i64, len: i64);
+        fd_close(fd: i32);
+        fd_datasync(fd: i32);
+        fd_fdstat_get(fd: i32, stat: i32);
+        fd_fdstat_set_flags(fd: i32, flags: i32);
+        fd_fdstat_set_rights(fd: i32, base: i64, inheriting: i64);
+        fd_filestat_get(fd: i32, stat: i32);
+        fd_filestat_set_size(fd: i32, size: i64);
+        fd_filestat_set_times(fd: i32, atim: i64, mtim: i64, fst_flags: i32);
+        fd_pread(fd: i32, iovs: i32, iovs_len: i32, offset: i64, nread: i32);
+        fd_prestat_get(fd: i32, prestat: i32);
+        fd_prestat_dir_name(fd: i32, path: i32, path_len: i32);
+        fd_pwrite(fd: i32, iovs: i32, iovs_len: i32, offset: i64, nwritten: i32);
+        fd_read(fd: i32, iovs: i32, iovs_len: i32, nread: i32);
+        fd_readdir(fd: i32, buf: i32, buf_len: i32, cookie: i64, bufused: i32);
+        fd_renumber(fd: i32, to: i32);
+        fd_seek(fd: i32, offset: i64, whence: i32, newoffset: i32);
+        fd_sync(fd: i32);
+        fd_tell(fd: i32, offset: i32);
+        fd_write(fd: i32, iovs: i32, iovs_len: i32, nwritten: i32);
+        path_create_directory(fd: i32, path: i32, path_len: i32);
+        path_filestat_get(fd: i32, flags: i32, path: i32, path_len: i32, stat: i32);
+        path_filestat_set_times(fd: i32, flags: i32, path: i32, path_len: i32, atim: i64, mtim: i64, fst_flags: i32);
+        path_link(old_fd: i32, old_flags: i32, old_path: i32, old_path_len: i32, new_fd: i32, new_path: i32, new_path_len: i32);
+        path_open(fd: i32, dirflags: i32, path: i32, path_len: i32, oflags: i32, rights_base: i64, rights_inheriting: i64, fdflags: i32, opened: i32);
+        path_readlink(fd: i32, path: i32, path_len: i32, buf: i32, buf_len: i32, bufused: i32);
+        path_remove_directory(fd: i32, path: i32, path_len: i32);
+        path_rename(fd: i32, old_path: i32, old_path_len: i32, new_fd: i32, new_path: i32, new_path_len: i32);
+        path_symlink(old_path: i32, old_path_len: i32, fd: i32, new_path: i32, new_path_len: i32);
+        path_unlink_file(fd: i32, path: i32, path_len: i32);
+        poll_oneoff(subscriptions: i32, events: i32, nsubscriptions: i32, nevents: i32);
+        proc_raise(sig: i32);
+        sched_yield();
+        random_get(buf: i32, buf_len: i32);
+        sock_accept(fd: i32, flags: i32, accepted: i32);
+        sock_recv(fd: i32, ri_data: i32, ri_data_len: i32, ri_flags: i32, ro_datalen: i32, ro_flags: i32);
+        sock_send(fd: i32, si_data: i32, si_data_len: i32, si_flags: i32, so_datalen: i32);
+        sock_shutdown(fd: i32, how: i32);
+    }
+    // proc_exit returns nothing: it always stops the guest.
+    linker.func_wrap(
+        MODULE,
+        "proc_exit",
+        |mut caller: Caller<'_, Cage>, code: i32| -> wasmtime::Result<()> {
+            dispatch(&mut caller, "proc_exit", &[code.raw()], |cage, _| {
+                cage.proc_exit(code as u32)
+            })?;
+            Ok(())
+        },
+    )?;
+    Ok(())
+}

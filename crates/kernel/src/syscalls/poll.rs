@@ -1,0 +1,237 @@
+//! `poll_oneoff`: wait for clocks and descriptors. Waits are made on the
+//! host's `poll(2)` together with the cage's waker, so a host stop (time
+//! limit, kill) ends them at once.
+
+use super::misc::now;
+use crate::abi::{clockid, eventtype, Errno, GuestMemory, EVENTRWFLAGS_HANGUP, SUBCLOCKFLAGS_ABSTIME};
+use crate::cage::{Cage, StopReason, Stop, SysError, SysResult};
+use crate::vfs::Readiness;
+use rustix::event::{PollFd, PollFlags};
+use std::os::fd::BorrowedFd;
+use std::time::{Duration, Instant};
+use warden_policy::Subsystem;
+
+const SUBSCRIPTION_SIZE: u32 = 48;
+const EVENT_SIZE: u32 = 32;
+
+struct Event {
+    userdata: u64,
+    error: Errno,
+    kind: u8,
+    nbytes: u64,
+    flags: u16,
+}
+
+impl Event {
+    fn encode(&self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        out[0..8].copy_from_slice(&self.userdata.to_le_bytes());
+        out[8..10].copy_from_slice(&self.error.0.to_le_bytes());
+        out[10] = self.kind;
+        out[16..24].copy_from_slice(&self.nbytes.to_le_bytes());
+        out[24..26].copy_from_slice(&self.flags.to_le_bytes());
+        out
+    }
+}
+
+struct ClockWait {
+    userdata: u64,
+    deadline: Instant,
+}
+
+struct FdWait {
+    userdata: u64,
+    kind: u8,
+    fd: i32,
+}
+
+impl Cage {
+    pub fn poll_oneoff(
+        &mut self,
+        mem: &mut GuestMemory,
+        subs: u32,
+        events: u32,
+        nsubs: u32,
+        nevents: u32,
+    ) -> SysResult {
+        if nsubs == 0 {
+            return Err(Errno::INVAL.into());
+        }
+        let mut ready: Vec<Event> = Vec::new();
+        let mut clocks: Vec<ClockWait> = Vec::new();
+        let mut waits: Vec<FdWait> = Vec::new();
+        let start = Instant::now();
+        for i in 0..nsubs {
+            let base = subs
+                .checked_add(i.checked_mul(SUBSCRIPTION_SIZE).ok_or(Errno::FAULT)?)
+                .ok_or(Errno::FAULT)?;
+            mem.slice(base, SUBSCRIPTION_SIZE)?;
+            let userdata = mem.read_u64(base)?;
+            let kind = mem.read_u8(base + 8)?;
+            let event = |error: Errno| Event {
+                userdata,
+                error,
+                kind,
+                nbytes: 0,
+                flags: 0,
+            };
+            match kind {
+                eventtype::CLOCK => {
+                    if let Err(e) = self.check(Subsystem::Clocks) {
+                        ready.push(event(e));
+                        continue;
+                    }
+                    let id = mem.read_u32(base + 16)?;
+                    let timeout = mem.read_u64(base + 24)?;
+                    let flags = mem.read_u16(base + 40)?;
+                    match clock_deadline(id, timeout, flags, start) {
+                        Ok(deadline) => clocks.push(ClockWait { userdata, deadline }),
+                        Err(e) => ready.push(event(e)),
+                    }
+                }
+                eventtype::FD_READ | eventtype::FD_WRITE => {
+                    let fd = mem.read_u32(base + 16)?;
+                    let node = match self.fds.get(fd) {
+                        Ok(entry) => entry.node.clone(),
+                        Err(e) => {
+                            ready.push(event(e));
+                            continue;
+                        }
+                    };
+                    match node.readiness() {
+                        Readiness::Always => {
+                            let mut ev = event(Errno::SUCCESS);
+                            if kind == eventtype::FD_READ {
+                                ev.nbytes = readable_bytes(&*node);
+                            }
+                            ready.push(ev);
+                        }
+                        Readiness::Os(raw) => waits.push(FdWait { userdata, kind, fd: raw }),
+                    }
+                }
+                _ => return Err(Errno::INVAL.into()),
+            }
+        }
+
+        loop {
+            let timeout = if !ready.is_empty() {
+                Some(Duration::ZERO)
+            } else {
+                clocks
+                    .iter()
+                    .map(|c| c.deadline.saturating_duration_since(Instant::now()))
+                    .min()
+            };
+            self.wait_fds(&waits, timeout, &mut ready)?;
+            let now = Instant::now();
+            for c in clocks.iter().filter(|c| c.deadline <= now) {
+                ready.push(Event {
+                    userdata: c.userdata,
+                    error: Errno::SUCCESS,
+                    kind: eventtype::CLOCK,
+                    nbytes: 0,
+                    flags: 0,
+                });
+            }
+            if !ready.is_empty() {
+                break;
+            }
+        }
+
+        for (i, ev) in ready.iter().enumerate() {
+            mem.write_bytes(events + i as u32 * EVENT_SIZE, &ev.encode())?;
+        }
+        mem.write_u32(nevents, ready.len() as u32)?;
+        Ok(())
+    }
+
+    /// One host `poll(2)` over the descriptors and the cage's waker.
+    fn wait_fds(
+        &self,
+        waits: &[FdWait],
+        timeout: Option<Duration>,
+        ready: &mut Vec<Event>,
+    ) -> SysResult {
+        let mut fds: Vec<PollFd> = waits
+            .iter()
+            .map(|w| {
+                // SAFETY: the descriptors belong to nodes the fd table keeps
+                // alive for the duration of this call.
+                let fd = unsafe { BorrowedFd::borrow_raw(w.fd) };
+                let flags = if w.kind == eventtype::FD_READ {
+                    PollFlags::IN
+                } else {
+                    PollFlags::OUT
+                };
+                PollFd::from_borrowed_fd(fd, flags)
+            })
+            .collect();
+        fds.push(PollFd::from_borrowed_fd(
+            self.control.waker_fd(),
+            PollFlags::IN,
+        ));
+        let limit = self.control.deadline().map(|d| d.saturating_duration_since(Instant::now()));
+        let timeout = match (timeout, limit) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let ts = timeout.map(|d| rustix::time::Timespec {
+            tv_sec: d.as_secs() as i64,
+            tv_nsec: d.subsec_nanos() as _,
+        });
+        match rustix::event::poll(&mut fds, ts.as_ref()) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(Errno::from(e).into()),
+        }
+        let reason = self.control.stop_reason();
+        if reason != StopReason::Running {
+            return Err(SysError::Stop(Stop::Host(reason)));
+        }
+        for (w, pfd) in waits.iter().zip(&fds) {
+            let got = pfd.revents();
+            if got.is_empty() {
+                continue;
+            }
+            let error = if got.contains(PollFlags::NVAL) {
+                Errno::BADF
+            } else {
+                Errno::SUCCESS
+            };
+            ready.push(Event {
+                userdata: w.userdata,
+                error,
+                kind: w.kind,
+                nbytes: 0,
+                flags: if got.contains(PollFlags::HUP) {
+                    EVENTRWFLAGS_HANGUP
+                } else {
+                    0
+                },
+            });
+        }
+        Ok(())
+    }
+}
+
+/// When a clock subscription fires, on the host's monotonic clock.
+fn clock_deadline(id: u32, timeout: u64, flags: u16, start: Instant) -> Result<Instant, Errno> {
+    let relative = if flags & SUBCLOCKFLAGS_ABSTIME != 0 {
+        match id {
+            clockid::REALTIME | clockid::MONOTONIC => timeout.saturating_sub(now(id)?),
+            _ => return Err(Errno::NOTSUP),
+        }
+    } else {
+        match id {
+            clockid::REALTIME | clockid::MONOTONIC => timeout,
+            _ => return Err(Errno::NOTSUP),
+        }
+    };
+    Ok(start + Duration::from_nanos(relative))
+}
+
+/// Bytes left to read in a file that never blocks.
+fn readable_bytes(node: &dyn crate::vfs::Node) -> u64 {
+    let size = node.stat().map(|s| s.size).unwrap_or(0);
+    let at = node.seek(std::io::SeekFrom::Current(0)).unwrap_or(size);
+    size.saturating_sub(at)
+}

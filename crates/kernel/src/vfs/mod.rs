@@ -1,0 +1,186 @@
+//! The virtual filesystem: what an fd points at.
+//!
+//! A [`Node`] is an open-file description: the thing several fds (and, after
+//! a fork, several cages) share, offset included. A node that is a directory
+//! also implements [`Directory`], the `path_*` operations relative to it.
+//! Mount kinds: host directories through cap-std ([`host`]) and in-memory
+//! read-only trees ([`virt`]); stdio and sockets are nodes too.
+
+pub mod host;
+pub mod socket;
+pub mod stdio;
+pub mod virt;
+
+use crate::abi::{filetype, Dirent, Errno, Filestat, Result};
+use crate::note;
+use std::any::Any;
+use std::io::SeekFrom;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// How `path_open` wants a file opened.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OpenRequest {
+    pub read: bool,
+    pub write: bool,
+    pub create: bool,
+    pub exclusive: bool,
+    pub truncate: bool,
+    pub directory: bool,
+    pub append: bool,
+    pub nonblock: bool,
+    pub follow: bool,
+}
+
+/// A time to set: now, or a given instant.
+#[derive(Clone, Copy, Debug)]
+pub enum TimeSpec {
+    Now,
+    At(SystemTime),
+}
+
+/// What `poll_oneoff` waits on for a node.
+pub enum Readiness {
+    /// Reads and writes never block (regular files, memory, `/dev/null`).
+    Always,
+    /// Ask the host kernel about this descriptor.
+    Os(RawFd),
+}
+
+/// An open-file description.
+pub trait Node: Send + Sync + Any {
+    fn filetype(&self) -> u8;
+
+    /// Rights an fd of this node starts with.
+    fn base_rights(&self) -> u64 {
+        crate::abi::rights::STREAM
+    }
+
+    fn read(&self, _buf: &mut [u8]) -> Result<usize> {
+        Err(Errno::BADF)
+    }
+    fn write(&self, _buf: &[u8]) -> Result<usize> {
+        Err(Errno::BADF)
+    }
+    fn pread(&self, _buf: &mut [u8], _offset: u64) -> Result<usize> {
+        Err(Errno::SPIPE)
+    }
+    fn pwrite(&self, _buf: &[u8], _offset: u64) -> Result<usize> {
+        Err(Errno::SPIPE)
+    }
+    fn seek(&self, _pos: SeekFrom) -> Result<u64> {
+        Err(Errno::SPIPE)
+    }
+    fn stat(&self) -> Result<Filestat> {
+        Ok(Filestat {
+            filetype: self.filetype(),
+            ..Filestat::default()
+        })
+    }
+    fn set_size(&self, _size: u64) -> Result<()> {
+        Err(Errno::INVAL)
+    }
+    fn set_times(&self, _atim: Option<TimeSpec>, _mtim: Option<TimeSpec>) -> Result<()> {
+        Err(Errno::NOTSUP)
+    }
+    fn sync(&self) -> Result<()> {
+        Ok(())
+    }
+    fn datasync(&self) -> Result<()> {
+        self.sync()
+    }
+    fn advise(&self, _offset: u64, _len: u64, _advice: u8) -> Result<()> {
+        Ok(())
+    }
+    fn allocate(&self, _offset: u64, _len: u64) -> Result<()> {
+        Err(Errno::NOTSUP)
+    }
+    /// Description flags (`APPEND`, `NONBLOCK`, …).
+    fn fdflags(&self) -> u16 {
+        0
+    }
+    fn set_fdflags(&self, _flags: u16) -> Result<()> {
+        Err(Errno::NOTSUP)
+    }
+    /// All entries, `.` and `..` first; `fd_readdir` pages through them.
+    fn readdir(&self) -> Result<Vec<Dirent>> {
+        Err(Errno::NOTDIR)
+    }
+    fn as_dir(&self) -> Option<&dyn Directory> {
+        None
+    }
+    fn readiness(&self) -> Readiness {
+        Readiness::Always
+    }
+    fn sock_accept(&self, _nonblock: bool) -> Result<Arc<dyn Node>> {
+        Err(Errno::NOTSOCK)
+    }
+    fn sock_recv(&self, _buf: &mut [u8], _peek: bool) -> Result<usize> {
+        Err(Errno::NOTSOCK)
+    }
+    fn sock_send(&self, _buf: &[u8]) -> Result<usize> {
+        Err(Errno::NOTSOCK)
+    }
+    fn sock_shutdown(&self, _how: u8) -> Result<()> {
+        Err(Errno::NOTSOCK)
+    }
+}
+
+/// The `path_*` operations, relative to an open directory. Paths are
+/// relative and already checked by [`check_path`].
+pub trait Directory: Send + Sync {
+    fn open(&self, path: &str, req: &OpenRequest) -> Result<Arc<dyn Node>>;
+    fn create_dir(&self, path: &str) -> Result<()>;
+    fn remove_dir(&self, path: &str) -> Result<()>;
+    fn unlink(&self, path: &str) -> Result<()>;
+    fn rename(&self, from: &str, to_dir: &dyn Directory, to: &str) -> Result<()>;
+    fn link(&self, from: &str, follow: bool, to_dir: &dyn Directory, to: &str) -> Result<()>;
+    fn symlink(&self, target: &str, path: &str) -> Result<()>;
+    fn readlink(&self, path: &str) -> Result<String>;
+    fn stat_at(&self, path: &str, follow: bool) -> Result<Filestat>;
+    fn set_times_at(
+        &self,
+        path: &str,
+        follow: bool,
+        atim: Option<TimeSpec>,
+        mtim: Option<TimeSpec>,
+    ) -> Result<()>;
+    /// For operations across two directories of the same kind.
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// Rejects what no mount accepts: absolute paths and NUL bytes.
+pub fn check_path(path: &str) -> Result<()> {
+    if path.starts_with('/') {
+        return Err(note::deny(Errno::NOTCAPABLE, "absolute path"));
+    }
+    if path.contains('\0') {
+        return Err(Errno::ILSEQ);
+    }
+    Ok(())
+}
+
+/// `EROFS` with the reason recorded for the trace.
+pub fn read_only() -> Errno {
+    note::deny(Errno::ROFS, "read-only mount")
+}
+
+/// Nanoseconds since the epoch, as WASI timestamps are.
+pub fn nanos(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// `.` and `..` for a listing that lacks them.
+pub fn dot_entries(ino: u64) -> Vec<Dirent> {
+    [".", ".."]
+        .into_iter()
+        .map(|name| Dirent {
+            ino,
+            filetype: filetype::DIRECTORY,
+            name: name.to_string(),
+        })
+        .collect()
+}

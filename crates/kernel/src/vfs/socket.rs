@@ -1,0 +1,113 @@
+//! Listening sockets the user preopens with `--listen`, and the connections
+//! a guest accepts on them. Guests cannot open or connect sockets of their
+//! own: preview1 has no call for it, and warden adds none.
+
+use super::{Node, Readiness};
+use crate::abi::{fdflags, filetype, rights, Errno, Result, SDFLAGS_RD, SDFLAGS_WR};
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
+
+pub struct Listener {
+    socket: TcpListener,
+    flags: AtomicU16,
+}
+
+impl Listener {
+    pub fn new(socket: TcpListener) -> Listener {
+        Listener {
+            socket,
+            flags: AtomicU16::new(0),
+        }
+    }
+}
+
+impl Node for Listener {
+    fn filetype(&self) -> u8 {
+        filetype::SOCKET_STREAM
+    }
+    fn base_rights(&self) -> u64 {
+        rights::SOCKET
+    }
+    fn read(&self, _: &mut [u8]) -> Result<usize> {
+        Err(Errno::NOTCONN)
+    }
+    fn write(&self, _: &[u8]) -> Result<usize> {
+        Err(Errno::NOTCONN)
+    }
+    fn fdflags(&self) -> u16 {
+        self.flags.load(Ordering::Relaxed)
+    }
+    fn set_fdflags(&self, flags: u16) -> Result<()> {
+        self.socket
+            .set_nonblocking(flags & fdflags::NONBLOCK != 0)
+            .map_err(Errno::from)?;
+        self.flags.store(flags & fdflags::NONBLOCK, Ordering::Relaxed);
+        Ok(())
+    }
+    fn readiness(&self) -> Readiness {
+        Readiness::Os(self.socket.as_raw_fd())
+    }
+    fn sock_accept(&self, nonblock: bool) -> Result<Arc<dyn Node>> {
+        let (stream, _) = self.socket.accept().map_err(Errno::from)?;
+        stream.set_nonblocking(nonblock).map_err(Errno::from)?;
+        Ok(Arc::new(Stream {
+            socket: stream,
+            flags: AtomicU16::new(if nonblock { fdflags::NONBLOCK } else { 0 }),
+        }))
+    }
+}
+
+pub struct Stream {
+    socket: TcpStream,
+    flags: AtomicU16,
+}
+
+impl Node for Stream {
+    fn filetype(&self) -> u8 {
+        filetype::SOCKET_STREAM
+    }
+    fn base_rights(&self) -> u64 {
+        rights::SOCKET
+    }
+    fn read(&self, buf: &mut [u8]) -> Result<usize> {
+        (&self.socket).read(buf).map_err(Errno::from)
+    }
+    fn write(&self, buf: &[u8]) -> Result<usize> {
+        (&self.socket).write(buf).map_err(Errno::from)
+    }
+    fn fdflags(&self) -> u16 {
+        self.flags.load(Ordering::Relaxed)
+    }
+    fn set_fdflags(&self, flags: u16) -> Result<()> {
+        self.socket
+            .set_nonblocking(flags & fdflags::NONBLOCK != 0)
+            .map_err(Errno::from)?;
+        self.flags.store(flags & fdflags::NONBLOCK, Ordering::Relaxed);
+        Ok(())
+    }
+    fn readiness(&self) -> Readiness {
+        Readiness::Os(self.socket.as_raw_fd())
+    }
+    fn sock_recv(&self, buf: &mut [u8], peek: bool) -> Result<usize> {
+        if peek {
+            self.socket.peek(buf).map_err(Errno::from)
+        } else {
+            self.read(buf)
+        }
+    }
+    fn sock_send(&self, buf: &[u8]) -> Result<usize> {
+        self.write(buf)
+    }
+    fn sock_shutdown(&self, how: u8) -> Result<()> {
+        let how = match how & (SDFLAGS_RD | SDFLAGS_WR) {
+            SDFLAGS_RD => Shutdown::Read,
+            SDFLAGS_WR => Shutdown::Write,
+            x if x == SDFLAGS_RD | SDFLAGS_WR => Shutdown::Both,
+            _ => return Err(Errno::INVAL),
+        };
+        self.socket.shutdown(how).map_err(Errno::from)
+    }
+}

@@ -1,0 +1,90 @@
+//! `warden`: run WebAssembly workloads that must be trusted.
+//!
+//! This is the command-line edge: it parses flags, resolves the policy,
+//! and turns every failure into one line and a documented exit code
+//! (docs/cli.md).
+
+mod run;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "warden", version, about = "Run WebAssembly workloads that must be trusted")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a WASI preview1 module as a sandboxed cage
+    Run(run::RunArgs),
+    /// Compile a module ahead of time to native code
+    Compile(run::CompileArgs),
+}
+
+/// Exit code for bad input: nothing ran.
+pub const EXIT_BAD_INPUT: u8 = 2;
+/// Exit code for a failure of warden itself.
+pub const EXIT_HOST_ERROR: u8 = 125;
+
+/// A failure at the CLI edge: what to print and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn bad_input(message: impl std::fmt::Display) -> Failure {
+        Failure {
+            code: EXIT_BAD_INPUT,
+            message: message.to_string(),
+        }
+    }
+
+    pub fn host(message: impl std::fmt::Display) -> Failure {
+        Failure {
+            code: EXIT_HOST_ERROR,
+            message: message.to_string(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+                || matches!(
+                    e.kind(),
+                    ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+                )
+            {
+                e.exit();
+            }
+            // One line, not clap's usage block.
+            let text = e.to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
+            eprintln!("warden: error: {first} (see `warden --help`)");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Compile(args) => run::compile(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            eprintln!("warden: error: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}

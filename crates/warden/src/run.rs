@@ -1,0 +1,282 @@
+//! `warden run` and `warden compile`.
+
+use crate::Failure;
+use clap::Args;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use warden_kernel::trace::Tracer;
+use warden_kernel::{CacheMode, CompileEvent, EngineSettings, Kernel, KernelError};
+use warden_policy::{
+    load_policy, parse_dir_flag, parse_duration, parse_env_flag, parse_mount_flag, Policy,
+    PolicyError, Size, StdioMode, Subsystem,
+};
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// A Warden.toml workload config; flags override it
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Preopen a host directory, read-write (`:ro` suffix: read-only)
+    #[arg(long = "dir", value_name = "HOST[::GUEST][:ro]")]
+    dirs: Vec<String>,
+    /// Preopen a host directory, read-only
+    #[arg(long = "dir-ro", value_name = "HOST[::GUEST]")]
+    dirs_ro: Vec<String>,
+    /// Virtual read-only mount, captured into memory at start
+    #[arg(long = "mount", value_name = "GUEST=HOSTDIR")]
+    mounts: Vec<String>,
+    /// Set a guest variable (`K` alone passes the host's value)
+    #[arg(long = "env", value_name = "K=V")]
+    env: Vec<String>,
+    /// Pass a host variable through, if set
+    #[arg(long = "env-inherit", value_name = "NAME")]
+    env_inherit: Vec<String>,
+    /// Allow a subsystem: clocks, random, exit, env, fs, sockets
+    #[arg(long, value_name = "SUBSYS")]
+    allow: Vec<String>,
+    /// Deny a subsystem: calls fail with ENOTCAPABLE
+    #[arg(long, value_name = "SUBSYS")]
+    deny: Vec<String>,
+    /// allow | deny | ignore (default: ignore)
+    #[arg(long, value_name = "MODE")]
+    stdin: Option<String>,
+    /// allow | deny | ignore (default: allow)
+    #[arg(long, value_name = "MODE")]
+    stdout: Option<String>,
+    /// allow | deny | ignore (default: allow)
+    #[arg(long, value_name = "MODE")]
+    stderr: Option<String>,
+    /// Preopen a listening TCP socket (after the directories)
+    #[arg(long, value_name = "ADDR")]
+    listen: Vec<String>,
+    /// Linear memory limit, e.g. 64MiB
+    #[arg(long = "max-memory", value_name = "SIZE")]
+    max_memory: Option<String>,
+    /// Native stack for wasm frames, e.g. 1MiB
+    #[arg(long = "max-stack", value_name = "SIZE")]
+    max_stack: Option<String>,
+    /// Instruction budget (0 = unlimited)
+    #[arg(long, value_name = "N")]
+    fuel: Option<u64>,
+    /// Wall-clock limit, e.g. 30s
+    #[arg(long, value_name = "DURATION")]
+    timeout: Option<String>,
+    /// Export to call (default `_start`)
+    #[arg(long, value_name = "NAME")]
+    entrypoint: Option<String>,
+    /// Trace every syscall to stderr, or to FILE
+    #[arg(long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "-")]
+    trace: Option<String>,
+    /// Compiled-module cache directory
+    #[arg(long = "cache-dir", value_name = "DIR", env = "WARDEN_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Neither read nor write the compile cache
+    #[arg(long = "no-cache")]
+    no_cache: bool,
+    /// Accept a module precompiled by `warden compile` (trusted native code)
+    #[arg(long = "allow-precompiled")]
+    allow_precompiled: bool,
+    /// The module: a .wasm core module (or .wat text)
+    module: PathBuf,
+    /// Arguments for the guest
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct CompileArgs {
+    /// The module to compile
+    module: PathBuf,
+    /// Where to write the artifact (default: MODULE with extension .cwasm)
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    output: Option<PathBuf>,
+    /// Compile with fuel metering, for runs with --fuel
+    #[arg(long = "fuel-metering")]
+    fuel_metering: bool,
+}
+
+fn bad(e: PolicyError) -> Failure {
+    Failure::bad_input(e)
+}
+
+fn kernel_failure(e: KernelError) -> Failure {
+    if e.is_bad_input() {
+        Failure::bad_input(e)
+    } else {
+        Failure::host(e)
+    }
+}
+
+/// The config, then every flag on top of it.
+fn resolve_policy(args: &RunArgs) -> Result<Policy, Failure> {
+    let mut policy = match &args.config {
+        Some(path) => load_policy(path).map_err(bad)?,
+        None => Policy::default(),
+    };
+    if !args.args.is_empty() {
+        policy.args = args.args.clone();
+    }
+    for dir in &args.dirs {
+        policy.add_mount(parse_dir_flag(dir, false).map_err(bad)?);
+    }
+    for dir in &args.dirs_ro {
+        policy.add_mount(parse_dir_flag(dir, true).map_err(bad)?);
+    }
+    for mount in &args.mounts {
+        policy.add_mount(parse_mount_flag(mount).map_err(bad)?);
+    }
+    for name in &args.env_inherit {
+        policy.inherit_env(name);
+    }
+    for var in &args.env {
+        match parse_env_flag(var).map_err(bad)? {
+            (key, Some(value)) => policy.set_env(&key, &value),
+            (key, None) => policy.inherit_env(&key),
+        }
+    }
+    for (names, allowed) in [(&args.allow, true), (&args.deny, false)] {
+        for name in names {
+            let sub: Subsystem = name.parse().map_err(bad)?;
+            policy.allow.insert(sub, allowed);
+        }
+    }
+    let mode = |flag: &str, v: &Option<String>| -> Result<Option<StdioMode>, Failure> {
+        v.as_deref()
+            .map(|m| {
+                m.parse().map_err(|e: PolicyError| {
+                    Failure::bad_input(format!("invalid --{flag}: {e}"))
+                })
+            })
+            .transpose()
+    };
+    if let Some(m) = mode("stdin", &args.stdin)? {
+        policy.stdio.stdin = m;
+    }
+    if let Some(m) = mode("stdout", &args.stdout)? {
+        policy.stdio.stdout = m;
+    }
+    if let Some(m) = mode("stderr", &args.stderr)? {
+        policy.stdio.stderr = m;
+    }
+    for addr in &args.listen {
+        let parsed = addr.parse().map_err(|_| {
+            Failure::bad_input(format!(
+                "invalid --listen: `{addr}` is not an address such as 127.0.0.1:8080"
+            ))
+        })?;
+        policy.listen.push(parsed);
+    }
+    if let Some(v) = &args.max_memory {
+        policy.limits.max_memory = Some(Size::parse_flag("--max-memory", v).map_err(bad)?);
+    }
+    if let Some(v) = &args.max_stack {
+        policy.limits.max_stack = Some(Size::parse_flag("--max-stack", v).map_err(bad)?);
+    }
+    if let Some(fuel) = args.fuel {
+        policy.limits.fuel = (fuel > 0).then_some(fuel);
+    }
+    if let Some(v) = &args.timeout {
+        let t = parse_duration(v)
+            .map_err(|reason| Failure::bad_input(format!("invalid --timeout: {reason}")))?;
+        if t.is_zero() {
+            return Err(Failure::bad_input("invalid --timeout: must be more than zero"));
+        }
+        policy.limits.timeout = Some(t);
+    }
+    if let Some(e) = &args.entrypoint {
+        policy.entrypoint = Some(e.clone());
+    }
+    policy.validate().map_err(bad)?;
+    Ok(policy)
+}
+
+fn cache_mode(args: &RunArgs) -> CacheMode {
+    if args.no_cache {
+        return CacheMode::Off;
+    }
+    match &args.cache_dir {
+        Some(dir) => CacheMode::Dir(dir.clone()),
+        None => match dirs::cache_dir() {
+            Some(dir) => CacheMode::Dir(dir.join("warden")),
+            None => CacheMode::Off,
+        },
+    }
+}
+
+/// A spinner while a compile takes long; hidden when stderr is no terminal.
+fn progress(module: &Path) -> impl FnMut(CompileEvent) {
+    let name = module
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut bar: Option<indicatif::ProgressBar> = None;
+    move |event| match event {
+        CompileEvent::Started => {
+            let b = indicatif::ProgressBar::new_spinner();
+            b.set_message(format!("compiling {name}"));
+            b.enable_steady_tick(Duration::from_millis(120));
+            bar = Some(b);
+        }
+        CompileEvent::Finished(_) => {
+            if let Some(b) = bar.take() {
+                b.finish_and_clear();
+            }
+        }
+    }
+}
+
+fn tracer(target: &Option<String>) -> Result<Option<Arc<Tracer>>, Failure> {
+    Ok(match target.as_deref() {
+        None => None,
+        Some("-") => Some(Arc::new(Tracer::new(Box::new(std::io::stderr())))),
+        Some(path) => {
+            let file = std::fs::File::create(path).map_err(|e| {
+                Failure::bad_input(format!("cannot create trace file {path}: {e}"))
+            })?;
+            Some(Arc::new(Tracer::new(Box::new(std::io::BufWriter::new(file)))))
+        }
+    })
+}
+
+pub fn run(args: RunArgs) -> Result<u8, Failure> {
+    let policy = resolve_policy(&args)?;
+    let settings = EngineSettings {
+        fuel: policy.limits.fuel.is_some(),
+        max_stack: policy.limits.max_stack,
+    };
+    let kernel = Kernel::new(settings).map_err(|e| Failure::host(format!("{e:#}")))?;
+    let module = kernel
+        .load(
+            &args.module,
+            &cache_mode(&args),
+            args.allow_precompiled,
+            &mut progress(&args.module),
+        )
+        .map_err(kernel_failure)?;
+    let tracer = tracer(&args.trace)?;
+    let program = args.module.to_string_lossy().into_owned();
+    let outcome = kernel
+        .run(&args.module, &module, &policy, &program, tracer)
+        .map_err(kernel_failure)?;
+    if let Some(message) = outcome.message() {
+        eprintln!("warden: {message}");
+    }
+    Ok(outcome.exit_code() as u8)
+}
+
+pub fn compile(args: CompileArgs) -> Result<u8, Failure> {
+    let kernel = Kernel::new(EngineSettings {
+        fuel: args.fuel_metering,
+        max_stack: None,
+    })
+    .map_err(|e| Failure::host(format!("{e:#}")))?;
+    let out = args
+        .output
+        .clone()
+        .unwrap_or_else(|| args.module.with_extension("cwasm"));
+    kernel
+        .precompile(&args.module, &out)
+        .map_err(kernel_failure)?;
+    Ok(0)
+}
