@@ -348,7 +348,7 @@ fn classify(err: wasmtime::Error, fuel: Option<u64>, stack: u64, control: &Contr
                 StopReason::Killed => Outcome::Killed,
                 _ => Outcome::Timeout(Duration::ZERO),
             },
-            other => Outcome::Trapped(other.to_string()),
+            other => Outcome::Trapped(other.to_string().trim_start_matches("wasm trap: ").to_string()),
         };
     }
     Outcome::Trapped(format!("{err:#}"))
