@@ -123,6 +123,26 @@ impl Kernel {
         Ok(module)
     }
 
+    /// A module for `proc_exec`: the bytes come from the cage's own
+    /// filesystem; precompiled code is never accepted from there.
+    pub fn module_for_exec(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        cache: &CacheMode,
+    ) -> Result<Module, KernelError> {
+        let module = self.module_from_bytes(path, bytes, cache, false, &mut |_| {})?;
+        self.check_imports(path, &module)?;
+        if !matches!(module.get_export("_start"), Some(wasmtime::ExternType::Func(_))) {
+            return Err(KernelError::NoEntrypoint {
+                path: path.to_path_buf(),
+                name: "_start".into(),
+                available: String::new(),
+            });
+        }
+        Ok(module)
+    }
+
     /// The cache key: SHA-256 over the module bytes and everything about
     /// the engine that changes compiled code.
     pub fn cache_key(&self, bytes: &[u8]) -> String {

@@ -2,13 +2,14 @@
 //! the fd table, arguments, environment, the policy's grants, its limits,
 //! and the control block through which the host stops it.
 
-use crate::abi::{Errno, Result};
+use crate::abi::{signal, Errno, Result};
 use crate::fdtable::{FdEntry, FdTable};
 use crate::trace::Tracer;
 use crate::vfs::stdio::{Denied, HostStream, Null};
 use crate::vfs::Node;
+use crate::procs::ProcTable;
 use crate::{note, KernelError};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use warden_policy::{Policy, StdioMode, Subsystem};
@@ -26,6 +27,8 @@ pub enum StopReason {
 /// Shared between a cage's thread and whoever may stop it.
 pub struct Control {
     stop: AtomicU8,
+    /// Pending signals, bit `n` for Linux signal `n`.
+    pending: AtomicU64,
     deadline: Option<Instant>,
     /// Wakes a cage blocked in `poll_oneoff` so it sees the stop.
     waker: std::os::fd::OwnedFd,
@@ -39,6 +42,7 @@ impl Control {
         )?;
         Ok(Control {
             stop: AtomicU8::new(StopReason::Running as u8),
+            pending: AtomicU64::new(0),
             deadline,
             waker,
         })
@@ -69,6 +73,29 @@ impl Control {
         }
     }
 
+    /// Marks `sig` pending and wakes the cage if it is blocked.
+    pub fn raise(&self, sig: u8) {
+        if sig == 0 || sig > signal::linux::MAX {
+            return;
+        }
+        self.pending.fetch_or(1 << sig, Ordering::SeqCst);
+        let _ = rustix::io::write(&self.waker, &1u64.to_ne_bytes());
+    }
+
+    pub fn pending(&self) -> u64 {
+        self.pending.load(Ordering::SeqCst)
+    }
+
+    fn clear(&self, mask: u64) {
+        self.pending.fetch_and(!mask, Ordering::SeqCst);
+    }
+
+    /// Empties the waker after a wake-up, so the next wait blocks again.
+    pub fn drain_waker(&self) {
+        let mut buf = [0u8; 8];
+        let _ = rustix::io::read(&self.waker, &mut buf);
+    }
+
     pub fn deadline(&self) -> Option<Instant> {
         self.deadline
     }
@@ -85,8 +112,11 @@ impl Control {
 pub enum Stop {
     #[error("guest exited with {0}")]
     Exit(u32),
-    #[error("guest raised signal {0}")]
+    #[error("guest ended by {}", signal::linux::name(*.0))]
     Signal(u8),
+    /// `proc_exec` succeeded: the cage goes on with another module.
+    #[error("guest replaced itself by another module")]
+    Exec(Box<crate::process::ExecPlan>),
     #[error("guest stopped by the host: {0:?}")]
     Host(StopReason),
     #[error("guest called proc_exit({0}) but the `exit` subsystem is denied")]
@@ -143,8 +173,17 @@ impl wasmtime::ResourceLimiter for Limiter {
     }
 }
 
+/// What a cage does with a signal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    Default,
+    Ignore,
+    /// Run the guest's handler through its `__warden_signal` export.
+    Handle,
+}
+
 pub struct Cage {
-    pub id: u32,
+    pub pid: u32,
     pub memory: Option<Memory>,
     pub fds: FdTable,
     pub args: Vec<Vec<u8>>,
@@ -153,16 +192,35 @@ pub struct Cage {
     pub limiter: Limiter,
     pub tracer: Option<Arc<Tracer>>,
     pub control: Arc<Control>,
+    pub dispositions: [Disposition; signal::linux::MAX as usize + 1],
+    pub procs: Arc<ProcTable>,
+    pub runtime: Arc<Runtime>,
+    /// Set by `proc_fork` between the unwind and the rewind.
+    pub fork: Option<ForkState>,
+}
+
+/// Where a fork is, between `proc_fork`'s two halves.
+pub enum ForkState {
+    /// Unwinding into the asyncify buffer at `buffer`; pid `child` is
+    /// reserved with its control block.
+    Unwinding {
+        buffer: u32,
+        child: u32,
+        control: Arc<Control>,
+    },
+    /// Rewinding: `proc_fork` returns `pid` (the child's, or 0 in the child).
+    Rewinding { pid: u32 },
 }
 
 impl Cage {
-    /// Builds cage 1's state from a policy: stdio, then preopens in order.
+    /// Builds the first cage's state from a policy: stdio, then preopens in
+    /// order.
     pub fn new(
-        id: u32,
+        pid: u32,
         program: &str,
         policy: &Policy,
         preopens: Vec<(String, Arc<dyn Node>)>,
-        tracer: Option<Arc<Tracer>>,
+        runtime: Arc<Runtime>,
         control: Arc<Control>,
     ) -> std::result::Result<Cage, KernelError> {
         let mut fds = FdTable::default();
@@ -198,7 +256,7 @@ impl Cage {
             allowed[i] = policy.allows(sub);
         }
         Ok(Cage {
-            id,
+            pid,
             memory: None,
             fds,
             args,
@@ -207,9 +265,50 @@ impl Cage {
             limiter: Limiter {
                 max_memory: policy.limits.max_memory,
             },
-            tracer,
+            tracer: runtime.tracer.clone(),
             control,
+            dispositions: [Disposition::Default; signal::linux::MAX as usize + 1],
+            procs: runtime.procs.clone(),
+            runtime,
+            fork: None,
         })
+    }
+
+    /// The child's state at a fork: the same grants, a copy of the fd table
+    /// (sharing open-file descriptions), the same dispositions.
+    pub fn fork_child(&self, pid: u32, control: Arc<Control>) -> Cage {
+        Cage {
+            pid,
+            memory: None,
+            fds: self.fds.clone(),
+            args: self.args.clone(),
+            env: self.env.clone(),
+            allowed: self.allowed,
+            limiter: Limiter {
+                max_memory: self.limiter.max_memory,
+            },
+            tracer: self.tracer.clone(),
+            control,
+            dispositions: self.dispositions,
+            procs: self.procs.clone(),
+            runtime: self.runtime.clone(),
+            fork: Some(ForkState::Rewinding { pid: 0 }),
+        }
+    }
+
+    /// What `exec` keeps and resets: descriptors without `CLOEXEC` stay,
+    /// handled signals go back to their default action.
+    pub fn exec_reset(&mut self, args: Vec<Vec<u8>>, env: Vec<Vec<u8>>) {
+        self.fds.close_on_exec();
+        self.args = args;
+        self.env = env;
+        self.memory = None;
+        self.fork = None;
+        for d in self.dispositions.iter_mut() {
+            if *d == Disposition::Handle {
+                *d = Disposition::Default;
+            }
+        }
     }
 
     /// Fails with `ENOTCAPABLE`, noted for the trace, unless `sub` is allowed.
@@ -224,6 +323,81 @@ impl Cage {
             Err(note::deny(Errno::NOTCAPABLE, policy_note(sub)))
         }
     }
+
+    fn disposition(&self, sig: u8) -> Disposition {
+        self.dispositions
+            .get(sig as usize)
+            .copied()
+            .unwrap_or(Disposition::Default)
+    }
+
+    /// Whether a pending signal ends the cage now; ignored ones are dropped.
+    /// Handled ones stay pending for [`Cage::take_handled`].
+    pub fn fatal_signal(&self) -> Option<u8> {
+        let pending = self.control.pending();
+        if pending == 0 {
+            return None;
+        }
+        let mut ignored = 0u64;
+        for sig in 1..=signal::linux::MAX {
+            if pending & (1 << sig) == 0 {
+                continue;
+            }
+            match (sig, self.disposition(sig)) {
+                (signal::linux::KILL, _) => return Some(sig),
+                (_, Disposition::Handle) => {}
+                (_, Disposition::Ignore) => ignored |= 1 << sig,
+                (s, Disposition::Default) if signal::linux::ignored_by_default(s) => {
+                    ignored |= 1 << sig
+                }
+                (_, Disposition::Default) => return Some(sig),
+            }
+        }
+        self.control.clear(ignored);
+        None
+    }
+
+    /// Takes the pending signals that have handlers, to run them.
+    pub fn take_handled(&self) -> Vec<u8> {
+        let pending = self.control.pending();
+        let mut out = Vec::new();
+        let mut mask = 0u64;
+        for sig in 1..=signal::linux::MAX {
+            if pending & (1 << sig) != 0 && self.disposition(sig) == Disposition::Handle {
+                out.push(sig);
+                mask |= 1 << sig;
+            }
+        }
+        self.control.clear(mask);
+        out
+    }
+
+    /// Checked after every wake-up of a blocking call: a host stop or a
+    /// fatal signal stops the cage, a handled signal interrupts the call
+    /// with `EINTR` (its handler runs when the call returns).
+    pub fn interruption(&self) -> SysResult {
+        match self.control.stop_reason() {
+            StopReason::Running => {}
+            reason => return Err(SysError::Stop(Stop::Host(reason))),
+        }
+        if let Some(sig) = self.fatal_signal() {
+            return Err(SysError::Stop(Stop::Signal(sig)));
+        }
+        if self.control.pending() != 0 {
+            return Err(Errno::INTR.into());
+        }
+        Ok(())
+    }
+}
+
+/// What every cage of a run shares: the engine and linker, how to load
+/// modules for `exec`, the process table and the tracer.
+pub struct Runtime {
+    pub kernel: crate::Kernel,
+    pub cache: crate::CacheMode,
+    pub fuel: Option<u64>,
+    pub procs: Arc<ProcTable>,
+    pub tracer: Option<Arc<Tracer>>,
 }
 
 fn policy_note(sub: Subsystem) -> &'static str {
@@ -234,5 +408,6 @@ fn policy_note(sub: Subsystem) -> &'static str {
         Subsystem::Env => "denied by policy: env",
         Subsystem::Fs => "denied by policy: fs",
         Subsystem::Sockets => "denied by policy: sockets",
+        Subsystem::Process => "denied by policy: process",
     }
 }

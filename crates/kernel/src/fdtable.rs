@@ -18,6 +18,8 @@ pub struct FdEntry {
     pub preopen: Option<String>,
     /// The directory listing `fd_readdir` pages through, taken at cookie 0.
     pub listing: Option<Arc<Vec<Dirent>>>,
+    /// Closed by `exec` (`FD_CLOEXEC`). Per descriptor, not per description.
+    pub cloexec: bool,
 }
 
 impl FdEntry {
@@ -29,6 +31,7 @@ impl FdEntry {
             rights_inheriting: crate::abi::rights::ALL,
             preopen: None,
             listing: None,
+            cloexec: false,
         }
     }
 
@@ -100,7 +103,39 @@ impl FdTable {
         Ok(())
     }
 
-    /// The preopened directories, in fd order, for display.
+    /// `dup2`: `to` (open or not) becomes a copy of `from`'s entry, without
+    /// `cloexec`.
+    pub fn duplicate_to(&mut self, from: u32, to: u32) -> Result<()> {
+        let mut entry = self.get(from)?.clone();
+        if to as usize >= MAX_FDS {
+            return Err(Errno::BADF);
+        }
+        if from == to {
+            return Ok(());
+        }
+        entry.cloexec = false;
+        entry.preopen = None;
+        entry.listing = None;
+        while self.slots.len() <= to as usize {
+            self.slots.push(None);
+        }
+        self.slots[to as usize] = Some(entry);
+        Ok(())
+    }
+
+    /// Closes every descriptor marked `cloexec` (at `exec`).
+    pub fn close_on_exec(&mut self) {
+        for slot in &mut self.slots {
+            if slot.as_ref().is_some_and(|e| e.cloexec) {
+                *slot = None;
+            }
+        }
+        while matches!(self.slots.last(), Some(None)) {
+            self.slots.pop();
+        }
+    }
+
+    /// Every open descriptor, in fd order.
     pub fn iter(&self) -> impl Iterator<Item = (u32, &FdEntry)> {
         self.slots
             .iter()

@@ -12,6 +12,8 @@ pub mod cage;
 mod cache;
 pub mod fdtable;
 pub mod note;
+pub mod process;
+pub mod procs;
 mod run;
 pub mod syscalls;
 pub mod trace;
@@ -86,7 +88,9 @@ pub struct EngineSettings {
 /// Default native stack for wasm frames (wasmtime's own default).
 pub const DEFAULT_MAX_STACK: u64 = 512 * 1024;
 
-/// A wasmtime engine with warden's preview1 kernel linked in.
+/// A wasmtime engine with warden's preview1 kernel linked in. Cheap to
+/// clone: the engine and linker are shared.
+#[derive(Clone)]
 pub struct Kernel {
     engine: Engine,
     linker: Arc<Linker<cage::Cage>>,
@@ -122,9 +126,12 @@ impl Kernel {
     /// Checks that every import is one warden provides.
     fn check_imports(&self, path: &std::path::Path, module: &Module) -> Result<(), KernelError> {
         for import in module.imports() {
-            let provided = import.module() == syscalls::MODULE
-                && syscalls::NAMES.contains(&import.name())
-                && matches!(import.ty(), wasmtime::ExternType::Func(_));
+            let known = match import.module() {
+                syscalls::MODULE => syscalls::NAMES.contains(&import.name()),
+                syscalls::process::MODULE => syscalls::process::NAMES.contains(&import.name()),
+                _ => false,
+            };
+            let provided = known && matches!(import.ty(), wasmtime::ExternType::Func(_));
             if !provided {
                 let kind = match import.ty() {
                     wasmtime::ExternType::Func(_) => "function",

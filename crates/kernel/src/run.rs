@@ -1,7 +1,10 @@
 //! Running a cage: preopens from the policy, the store with its limits, the
 //! entrypoint, a thread of its own, and how it ended.
 
-use crate::cage::{Cage, Control, MemoryLimitExceeded, Stop, StopReason};
+use crate::cage::{Cage, Control, Runtime, StopReason};
+use crate::process::{run_cage, Entry};
+use crate::procs::ProcTable;
+use crate::CacheMode;
 use crate::trace::Tracer;
 use crate::vfs::host::HostDir;
 use crate::vfs::socket::Listener;
@@ -12,7 +15,7 @@ use std::path::Path;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 use warden_policy::{format_size, MountSource, Policy};
-use wasmtime::{ExternType, Module, Store, Trap, UpdateDeadline};
+use wasmtime::{ExternType, Module};
 
 /// How a cage ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,7 +40,7 @@ impl Outcome {
     pub fn exit_code(&self) -> i32 {
         match self {
             Outcome::Exited(code) => (*code & 0xff) as i32,
-            Outcome::Signaled(sig) => 128 + crate::abi::signal::linux_number(*sig).unwrap_or(0),
+            Outcome::Signaled(sig) => 128 + *sig as i32,
             Outcome::FuelExhausted(_) => 121,
             Outcome::MemoryLimit(_) => 122,
             Outcome::StackOverflow(_) => 123,
@@ -49,15 +52,9 @@ impl Outcome {
 
     /// The one line warden prints for an abnormal end.
     pub fn message(&self) -> Option<String> {
-        let sig_name = |s: u8| {
-            crate::abi::signal::NAMES
-                .get(s as usize)
-                .map(|n| format!("SIG{n}"))
-                .unwrap_or_else(|| s.to_string())
-        };
         match self {
             Outcome::Exited(_) => None,
-            Outcome::Signaled(s) => Some(format!("guest ended by signal {}", sig_name(*s))),
+            Outcome::Signaled(s) => Some(format!("guest ended by {}", crate::abi::signal::linux::name(*s))),
             Outcome::FuelExhausted(n) => Some(format!("guest ran out of fuel (limit {n})")),
             Outcome::MemoryLimit(n) => Some(format!(
                 "guest exceeded its memory limit of {}",
@@ -75,14 +72,6 @@ impl Outcome {
             Outcome::Killed => Some("guest was killed".into()),
         }
     }
-}
-
-/// What to call in the module.
-enum Entry {
-    /// `_start`, or a named export of a command module.
-    Call(String),
-    /// A reactor: `_initialize` first, then the named export.
-    Reactor(String),
 }
 
 impl Kernel {
@@ -180,7 +169,8 @@ impl Kernel {
             .collect()
     }
 
-    /// Runs `module` as cage 1 under `policy` and waits for it to end.
+    /// Runs `module` as cage 1 under `policy` and waits for it, and every
+    /// cage it forks, to end. The outcome is cage 1's.
     pub fn run(
         &self,
         path: &Path,
@@ -188,64 +178,71 @@ impl Kernel {
         policy: &Policy,
         program: &str,
         tracer: Option<Arc<Tracer>>,
+        cache: CacheMode,
     ) -> Result<Outcome, KernelError> {
         let entry = self.entry(path, module, policy.entrypoint.as_deref())?;
-        let mut preopens = self.preopens(policy)?;
+        let preopens = self.preopens(policy)?;
         let listeners = self.listeners(policy)?;
         let timeout = policy.limits.timeout;
+        let deadline = timeout.map(|t| Instant::now() + t);
         let control = Arc::new(
-            Control::new(timeout.map(|t| Instant::now() + t))
+            Control::new(deadline)
                 .map_err(|e| KernelError::Host(format!("cannot create the cage's waker: {e}")))?,
         );
+        let procs = Arc::new(ProcTable::new(
+            policy.limits.max_processes,
+            self.engine.clone(),
+        ));
+        let pid = procs.spawn(0, control.clone()).map_err(KernelError::Setup)?;
+        let runtime = Arc::new(Runtime {
+            kernel: self.clone(),
+            cache,
+            fuel: policy.limits.fuel,
+            procs: procs.clone(),
+            tracer: tracer.clone(),
+        });
+        let mut cage = Cage::new(pid, program, policy, preopens, runtime, control.clone())?;
         // Listening sockets come after the directories: wasi-libc stops
         // scanning preopens at the first fd that is not a directory.
-        let mut cage = Cage::new(
-            1,
-            program,
-            policy,
-            std::mem::take(&mut preopens),
-            tracer.clone(),
-            control.clone(),
-        )?;
         for listener in listeners {
             cage.fds
                 .insert(crate::fdtable::FdEntry::new(listener))
                 .map_err(KernelError::Setup)?;
         }
 
-        let fuel = policy.limits.fuel;
         let stack = self.settings.max_stack.unwrap_or(DEFAULT_MAX_STACK);
-        let engine = self.engine.clone();
-        let linker = self.linker.clone();
         let module = module.clone();
         let (tx, rx) = mpsc::channel();
-        let thread_control = control.clone();
         std::thread::Builder::new()
-            .name("cage-1".into())
+            .name(format!("cage-{pid}"))
             // Room for the guest's frames plus the host's own.
             .stack_size(stack as usize + 4 * 1024 * 1024)
             .spawn(move || {
-                let outcome = run_cage(&engine, &linker, &module, cage, entry, fuel, stack, &thread_control);
-                let _ = tx.send(outcome);
+                let _ = tx.send(run_cage(cage, module, entry));
             })
             .map_err(|e| KernelError::Host(format!("cannot start the cage's thread: {e}")))?;
 
-        let outcome = match timeout {
-            None => rx.recv().map_err(|_| KernelError::Host("the cage's thread died".into()))?,
-            Some(limit) => match rx.recv_timeout(limit) {
-                Ok(outcome) => outcome,
-                Err(_) => {
-                    control.stop(StopReason::Timeout);
-                    self.engine.increment_epoch();
-                    // A guest blocked in a host read cannot be interrupted;
-                    // it is abandoned and the host goes on.
-                    match rx.recv_timeout(Duration::from_millis(500)) {
-                        Ok(Ok(Outcome::Timeout(_))) | Err(_) => Ok(Outcome::Timeout(limit)),
-                        Ok(other) => other,
-                    }
+        let remaining = || deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let first = match remaining() {
+            None => rx.recv().ok(),
+            Some(left) => rx.recv_timeout(left).ok(),
+        };
+        // Then wait for the rest of the tree, as a shell reading the
+        // pipeline's output would.
+        let rest_done = procs.wait_idle(remaining());
+        let outcome = match (first, rest_done) {
+            (Some(outcome), true) => outcome,
+            (first, _) => {
+                procs.stop_all(StopReason::Timeout);
+                // A guest blocked in a host read cannot be interrupted; it is
+                // abandoned and the host goes on.
+                procs.wait_idle(Some(Duration::from_millis(500)));
+                match first {
+                    Some(Outcome::Exited(_)) | None => Outcome::Timeout(Duration::ZERO),
+                    Some(other) => other,
                 }
-            },
-        }?;
+            }
+        };
         if let Some(t) = &tracer {
             t.flush();
         }
@@ -254,102 +251,4 @@ impl Kernel {
             other => other,
         })
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn run_cage(
-    engine: &wasmtime::Engine,
-    linker: &wasmtime::Linker<Cage>,
-    module: &Module,
-    cage: Cage,
-    entry: Entry,
-    fuel: Option<u64>,
-    stack: u64,
-    control: &Arc<Control>,
-) -> Result<Outcome, KernelError> {
-    let mut store = Store::new(engine, cage);
-    store.limiter(|cage| &mut cage.limiter);
-    if let Some(fuel) = fuel {
-        store
-            .set_fuel(fuel)
-            .map_err(|e| KernelError::Host(format!("cannot set fuel: {e:#}")))?;
-    }
-    let cb_control = control.clone();
-    store.epoch_deadline_callback(move |_| match cb_control.stop_reason() {
-        StopReason::Running => Ok(UpdateDeadline::Continue(1)),
-        reason => Err(Stop::Host(reason).into()),
-    });
-    store.set_epoch_deadline(1);
-
-    let classify = |err: wasmtime::Error| classify(err, fuel, stack, control);
-    let instance = match linker.instantiate(&mut store, module) {
-        Ok(instance) => instance,
-        Err(err) => {
-            if err.downcast_ref::<MemoryLimitExceeded>().is_some()
-                || err.downcast_ref::<Trap>().is_some()
-                || err.downcast_ref::<Stop>().is_some()
-            {
-                return Ok(classify(err));
-            }
-            return Err(KernelError::Invalid {
-                path: "module".into(),
-                reason: format!("{err:#}"),
-            });
-        }
-    };
-    let memory = instance.get_memory(&mut store, "memory");
-    store.data_mut().memory = memory;
-
-    let name = match &entry {
-        Entry::Call(name) => name.clone(),
-        Entry::Reactor(name) => {
-            let init = instance
-                .get_typed_func::<(), ()>(&mut store, "_initialize")
-                .map_err(|e| KernelError::Host(format!("{e:#}")))?;
-            if let Err(err) = init.call(&mut store, ()) {
-                return Ok(classify(err));
-            }
-            name.clone()
-        }
-    };
-    let result = if let Ok(f) = instance.get_typed_func::<(), ()>(&mut store, &name) {
-        f.call(&mut store, ()).map(|()| 0u32)
-    } else {
-        instance
-            .get_typed_func::<(), i32>(&mut store, &name)
-            .map_err(|e| KernelError::Host(format!("{e:#}")))?
-            .call(&mut store, ())
-            .map(|code| code as u32)
-    };
-    Ok(match result {
-        Ok(code) => Outcome::Exited(code),
-        Err(err) => classify(err),
-    })
-}
-
-fn classify(err: wasmtime::Error, fuel: Option<u64>, stack: u64, control: &Control) -> Outcome {
-    if let Some(stop) = err.downcast_ref::<Stop>() {
-        return match stop {
-            Stop::Exit(code) => Outcome::Exited(*code),
-            Stop::Signal(sig) => Outcome::Signaled(*sig),
-            Stop::ExitDenied(code) => Outcome::ExitDenied(*code),
-            Stop::Host(StopReason::Killed) => Outcome::Killed,
-            Stop::Host(_) => Outcome::Timeout(Duration::ZERO),
-        };
-    }
-    if let Some(limit) = err.downcast_ref::<MemoryLimitExceeded>() {
-        return Outcome::MemoryLimit(limit.limit);
-    }
-    if let Some(trap) = err.downcast_ref::<Trap>() {
-        return match trap {
-            Trap::OutOfFuel => Outcome::FuelExhausted(fuel.unwrap_or(0)),
-            Trap::StackOverflow => Outcome::StackOverflow(stack),
-            Trap::Interrupt => match control.stop_reason() {
-                StopReason::Killed => Outcome::Killed,
-                _ => Outcome::Timeout(Duration::ZERO),
-            },
-            other => Outcome::Trapped(other.to_string().trim_start_matches("wasm trap: ").to_string()),
-        };
-    }
-    Outcome::Trapped(format!("{err:#}"))
 }

@@ -122,6 +122,17 @@ fn signature(name: &str) -> &'static [Arg] {
         "sock_recv" => &[Fd("fd"), Iovs("iovs"), Hex("ri_flags"), OutU32("len"), Skip],
         "sock_send" => &[Fd("fd"), Iovs("iovs"), Hex("si_flags"), OutU32("len")],
         "sock_shutdown" => &[Fd("fd"), Int("how")],
+        "proc_exec" => &[Fd("dirfd"), Path("path"), Skip, Int("argv_len"), Skip, Int("envp_len")],
+        "proc_join" => &[Int("pid"), Hex("flags"), OutU32("status"), OutU32("pid")],
+        "proc_id" => &[OutU32("pid")],
+        "proc_parent" => &[OutU32("ppid")],
+        "proc_signal" => &[Int("pid"), Int("sig")],
+        "proc_sigaction" => &[Int("sig"), Int("disposition")],
+        "fd_pipe" => &[OutU32("read_fd"), OutU32("write_fd")],
+        "fd_dup" => &[Fd("fd"), OutU32("fd")],
+        "fd_dup2" => &[Fd("fd"), Fd("to")],
+        "fd_fdflags_get" => &[Fd("fd"), OutU32("flags")],
+        "fd_fdflags_set" => &[Fd("fd"), Hex("flags")],
         _ => &[],
     }
 }
@@ -192,13 +203,7 @@ pub fn describe_call(name: &str, args: &[u64], mem: &GuestMemory) -> String {
                 "{n}={}",
                 flag_names(a, &[(lookupflags::SYMLINK_FOLLOW as u64, "SYMLINK_FOLLOW")])
             ),
-            Signal => format!(
-                "sig={}",
-                signal::NAMES
-                    .get(a as usize)
-                    .map(|s| format!("SIG{s}"))
-                    .unwrap_or_else(|| a.to_string())
-            ),
+            Signal => format!("sig={}", signal::wasi_name(a)),
             OutU32(_) | OutU64(_) | Skip => continue,
         };
         if !first {
@@ -252,13 +257,14 @@ pub fn describe_result(name: &str, args: &[u64], mem: &GuestMemory, result: &Sys
         Err(SysError::Errno(e)) => describe_errno(*e),
         Err(SysError::Stop(stop)) => match stop {
             Stop::Exit(code) => format!("exit {code}"),
+            Stop::Exec(_) => "ok (exec)".into(),
             Stop::ExitDenied(_) => "stopped (denied by policy: exit)".into(),
             other => format!("stopped ({other})"),
         },
     }
 }
 
-fn describe_errno(e: Errno) -> String {
+pub fn describe_errno(e: Errno) -> String {
     match crate::note::take() {
         Some(why) => format!("{} ({why})", e.name()),
         None => e.name().to_string(),

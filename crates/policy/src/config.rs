@@ -74,6 +74,7 @@ struct AllowConfig {
     env: Option<bool>,
     fs: Option<bool>,
     sockets: Option<bool>,
+    process: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -177,6 +178,7 @@ impl Config {
             (Subsystem::Env, a.env),
             (Subsystem::Fs, a.fs),
             (Subsystem::Sockets, a.sockets),
+            (Subsystem::Process, a.process),
         ] {
             if let Some(allowed) = value {
                 policy.allow.insert(sub, allowed);

@@ -30,16 +30,19 @@ pub enum Subsystem {
     Env,
     Fs,
     Sockets,
+    /// fork, exec and signals between cages.
+    Process,
 }
 
 impl Subsystem {
-    pub const ALL: [Subsystem; 6] = [
+    pub const ALL: [Subsystem; 7] = [
         Subsystem::Clocks,
         Subsystem::Random,
         Subsystem::Exit,
         Subsystem::Env,
         Subsystem::Fs,
         Subsystem::Sockets,
+        Subsystem::Process,
     ];
 
     pub fn name(self) -> &'static str {
@@ -50,11 +53,13 @@ impl Subsystem {
             Subsystem::Env => "env",
             Subsystem::Fs => "fs",
             Subsystem::Sockets => "sockets",
+            Subsystem::Process => "process",
         }
     }
 
-    /// What a user gets with no flags: clocks, random and exit, and the
-    /// (empty unless granted) env, fs and sockets families.
+    /// What a user gets with no flags: clocks, random, exit and process
+    /// (bounded by `max_processes`), and the (empty unless granted) env, fs
+    /// and sockets families.
     pub fn default_allowed(self) -> bool {
         true
     }

@@ -246,10 +246,11 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
         max_stack: policy.limits.max_stack,
     };
     let kernel = Kernel::new(settings).map_err(|e| Failure::host(format!("{e:#}")))?;
+    let cache = cache_mode(&args);
     let module = kernel
         .load(
             &args.module,
-            &cache_mode(&args),
+            &cache,
             args.allow_precompiled,
             &mut progress(&args.module),
         )
@@ -257,7 +258,7 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     let tracer = tracer(&args.trace)?;
     let program = args.module.to_string_lossy().into_owned();
     let outcome = kernel
-        .run(&args.module, &module, &policy, &program, tracer)
+        .run(&args.module, &module, &policy, &program, tracer, cache)
         .map_err(kernel_failure)?;
     if let Some(message) = outcome.message() {
         eprintln!("warden: {message}");

@@ -94,14 +94,24 @@ impl<'a> GuestMemory<'a> {
         Ok(out)
     }
 
+    /// The `index`th `(buf, len)` pair of an iovec array, checked.
+    pub fn iovec(&self, ptr: u32, index: u32) -> Result<(u32, u32)> {
+        let at = index
+            .checked_mul(8)
+            .and_then(|off| ptr.checked_add(off))
+            .ok_or(Errno::FAULT)?;
+        let entry: [u8; 8] = self.read(at)?;
+        let buf = u32::from_le_bytes([entry[0], entry[1], entry[2], entry[3]]);
+        let len = u32::from_le_bytes([entry[4], entry[5], entry[6], entry[7]]);
+        self.range(buf, len)?;
+        Ok((buf, len))
+    }
+
     /// The first iovec with a non-zero length, for streams where reading
     /// a second buffer could block after data already arrived.
     pub fn first_iovec(&self, ptr: u32, count: u32) -> Result<Option<(u32, u32)>> {
         for i in 0..count {
-            let at = ptr.checked_add(i.checked_mul(8).ok_or(Errno::FAULT)?).ok_or(Errno::FAULT)?;
-            let buf = self.read_u32(at)?;
-            let len = self.read_u32(at + 4)?;
-            self.range(buf, len)?;
+            let (buf, len) = self.iovec(ptr, i)?;
             if len > 0 {
                 return Ok(Some((buf, len)));
             }

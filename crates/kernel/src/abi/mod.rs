@@ -147,25 +147,65 @@ pub mod rights {
     pub const SOCKET: u64 = STREAM | SOCK_SHUTDOWN | SOCK_ACCEPT;
 }
 
-/// WASI signal numbers (they differ from Linux's above 16).
+/// Signals. Cages use Linux numbering throughout (the process ABI, wait
+/// statuses, exit codes); only preview1's `proc_raise` uses WASI's own,
+/// which differs above 16.
 pub mod signal {
-    pub const NAMES: [&str; 31] = [
+    /// WASI preview1 signal names, by WASI number.
+    const WASI: [&str; 31] = [
         "NONE", "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV",
         "USR2", "PIPE", "ALRM", "TERM", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG",
         "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "POLL", "PWR", "SYS",
     ];
-    pub const CHLD: u8 = 16;
-    pub const CONT: u8 = 17;
-    pub const URG: u8 = 22;
-    pub const WINCH: u8 = 27;
+    /// Linux signal names, by Linux number.
+    const LINUX: [&str; 32] = [
+        "0", "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV",
+        "USR2", "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU",
+        "URG", "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
+    ];
 
-    /// The Linux number of a WASI signal, for the `128+N` exit status.
-    pub fn linux_number(sig: u8) -> Option<i32> {
-        const LINUX: [i32; 31] = [
-            0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17, 18, 19, 20, 21, 22, 23, 24,
-            25, 26, 27, 28, 29, 30, 31,
-        ];
-        LINUX.get(sig as usize).copied().filter(|&n| n != 0)
+    /// The Linux number of a WASI signal.
+    pub fn wasi_to_linux(sig: u8) -> Option<u8> {
+        let name = WASI.get(sig as usize).filter(|_| sig != 0)?;
+        LINUX.iter().position(|n| n == name).map(|n| n as u8)
+    }
+
+    /// The name of a WASI-numbered signal, for the trace.
+    pub fn wasi_name(sig: u64) -> String {
+        WASI.get(sig as usize)
+            .map(|s| format!("SIG{s}"))
+            .unwrap_or_else(|| sig.to_string())
+    }
+
+    pub mod linux {
+        pub const ABRT: u8 = 6;
+        pub const KILL: u8 = 9;
+        pub const PIPE: u8 = 13;
+        pub const CHLD: u8 = 17;
+        pub const CONT: u8 = 18;
+        pub const STOP: u8 = 19;
+        pub const URG: u8 = 23;
+        pub const WINCH: u8 = 28;
+        /// Highest signal number cages use.
+        pub const MAX: u8 = 31;
+
+        pub fn name(sig: u8) -> String {
+            super::LINUX
+                .get(sig as usize)
+                .filter(|_| sig != 0)
+                .map(|s| format!("SIG{s}"))
+                .unwrap_or_else(|| format!("signal {sig}"))
+        }
+
+        /// Signals whose default action is to do nothing.
+        pub fn ignored_by_default(sig: u8) -> bool {
+            matches!(sig, CHLD | CONT | URG | WINCH)
+        }
+
+        /// Stop signals: a cage cannot be stopped and resumed.
+        pub fn is_stop(sig: u8) -> bool {
+            matches!(sig, STOP | 20..=22)
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! `fd_*`: operations on open descriptors.
 
 use crate::abi::{filetype, fstflags, rights, whence, Dirent, Errno, GuestMemory, PREOPENTYPE_DIR};
-use crate::cage::{Cage, SysResult};
+use crate::cage::{Cage, SysError, SysResult};
 use crate::vfs::{Node, TimeSpec};
 use std::io::SeekFrom;
 use std::sync::Arc;
@@ -30,7 +30,7 @@ pub(super) fn time_specs(
 impl Cage {
     /// The node behind `fd`, if the fd holds `needed` rights; a missing
     /// read or write right is `EBADF`, as POSIX reports it.
-    fn node(&self, fd: u32, needed: u64) -> Result<Arc<dyn Node>, Errno> {
+    fn node(&self, fd: u32, needed: u64) -> Result<&Arc<dyn Node>, Errno> {
         let entry = self.fds.get(fd)?;
         if entry.rights_base & needed != needed {
             return Err(if needed & (rights::FD_READ | rights::FD_WRITE) != 0 {
@@ -39,12 +39,12 @@ impl Cage {
                 crate::note::deny(Errno::NOTCAPABLE, "fd lacks the right")
             });
         }
-        Ok(entry.node.clone())
+        Ok(&entry.node)
     }
 
     pub fn fd_read(&mut self, mem: &mut GuestMemory, fd: u32, iovs: u32, n: u32, out: u32) -> SysResult {
         let node = self.node(fd, rights::FD_READ)?;
-        let total = read_into(mem, &*node, iovs, n, None)?;
+        let total = self.read_into(mem, &**node, iovs, n, None)?;
         mem.write_u32(out, total)?;
         Ok(())
     }
@@ -59,14 +59,14 @@ impl Cage {
         out: u32,
     ) -> SysResult {
         let node = self.node(fd, rights::FD_READ | rights::FD_SEEK)?;
-        let total = read_into(mem, &*node, iovs, n, Some(offset))?;
+        let total = self.read_into(mem, &**node, iovs, n, Some(offset))?;
         mem.write_u32(out, total)?;
         Ok(())
     }
 
     pub fn fd_write(&mut self, mem: &mut GuestMemory, fd: u32, iovs: u32, n: u32, out: u32) -> SysResult {
         let node = self.node(fd, rights::FD_WRITE)?;
-        let total = write_from(mem, &*node, iovs, n, None)?;
+        let total = self.write_from(mem, &**node, iovs, n, None)?;
         mem.write_u32(out, total)?;
         Ok(())
     }
@@ -86,7 +86,7 @@ impl Cage {
             // refuse rather than write somewhere the guest did not ask.
             return Err(Errno::NOTSUP.into());
         }
-        let total = write_from(mem, &*node, iovs, n, Some(offset))?;
+        let total = self.write_from(mem, &**node, iovs, n, Some(offset))?;
         mem.write_u32(out, total)?;
         Ok(())
     }
@@ -299,70 +299,110 @@ fn write_dirents(
     Ok(used as u32)
 }
 
-/// Reads into the iovecs in order. A regular file fills them all; a stream
-/// only the first non-empty one, since a second read could block after
-/// data already arrived.
-fn read_into(
-    mem: &mut GuestMemory,
-    node: &dyn Node,
-    iovs: u32,
-    count: u32,
-    mut offset: Option<u64>,
-) -> Result<u32, Errno> {
-    let vecs = if node.filetype() == filetype::REGULAR_FILE {
-        mem.iovecs(iovs, count)?
-    } else {
-        mem.first_iovec(iovs, count)?.into_iter().collect()
-    };
-    let mut total: u32 = 0;
-    for (ptr, len) in vecs {
-        let buf = mem.slice_mut(ptr, len)?;
-        let n = match offset {
-            Some(at) => node.pread(buf, at)?,
-            None => node.read(buf)?,
-        };
-        total = total.saturating_add(n as u32);
-        if let Some(at) = offset.as_mut() {
-            *at += n as u64;
-        }
-        if n < len as usize {
-            break;
+impl Cage {
+    /// Retries `op` while a kernel-blocking node says `EAGAIN` and the guest
+    /// did not ask for `NONBLOCK`, waiting for readiness in between.
+    fn blocking<T>(
+        &self,
+        node: &dyn Node,
+        write: bool,
+        mut op: impl FnMut() -> Result<T, Errno>,
+    ) -> SysResult<T> {
+        loop {
+            match op() {
+                Err(Errno::AGAIN)
+                    if node.blocks_in_kernel()
+                        && node.fdflags() & crate::abi::fdflags::NONBLOCK == 0 =>
+                {
+                    if let crate::vfs::Readiness::Os(fd) = node.readiness() {
+                        self.wait_fd(fd, write)?;
+                    }
+                }
+                Err(Errno::PIPE) => {
+                    // Writing to a pipe nobody reads: SIGPIPE, as on Linux.
+                    self.control.raise(crate::abi::signal::linux::PIPE);
+                    return Err(Errno::PIPE.into());
+                }
+                other => return Ok(other?),
+            }
         }
     }
-    Ok(total)
-}
 
-/// Writes the iovecs in order, stopping at the first short write.
-fn write_from(
-    mem: &mut GuestMemory,
-    node: &dyn Node,
-    iovs: u32,
-    count: u32,
-    mut offset: Option<u64>,
-) -> Result<u32, Errno> {
-    let mut total: u32 = 0;
-    for (ptr, len) in mem.iovecs(iovs, count)? {
-        if len == 0 {
-            continue;
+    /// Reads into the iovecs in order. A regular file fills them all; a
+    /// stream only the first non-empty one, since a second read could block
+    /// after data already arrived.
+    fn read_into(
+        &self,
+        mem: &mut GuestMemory,
+        node: &dyn Node,
+        iovs: u32,
+        count: u32,
+        mut offset: Option<u64>,
+    ) -> SysResult<u32> {
+        let streaming = node.filetype() != filetype::REGULAR_FILE;
+        let mut total: u32 = 0;
+        for i in 0..count {
+            let (ptr, len) = mem.iovec(iovs, i)?;
+            if len == 0 {
+                continue;
+            }
+            let buf = mem.slice_mut(ptr, len)?;
+            let n = match offset {
+                Some(at) => node.pread(buf, at)?,
+                None => self.blocking(node, false, || node.read(buf))?,
+            };
+            total = total.saturating_add(n as u32);
+            if let Some(at) = offset.as_mut() {
+                *at += n as u64;
+            }
+            if n < len as usize || streaming {
+                break;
+            }
         }
-        let buf = mem.slice(ptr, len)?;
-        let n = match offset {
-            Some(at) => node.pwrite(buf, at),
-            None => node.write(buf),
-        };
-        let n = match n {
-            Ok(n) => n,
-            // Report what was written before a later buffer failed.
-            Err(_) if total > 0 => break,
-            Err(e) => return Err(e),
-        };
-        total = total.saturating_add(n as u32);
-        if let Some(at) = offset.as_mut() {
-            *at += n as u64;
-        }
-        if n < len as usize {
-            break;
-        }
+        Ok(total)
     }
-    Ok(total)
+
+    /// Writes the iovecs in order. A blocking stream takes all of it, as
+    /// POSIX `write` does; otherwise the first short write ends the call.
+    fn write_from(
+        &self,
+        mem: &mut GuestMemory,
+        node: &dyn Node,
+        iovs: u32,
+        count: u32,
+        mut offset: Option<u64>,
+    ) -> SysResult<u32> {
+        let whole = node.blocks_in_kernel() && node.fdflags() & crate::abi::fdflags::NONBLOCK == 0;
+        let mut total: u32 = 0;
+        for i in 0..count {
+            let (ptr, len) = mem.iovec(iovs, i)?;
+            let buf = mem.slice(ptr, len)?;
+            let mut done = 0usize;
+            while done < buf.len() {
+                let rest = &buf[done..];
+                let n = match offset {
+                    Some(at) => node.pwrite(rest, at).map_err(SysError::from),
+                    None => self.blocking(node, true, || node.write(rest)),
+                };
+                let n = match n {
+                    Ok(n) => n,
+                    // Report what was written before a later write failed.
+                    Err(_) if total > 0 || done > 0 => return Ok(total + done as u32),
+                    Err(e) => return Err(e),
+                };
+                done += n;
+                if let Some(at) = offset.as_mut() {
+                    *at += n as u64;
+                }
+                if !whole {
+                    break;
+                }
+            }
+            total = total.saturating_add(done as u32);
+            if done < buf.len() {
+                break;
+            }
+        }
+        Ok(total)
+    }
 }

@@ -104,15 +104,15 @@ impl Cage {
 
     pub fn proc_raise(&mut self, _mem: &mut GuestMemory, sig: u32) -> SysResult {
         let sig = u8::try_from(sig).map_err(|_| Errno::INVAL)?;
-        match sig {
-            0 => Ok(()),
-            // Signals whose default action is to be ignored.
-            signal::CHLD | signal::CONT | signal::URG | signal::WINCH => Ok(()),
-            // Stop signals: a cage cannot be stopped and resumed.
-            18..=21 => Err(Errno::NOTSUP.into()),
-            s if signal::linux_number(s).is_some() => Err(SysError::Stop(Stop::Signal(s))),
-            _ => Err(Errno::INVAL.into()),
+        if sig == 0 {
+            return Ok(());
         }
+        let linux = signal::wasi_to_linux(sig).ok_or(Errno::INVAL)?;
+        if signal::linux::is_stop(linux) {
+            return Err(Errno::NOTSUP.into());
+        }
+        self.control.raise(linux);
+        Ok(())
     }
 
     pub fn sched_yield(&mut self, _mem: &mut GuestMemory) -> SysResult {

@@ -9,6 +9,7 @@ mod fd;
 mod misc;
 mod path;
 mod poll;
+pub mod process;
 mod sock;
 
 use crate::abi::GuestMemory;
@@ -53,7 +54,7 @@ fn dispatch(
     };
     let mut empty = [0u8; 0];
     let (bytes, cage): (&mut [u8], &mut Cage) = match memory {
-        Some(m) => m.data_and_store_mut(caller),
+        Some(m) => m.data_and_store_mut(&mut *caller),
         None => (&mut empty[..], caller.data_mut()),
     };
     let mut mem = GuestMemory::new(bytes);
@@ -67,15 +68,48 @@ fn dispatch(
             let result = call(cage, &mut mem);
             let elapsed = start.elapsed();
             let outcome = trace::describe_result(name, args, &mem, &result);
-            tracer.line(cage.id, &call_text, &outcome, elapsed);
+            tracer.line(cage.pid, &call_text, &outcome, elapsed);
             result
         }
     };
-    match result {
-        Ok(()) => Ok(0),
-        Err(SysError::Errno(e)) => Ok(e.0 as i32),
-        Err(SysError::Stop(stop)) => Err(stop.into()),
+    let errno = match result {
+        Ok(()) => 0,
+        Err(SysError::Errno(e)) => e.0 as i32,
+        Err(SysError::Stop(stop)) => return Err(stop.into()),
+    };
+    if caller.data().control.pending() != 0 {
+        deliver_signals(caller)?;
     }
+    Ok(errno)
+}
+
+/// Acts on pending signals at the end of a call: a fatal one stops the
+/// cage; handled ones run their handler in the guest through its
+/// `__warden_signal` export. Nothing is delivered in the middle of a fork.
+fn deliver_signals(caller: &mut Caller<'_, Cage>) -> wasmtime::Result<()> {
+    if caller.data().fork.is_some() {
+        return Ok(());
+    }
+    if let Some(sig) = caller.data().fatal_signal() {
+        return Err(crate::cage::Stop::Signal(sig).into());
+    }
+    let handled = caller.data().take_handled();
+    if handled.is_empty() {
+        return Ok(());
+    }
+    let handler = match caller.get_export("__warden_signal") {
+        Some(Extern::Func(f)) => f.typed::<i32, ()>(&*caller).ok(),
+        _ => None,
+    };
+    for sig in handled {
+        match &handler {
+            Some(f) => f.call(&mut *caller, sig as i32)?,
+            // No way to run a handler: the default action applies.
+            None if crate::abi::signal::linux::ignored_by_default(sig) => {}
+            None => return Err(crate::cage::Stop::Signal(sig).into()),
+        }
+    }
+    Ok(())
 }
 
 /// Registers `name(args) -> errno` imports that forward to `Cage::name`.
@@ -193,6 +227,7 @@ pub fn add_to_linker(linker: &mut Linker<Cage>) -> anyhow::Result<()> {
         sock_send(fd: i32, si_data: i32, si_data_len: i32, si_flags: i32, so_datalen: i32);
         sock_shutdown(fd: i32, how: i32);
     }
+    process::add_to_linker(linker)?;
     // proc_exit returns nothing: it always stops the guest.
     linker.func_wrap(
         MODULE,

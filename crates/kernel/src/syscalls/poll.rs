@@ -4,7 +4,7 @@
 
 use super::misc::now;
 use crate::abi::{clockid, eventtype, Errno, GuestMemory, EVENTRWFLAGS_HANGUP, SUBCLOCKFLAGS_ABSTIME};
-use crate::cage::{Cage, StopReason, Stop, SysError, SysResult};
+use crate::cage::{Cage, SysResult};
 use crate::vfs::Readiness;
 use rustix::event::{PollFd, PollFlags};
 use std::os::fd::BorrowedFd;
@@ -14,7 +14,7 @@ use warden_policy::Subsystem;
 const SUBSCRIPTION_SIZE: u32 = 48;
 const EVENT_SIZE: u32 = 32;
 
-struct Event {
+pub(super) struct Event {
     userdata: u64,
     error: Errno,
     kind: u8,
@@ -145,6 +145,28 @@ impl Cage {
         Ok(())
     }
 
+    /// Blocks until host descriptor `fd` is ready (or a signal or stop
+    /// interrupts the wait).
+    pub(super) fn wait_fd(&self, fd: std::os::fd::RawFd, write: bool) -> SysResult {
+        let kind = if write {
+            eventtype::FD_WRITE
+        } else {
+            eventtype::FD_READ
+        };
+        let wait = [FdWait {
+            userdata: 0,
+            kind,
+            fd,
+        }];
+        let mut ready = Vec::new();
+        self.wait_fds(&wait, None, &mut ready)
+    }
+
+    /// Blocks until the cage's waker fires (a signal or a stop).
+    pub(super) fn wait_fds_public(&self, ready: &mut Vec<Event>) -> SysResult {
+        self.wait_fds(&[], None, ready)
+    }
+
     /// One host `poll(2)` over the descriptors and the cage's waker.
     fn wait_fds(
         &self,
@@ -183,10 +205,10 @@ impl Cage {
             Ok(_) | Err(rustix::io::Errno::INTR) => {}
             Err(e) => return Err(Errno::from(e).into()),
         }
-        let reason = self.control.stop_reason();
-        if reason != StopReason::Running {
-            return Err(SysError::Stop(Stop::Host(reason)));
+        if fds.last().is_some_and(|w| !w.revents().is_empty()) {
+            self.control.drain_waker();
         }
+        self.interruption()?;
         for (w, pfd) in waits.iter().zip(&fds) {
             let got = pfd.revents();
             if got.is_empty() {

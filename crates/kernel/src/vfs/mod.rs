@@ -7,6 +7,7 @@
 //! read-only trees ([`virt`]); stdio and sockets are nodes too.
 
 pub mod host;
+pub mod pipe;
 pub mod socket;
 pub mod stdio;
 pub mod virt;
@@ -112,6 +113,11 @@ pub trait Node: Send + Sync + Any {
     }
     fn readiness(&self) -> Readiness {
         Readiness::Always
+    }
+    /// The node is non-blocking underneath and `EAGAIN` means "wait for
+    /// readiness" unless the guest asked for `NONBLOCK`.
+    fn blocks_in_kernel(&self) -> bool {
+        false
     }
     fn sock_accept(&self, _nonblock: bool) -> Result<Arc<dyn Node>> {
         Err(Errno::NOTSOCK)

@@ -1,0 +1,351 @@
+//! Running a cage on its thread: instantiate, call the entry, and carry out
+//! the two things that replace a running instance — a fork (asyncify unwind,
+//! copy into a new instance, rewind both) and an exec (a new module in the
+//! same cage). When the cage ends, its status goes to the process table.
+
+use crate::cage::{Cage, Control, ForkState, MemoryLimitExceeded, Stop, StopReason};
+use crate::procs::{exit_status, signal_status, WaitStatus};
+use crate::run::Outcome;
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::{ExternType, Instance, Module, Mutability, Store, Trap, UpdateDeadline};
+
+/// What `proc_exec` hands to the cage's run loop.
+pub struct ExecPlan {
+    pub module: Module,
+    pub args: Vec<Vec<u8>>,
+    pub env: Vec<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ExecPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecPlan").field("args", &self.args.len()).finish()
+    }
+}
+
+/// What to call in the module.
+#[derive(Clone, Debug)]
+pub enum Entry {
+    /// `_start`, or a named export of a command module.
+    Call(String),
+    /// A reactor: `_initialize` first, then the named export.
+    Reactor(String),
+}
+
+/// Extra native stack for host frames beside the guest's.
+const HOST_STACK: usize = 4 << 20;
+
+/// A store for `cage` with its limits and the epoch check that lets the
+/// host stop it (timeouts, kills, fatal signals) even in a loop with no
+/// syscalls.
+pub fn new_store(cage: Cage) -> Result<Store<Cage>, Outcome> {
+    let runtime = cage.runtime.clone();
+    let mut store = Store::new(runtime.kernel.engine(), cage);
+    store.limiter(|cage| &mut cage.limiter);
+    if let Some(fuel) = runtime.fuel {
+        store
+            .set_fuel(fuel)
+            .map_err(|e| Outcome::Trapped(format!("cannot set fuel: {e:#}")))?;
+    }
+    store.epoch_deadline_callback(|ctx| {
+        let cage = ctx.data();
+        match cage.control.stop_reason() {
+            StopReason::Running => {}
+            reason => return Err(Stop::Host(reason).into()),
+        }
+        match cage.fatal_signal() {
+            Some(sig) => Err(Stop::Signal(sig).into()),
+            None => Ok(UpdateDeadline::Continue(1)),
+        }
+    });
+    store.set_epoch_deadline(1);
+    Ok(store)
+}
+
+/// Runs `cage` from the start of `module` to its end, through any execs.
+pub fn run_cage(cage: Cage, module: Module, entry: Entry) -> Outcome {
+    let mut store = match new_store(cage) {
+        Ok(s) => s,
+        Err(outcome) => return outcome,
+    };
+    let mut module = module;
+    let mut entry = entry;
+    loop {
+        let instance = match instantiate(&mut store, &module) {
+            Ok(i) => i,
+            Err(outcome) => return finish(store, outcome),
+        };
+        match drive(&mut store, &instance, &module, &entry, false) {
+            Ended::Outcome(outcome) => return finish(store, outcome),
+            Ended::Exec(plan) => {
+                let mut cage = store.into_data();
+                cage.exec_reset(plan.args, plan.env);
+                store = match new_store(cage) {
+                    Ok(s) => s,
+                    Err(outcome) => return outcome,
+                };
+                module = plan.module;
+                entry = Entry::Call("_start".into());
+            }
+        }
+    }
+}
+
+/// Ends a cage: its descriptors close (so pipe readers see EOF), then its
+/// parent can reap it.
+fn finish(store: Store<Cage>, outcome: Outcome) -> Outcome {
+    let cage = store.into_data();
+    let (pid, procs) = (cage.pid, cage.procs.clone());
+    drop(cage);
+    procs.exit(pid, wait_status(&outcome));
+    outcome
+}
+
+/// How a cage's end looks to its parent's `waitpid`.
+fn wait_status(outcome: &Outcome) -> WaitStatus {
+    use crate::abi::signal::linux;
+    match outcome {
+        Outcome::Exited(code) => exit_status(*code),
+        Outcome::Signaled(sig) => signal_status(*sig),
+        // abort() is a trap in wasi-libc: report it as native abort does.
+        Outcome::Trapped(_) | Outcome::ExitDenied(_) => signal_status(linux::ABRT),
+        Outcome::StackOverflow(_) => signal_status(11),
+        Outcome::FuelExhausted(_)
+        | Outcome::MemoryLimit(_)
+        | Outcome::Timeout(_)
+        | Outcome::Killed => signal_status(linux::KILL),
+    }
+}
+
+fn instantiate(store: &mut Store<Cage>, module: &Module) -> Result<Instance, Outcome> {
+    let linker = store.data().runtime.kernel.linker.clone();
+    match linker.instantiate(&mut *store, module) {
+        Ok(instance) => {
+            let memory = instance.get_memory(&mut *store, "memory");
+            store.data_mut().memory = memory;
+            Ok(instance)
+        }
+        Err(err) => Err(classify(store, err)),
+    }
+}
+
+enum Ended {
+    Outcome(Outcome),
+    Exec(Box<ExecPlan>),
+}
+
+/// Calls the entry, and again after every fork rewind, until the cage ends
+/// or execs. `resumed` says the instance is a fork child about to rewind.
+fn drive(
+    store: &mut Store<Cage>,
+    instance: &Instance,
+    module: &Module,
+    entry: &Entry,
+    resumed: bool,
+) -> Ended {
+    let name = match entry {
+        Entry::Call(name) => name.clone(),
+        Entry::Reactor(name) => {
+            if !resumed {
+                let init = instance.get_typed_func::<(), ()>(&mut *store, "_initialize");
+                match init.map(|f| f.call(&mut *store, ())) {
+                    Ok(Ok(())) => {}
+                    Ok(Err(err)) | Err(err) => return Ended::Outcome(classify(store, err)),
+                }
+            }
+            name.clone()
+        }
+    };
+    loop {
+        let result = call_entry(store, instance, &name);
+        if let Some(ForkState::Unwinding { .. }) = store.data().fork {
+            if let Err(outcome) = fork(store, instance, module, entry) {
+                return Ended::Outcome(outcome);
+            }
+            continue;
+        }
+        return match result {
+            Ok(code) => Ended::Outcome(Outcome::Exited(code)),
+            Err(err) => match err.downcast::<Stop>() {
+                Ok(Stop::Exec(plan)) => Ended::Exec(plan),
+                Ok(stop) => Ended::Outcome(classify(store, stop.into())),
+                Err(err) => Ended::Outcome(classify(store, err)),
+            },
+        };
+    }
+}
+
+fn call_entry(store: &mut Store<Cage>, instance: &Instance, name: &str) -> wasmtime::Result<u32> {
+    if let Ok(f) = instance.get_typed_func::<(), ()>(&mut *store, name) {
+        return f.call(&mut *store, ()).map(|()| 0);
+    }
+    let f = instance.get_typed_func::<(), i32>(&mut *store, name)?;
+    f.call(&mut *store, ()).map(|code| code as u32)
+}
+
+fn call_export(store: &mut Store<Cage>, instance: &Instance, name: &str, arg: Option<i32>) -> wasmtime::Result<()> {
+    match arg {
+        Some(a) => instance
+            .get_typed_func::<i32, ()>(&mut *store, name)?
+            .call(&mut *store, a),
+        None => instance
+            .get_typed_func::<(), ()>(&mut *store, name)?
+            .call(&mut *store, ()),
+    }
+}
+
+/// The second half of `proc_fork`: the parent's stack is unwound into its
+/// asyncify buffer. Copy memory and mutable globals into a new instance of
+/// the same module, start it on its own thread, and rewind both.
+fn fork(
+    store: &mut Store<Cage>,
+    instance: &Instance,
+    module: &Module,
+    entry: &Entry,
+) -> Result<(), Outcome> {
+    let Some(ForkState::Unwinding {
+        buffer,
+        child,
+        control,
+    }) = store.data_mut().fork.take()
+    else {
+        return Ok(());
+    };
+    let fail = |what: &str, e: wasmtime::Error| Outcome::Trapped(format!("fork failed: {what}: {e:#}"));
+    call_export(store, instance, "asyncify_stop_unwind", None).map_err(|e| fail("stop unwind", e))?;
+
+    let child_cage = store.data().fork_child(child, control.clone());
+    let mut child_store = match new_store(child_cage) {
+        Ok(s) => s,
+        Err(outcome) => return Err(outcome),
+    };
+    let spawned = copy_instance(store, instance, module, &mut child_store).and_then(|child_instance| {
+        let module = module.clone();
+        let entry = entry.clone();
+        let stack = store.data().runtime.kernel.settings.max_stack.unwrap_or(crate::DEFAULT_MAX_STACK);
+        std::thread::Builder::new()
+            .name(format!("cage-{child}"))
+            .stack_size(stack as usize + HOST_STACK)
+            .spawn(move || {
+                let mut child_store = child_store;
+                let outcome = match call_export(&mut child_store, &child_instance, "asyncify_start_rewind", Some(buffer as i32)) {
+                    Ok(()) => match drive(&mut child_store, &child_instance, &module, &entry, true) {
+                        Ended::Outcome(o) => o,
+                        Ended::Exec(plan) => {
+                            // An exec right after fork: carry on in this thread.
+                            let cage = child_store.into_data();
+                            return exec_after_fork(cage, *plan);
+                        }
+                    },
+                    Err(e) => Outcome::Trapped(format!("fork failed: rewind: {e:#}")),
+                };
+                finish(child_store, outcome);
+            })
+            .map(|_| ())
+            .map_err(|e| wasmtime::Error::msg(e.to_string()))
+    });
+    let child_pid = match spawned {
+        Ok(()) => child,
+        Err(e) => {
+            // The child never ran: release its pid and fail the fork.
+            control.stop(StopReason::Killed);
+            store.data().procs.exit(child, signal_status(crate::abi::signal::linux::KILL));
+            let _ = e;
+            0
+        }
+    };
+    store.data_mut().fork = Some(ForkState::Rewinding { pid: child_pid });
+    call_export(store, instance, "asyncify_start_rewind", Some(buffer as i32)).map_err(|e| fail("rewind", e))
+}
+
+fn exec_after_fork(cage: Cage, plan: ExecPlan) {
+    let mut cage = cage;
+    cage.exec_reset(plan.args, plan.env);
+    let _ = run_cage(cage, plan.module, Entry::Call("_start".into()));
+}
+
+/// A new instance of `module` in `child` with the parent's memory and
+/// mutable globals.
+fn copy_instance(
+    parent: &mut Store<Cage>,
+    instance: &Instance,
+    module: &Module,
+    child: &mut Store<Cage>,
+) -> wasmtime::Result<Instance> {
+    let linker = parent.data().runtime.kernel.linker.clone();
+    let child_instance = linker.instantiate(&mut *child, module)?;
+    if let (Some(from), Some(to)) = (
+        instance.get_memory(&mut *parent, "memory"),
+        child_instance.get_memory(&mut *child, "memory"),
+    ) {
+        let pages = from.size(&*parent);
+        let have = to.size(&*child);
+        if pages > have {
+            to.grow(&mut *child, pages - have)?;
+        }
+        let src = from.data(&*parent);
+        to.data_mut(&mut *child)[..src.len()].copy_from_slice(src);
+        child.data_mut().memory = Some(to);
+    }
+    for export in module.exports() {
+        if let ExternType::Global(g) = export.ty() {
+            if g.mutability() == Mutability::Var {
+                if let (Some(src), Some(dst)) = (
+                    instance.get_global(&mut *parent, export.name()),
+                    child_instance.get_global(&mut *child, export.name()),
+                ) {
+                    let value = src.get(&mut *parent);
+                    dst.set(&mut *child, value)?;
+                }
+            }
+        }
+    }
+    Ok(child_instance)
+}
+
+/// How a cage's run ended, from the error its call returned.
+pub fn classify(store: &Store<Cage>, err: wasmtime::Error) -> Outcome {
+    let cage = store.data();
+    let fuel = cage.runtime.fuel;
+    let stack = cage
+        .runtime
+        .kernel
+        .settings
+        .max_stack
+        .unwrap_or(crate::DEFAULT_MAX_STACK);
+    if let Some(stop) = err.downcast_ref::<Stop>() {
+        return match stop {
+            Stop::Exit(code) => Outcome::Exited(*code),
+            Stop::Signal(sig) => Outcome::Signaled(*sig),
+            Stop::ExitDenied(code) => Outcome::ExitDenied(*code),
+            Stop::Host(StopReason::Killed) => Outcome::Killed,
+            Stop::Host(_) => Outcome::Timeout(Duration::ZERO),
+            Stop::Exec(_) => Outcome::Trapped("exec failed".into()),
+        };
+    }
+    if let Some(limit) = err.downcast_ref::<MemoryLimitExceeded>() {
+        return Outcome::MemoryLimit(limit.limit);
+    }
+    if let Some(trap) = err.downcast_ref::<Trap>() {
+        return match trap {
+            Trap::OutOfFuel => Outcome::FuelExhausted(fuel.unwrap_or(0)),
+            Trap::StackOverflow => Outcome::StackOverflow(stack),
+            Trap::Interrupt => match cage.control.stop_reason() {
+                StopReason::Killed => Outcome::Killed,
+                _ => Outcome::Timeout(Duration::ZERO),
+            },
+            other => Outcome::Trapped(
+                other
+                    .to_string()
+                    .trim_start_matches("wasm trap: ")
+                    .to_string(),
+            ),
+        };
+    }
+    Outcome::Trapped(format!("{err:#}"))
+}
+
+/// A fresh control block for a new cage, inheriting the run's deadline.
+pub fn child_control(parent: &Control) -> std::io::Result<Arc<Control>> {
+    Ok(Arc::new(Control::new(parent.deadline())?))
+}

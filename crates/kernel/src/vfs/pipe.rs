@@ -1,0 +1,69 @@
+//! Pipes between cages: host pipes, kept non-blocking so that a cage
+//! waiting on one can also be woken by a signal or a stop; the kernel does
+//! the blocking (see `Cage::wait_fd`).
+
+use super::{Node, Readiness};
+use crate::abi::{fdflags, filetype, rights, Errno, Result};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::Arc;
+
+pub struct PipeEnd {
+    fd: OwnedFd,
+    reader: bool,
+    /// The guest's view: `NONBLOCK` when it asked for it.
+    flags: AtomicU16,
+}
+
+/// A new pipe: (read end, write end). Linux gives it 64 KiB of buffer.
+pub fn pipe() -> Result<(Arc<dyn Node>, Arc<dyn Node>)> {
+    use rustix::pipe::PipeFlags;
+    let (r, w) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
+    let end = |fd, reader| -> Arc<dyn Node> {
+        Arc::new(PipeEnd {
+            fd,
+            reader,
+            flags: AtomicU16::new(0),
+        })
+    };
+    Ok((end(r, true), end(w, false)))
+}
+
+impl Node for PipeEnd {
+    fn filetype(&self) -> u8 {
+        filetype::UNKNOWN
+    }
+    fn base_rights(&self) -> u64 {
+        let direction = if self.reader {
+            rights::FD_READ
+        } else {
+            rights::FD_WRITE
+        };
+        direction | rights::FD_FDSTAT_SET_FLAGS | rights::FD_FILESTAT_GET | rights::POLL_FD_READWRITE
+    }
+    fn read(&self, buf: &mut [u8]) -> Result<usize> {
+        if !self.reader {
+            return Err(Errno::BADF);
+        }
+        rustix::io::read(&self.fd, buf).map_err(Errno::from)
+    }
+    fn write(&self, buf: &[u8]) -> Result<usize> {
+        if self.reader {
+            return Err(Errno::BADF);
+        }
+        rustix::io::write(&self.fd, buf).map_err(Errno::from)
+    }
+    fn fdflags(&self) -> u16 {
+        self.flags.load(Ordering::Relaxed)
+    }
+    fn set_fdflags(&self, flags: u16) -> Result<()> {
+        self.flags.store(flags & fdflags::NONBLOCK, Ordering::Relaxed);
+        Ok(())
+    }
+    fn readiness(&self) -> Readiness {
+        Readiness::Os(self.fd.as_raw_fd())
+    }
+    fn blocks_in_kernel(&self) -> bool {
+        true
+    }
+}
