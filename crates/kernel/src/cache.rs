@@ -133,7 +133,10 @@ impl Kernel {
     ) -> Result<Module, KernelError> {
         let module = self.module_from_bytes(path, bytes, cache, false, &mut |_| {})?;
         self.check_imports(path, &module)?;
-        if !matches!(module.get_export("_start"), Some(wasmtime::ExternType::Func(_))) {
+        if !matches!(
+            module.get_export("_start"),
+            Some(wasmtime::ExternType::Func(_))
+        ) {
             return Err(KernelError::NoEntrypoint {
                 path: path.to_path_buf(),
                 name: "_start".into(),
@@ -147,7 +150,9 @@ impl Kernel {
     /// the engine that changes compiled code.
     pub fn cache_key(&self, bytes: &[u8]) -> String {
         let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
-        self.engine.precompile_compatibility_hash().hash(&mut engine_hash);
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut engine_hash);
         let mut sha = Sha256::new();
         sha.update(b"warden-cache-v1\0");
         sha.update(env!("CARGO_PKG_VERSION").as_bytes());
@@ -164,16 +169,18 @@ impl Kernel {
         })?;
         let module = self.module_from_bytes(path, &bytes, &CacheMode::Off, false, &mut |_| {})?;
         self.check_imports(path, &module)?;
-        let artifact = module
-            .serialize()
-            .map_err(|e| KernelError::Host(format!("cannot serialize {}: {e:#}", path.display())))?;
+        let artifact = module.serialize().map_err(|e| {
+            KernelError::Host(format!("cannot serialize {}: {e:#}", path.display()))
+        })?;
         std::fs::write(out, artifact)
             .map_err(|e| KernelError::Host(format!("cannot write {}: {e}", out.display())))
     }
 }
 
 fn store_atomically(file: &Path, module: &Module) -> anyhow::Result<()> {
-    let dir = file.parent().ok_or_else(|| anyhow::anyhow!("cache path has no parent"))?;
+    let dir = file
+        .parent()
+        .ok_or_else(|| anyhow::anyhow!("cache path has no parent"))?;
     create_private_dir(dir)?;
     let bytes = module.serialize()?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;

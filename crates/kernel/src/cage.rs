@@ -4,10 +4,10 @@
 
 use crate::abi::{signal, Errno, Result};
 use crate::fdtable::{FdEntry, FdTable};
+use crate::procs::ProcTable;
 use crate::trace::Tracer;
 use crate::vfs::stdio::{Denied, HostStream, Null};
 use crate::vfs::Node;
-use crate::procs::ProcTable;
 use crate::{note, KernelError};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;

@@ -8,8 +8,8 @@
 //! the policy, run it on its own thread, classify how it ended).
 
 pub mod abi;
-pub mod cage;
 mod cache;
+pub mod cage;
 pub mod fdtable;
 pub mod note;
 pub mod process;
@@ -32,7 +32,9 @@ use wasmtime::{Config, Engine, Linker, Module, OptLevel};
 pub enum KernelError {
     #[error("cannot read module {path}: {reason}")]
     ReadModule { path: PathBuf, reason: String },
-    #[error("{path} is not a WebAssembly file (it does not start with `\\0asm` and is not WAT text)")]
+    #[error(
+        "{path} is not a WebAssembly file (it does not start with `\\0asm` and is not WAT text)"
+    )]
     NotWasm { path: PathBuf },
     #[error("{path} is a WebAssembly component; `warden run` runs core modules (wasm32-wasip1), components are not supported yet")]
     Component { path: PathBuf },

@@ -19,7 +19,9 @@ pub struct ExecPlan {
 
 impl std::fmt::Debug for ExecPlan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ExecPlan").field("args", &self.args.len()).finish()
+        f.debug_struct("ExecPlan")
+            .field("args", &self.args.len())
+            .finish()
     }
 }
 
@@ -183,7 +185,12 @@ fn call_entry(store: &mut Store<Cage>, instance: &Instance, name: &str) -> wasmt
     f.call(&mut *store, ()).map(|code| code as u32)
 }
 
-fn call_export(store: &mut Store<Cage>, instance: &Instance, name: &str, arg: Option<i32>) -> wasmtime::Result<()> {
+fn call_export(
+    store: &mut Store<Cage>,
+    instance: &Instance,
+    name: &str,
+    arg: Option<i32>,
+) -> wasmtime::Result<()> {
     match arg {
         Some(a) => instance
             .get_typed_func::<i32, ()>(&mut *store, name)?
@@ -211,51 +218,73 @@ fn fork(
     else {
         return Ok(());
     };
-    let fail = |what: &str, e: wasmtime::Error| Outcome::Trapped(format!("fork failed: {what}: {e:#}"));
-    call_export(store, instance, "asyncify_stop_unwind", None).map_err(|e| fail("stop unwind", e))?;
+    let fail =
+        |what: &str, e: wasmtime::Error| Outcome::Trapped(format!("fork failed: {what}: {e:#}"));
+    call_export(store, instance, "asyncify_stop_unwind", None)
+        .map_err(|e| fail("stop unwind", e))?;
 
     let child_cage = store.data().fork_child(child, control.clone());
-    let mut child_store = match new_store(child_cage) {
-        Ok(s) => s,
-        Err(outcome) => return Err(outcome),
-    };
-    let spawned = copy_instance(store, instance, module, &mut child_store).and_then(|child_instance| {
-        let module = module.clone();
-        let entry = entry.clone();
-        let stack = store.data().runtime.kernel.settings.max_stack.unwrap_or(crate::DEFAULT_MAX_STACK);
-        std::thread::Builder::new()
-            .name(format!("cage-{child}"))
-            .stack_size(stack as usize + HOST_STACK)
-            .spawn(move || {
-                let mut child_store = child_store;
-                let outcome = match call_export(&mut child_store, &child_instance, "asyncify_start_rewind", Some(buffer as i32)) {
-                    Ok(()) => match drive(&mut child_store, &child_instance, &module, &entry, true) {
-                        Ended::Outcome(o) => o,
-                        Ended::Exec(plan) => {
-                            // An exec right after fork: carry on in this thread.
-                            let cage = child_store.into_data();
-                            return exec_after_fork(cage, *plan);
+    let mut child_store = new_store(child_cage)?;
+    let spawned =
+        copy_instance(store, instance, module, &mut child_store).and_then(|child_instance| {
+            let module = module.clone();
+            let entry = entry.clone();
+            let stack = store
+                .data()
+                .runtime
+                .kernel
+                .settings
+                .max_stack
+                .unwrap_or(crate::DEFAULT_MAX_STACK);
+            std::thread::Builder::new()
+                .name(format!("cage-{child}"))
+                .stack_size(stack as usize + HOST_STACK)
+                .spawn(move || {
+                    let mut child_store = child_store;
+                    let outcome = match call_export(
+                        &mut child_store,
+                        &child_instance,
+                        "asyncify_start_rewind",
+                        Some(buffer as i32),
+                    ) {
+                        Ok(()) => {
+                            match drive(&mut child_store, &child_instance, &module, &entry, true) {
+                                Ended::Outcome(o) => o,
+                                Ended::Exec(plan) => {
+                                    // An exec right after fork: carry on in this thread.
+                                    let cage = child_store.into_data();
+                                    return exec_after_fork(cage, *plan);
+                                }
+                            }
                         }
-                    },
-                    Err(e) => Outcome::Trapped(format!("fork failed: rewind: {e:#}")),
-                };
-                finish(child_store, outcome);
-            })
-            .map(|_| ())
-            .map_err(|e| wasmtime::Error::msg(e.to_string()))
-    });
+                        Err(e) => Outcome::Trapped(format!("fork failed: rewind: {e:#}")),
+                    };
+                    finish(child_store, outcome);
+                })
+                .map(|_| ())
+                .map_err(|e| wasmtime::Error::msg(e.to_string()))
+        });
     let child_pid = match spawned {
         Ok(()) => child,
         Err(e) => {
             // The child never ran: release its pid and fail the fork.
             control.stop(StopReason::Killed);
-            store.data().procs.exit(child, signal_status(crate::abi::signal::linux::KILL));
+            store
+                .data()
+                .procs
+                .exit(child, signal_status(crate::abi::signal::linux::KILL));
             let _ = e;
             0
         }
     };
     store.data_mut().fork = Some(ForkState::Rewinding { pid: child_pid });
-    call_export(store, instance, "asyncify_start_rewind", Some(buffer as i32)).map_err(|e| fail("rewind", e))
+    call_export(
+        store,
+        instance,
+        "asyncify_start_rewind",
+        Some(buffer as i32),
+    )
+    .map_err(|e| fail("rewind", e))
 }
 
 fn exec_after_fork(cage: Cage, plan: ExecPlan) {

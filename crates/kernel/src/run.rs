@@ -4,18 +4,21 @@
 use crate::cage::{Cage, Control, Runtime, StopReason};
 use crate::process::{run_cage, Entry};
 use crate::procs::ProcTable;
-use crate::CacheMode;
 use crate::trace::Tracer;
 use crate::vfs::host::HostDir;
 use crate::vfs::socket::Listener;
 use crate::vfs::virt::{self, VDir};
 use crate::vfs::Node;
+use crate::CacheMode;
 use crate::{Kernel, KernelError, DEFAULT_MAX_STACK};
 use std::path::Path;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 use warden_policy::{format_size, MountSource, Policy};
 use wasmtime::{ExternType, Module};
+
+/// A preopened directory: its guest path and its node.
+type Preopen = (String, Arc<dyn Node>);
 
 /// How a cage ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,7 +57,10 @@ impl Outcome {
     pub fn message(&self) -> Option<String> {
         match self {
             Outcome::Exited(_) => None,
-            Outcome::Signaled(s) => Some(format!("guest ended by {}", crate::abi::signal::linux::name(*s))),
+            Outcome::Signaled(s) => Some(format!(
+                "guest ended by {}",
+                crate::abi::signal::linux::name(*s)
+            )),
             Outcome::FuelExhausted(n) => Some(format!("guest ran out of fuel (limit {n})")),
             Outcome::MemoryLimit(n) => Some(format!(
                 "guest exceeded its memory limit of {}",
@@ -76,7 +82,12 @@ impl Outcome {
 
 impl Kernel {
     /// Checks the entrypoint before anything runs.
-    fn entry(&self, path: &Path, module: &Module, name: Option<&str>) -> Result<Entry, KernelError> {
+    fn entry(
+        &self,
+        path: &Path,
+        module: &Module,
+        name: Option<&str>,
+    ) -> Result<Entry, KernelError> {
         let has = |n: &str| matches!(module.get_export(n), Some(ExternType::Func(_)));
         let chosen = match name {
             Some(n) => n.to_string(),
@@ -126,8 +137,8 @@ impl Kernel {
     }
 
     /// The policy's mounts and listening sockets, opened in order.
-    fn preopens(&self, policy: &Policy) -> Result<Vec<(String, Arc<dyn Node>)>, KernelError> {
-        let mut out: Vec<(String, Arc<dyn Node>)> = Vec::new();
+    fn preopens(&self, policy: &Policy) -> Result<Vec<Preopen>, KernelError> {
+        let mut out: Vec<Preopen> = Vec::new();
         for mount in &policy.mounts {
             let fail = |reason: String| KernelError::Mount {
                 guest: mount.guest.clone(),
@@ -138,10 +149,11 @@ impl Kernel {
                     HostDir::open_root(path, *read_only)
                         .map_err(|e| fail(format!("cannot open {}: {e}", path.display())))?,
                 ),
-                MountSource::Virtual { path } => Arc::new(VDir::root(
-                    virt::capture(path)
-                        .map_err(|e| fail(format!("cannot capture {}: {e}", path.display())))?,
-                )),
+                MountSource::Virtual { path } => {
+                    Arc::new(VDir::root(virt::capture(path).map_err(|e| {
+                        fail(format!("cannot capture {}: {e}", path.display()))
+                    })?))
+                }
                 MountSource::Sealed { .. } => {
                     return Err(KernelError::Unsupported(format!(
                         "mount `{}`: sealed mounts are not available in this build yet",
@@ -193,7 +205,9 @@ impl Kernel {
             policy.limits.max_processes,
             self.engine.clone(),
         ));
-        let pid = procs.spawn(0, control.clone()).map_err(KernelError::Setup)?;
+        let pid = procs
+            .spawn(0, control.clone())
+            .map_err(KernelError::Setup)?;
         let runtime = Arc::new(Runtime {
             kernel: self.clone(),
             cache,

@@ -78,7 +78,13 @@ fn signature(name: &str) -> &'static [Arg] {
         "fd_read" => &[Fd("fd"), Iovs("iovs"), OutU32("nread")],
         "fd_write" => &[Fd("fd"), Iovs("iovs"), OutU32("nwritten")],
         "fd_prestat_dir_name" => &[Fd("fd"), Skip, Int("len")],
-        "fd_readdir" => &[Fd("fd"), Skip, Int("buf_len"), Int("cookie"), OutU32("bufused")],
+        "fd_readdir" => &[
+            Fd("fd"),
+            Skip,
+            Int("buf_len"),
+            Int("cookie"),
+            OutU32("bufused"),
+        ],
         "fd_renumber" => &[Fd("fd"), Fd("to")],
         "fd_seek" => &[Fd("fd"), Int("offset"), Int("whence"), OutU64("offset")],
         "fd_tell" => &[Fd("fd"), OutU64("offset")],
@@ -111,7 +117,13 @@ fn signature(name: &str) -> &'static [Arg] {
             FdFlags,
             OutU32("fd"),
         ],
-        "path_readlink" => &[Fd("fd"), Path("path"), Skip, Int("buf_len"), OutU32("bufused")],
+        "path_readlink" => &[
+            Fd("fd"),
+            Path("path"),
+            Skip,
+            Int("buf_len"),
+            OutU32("bufused"),
+        ],
         "path_rename" => &[Fd("fd"), Path("old_path"), Fd("new_fd"), Path("new_path")],
         "path_symlink" => &[Path("target"), Fd("fd"), Path("path")],
         "poll_oneoff" => &[Skip, Skip, Int("nsubscriptions"), OutU32("nevents")],
@@ -122,7 +134,14 @@ fn signature(name: &str) -> &'static [Arg] {
         "sock_recv" => &[Fd("fd"), Iovs("iovs"), Hex("ri_flags"), OutU32("len"), Skip],
         "sock_send" => &[Fd("fd"), Iovs("iovs"), Hex("si_flags"), OutU32("len")],
         "sock_shutdown" => &[Fd("fd"), Int("how")],
-        "proc_exec" => &[Fd("dirfd"), Path("path"), Skip, Int("argv_len"), Skip, Int("envp_len")],
+        "proc_exec" => &[
+            Fd("dirfd"),
+            Path("path"),
+            Skip,
+            Int("argv_len"),
+            Skip,
+            Int("envp_len"),
+        ],
         "proc_join" => &[Int("pid"), Hex("flags"), OutU32("status"), OutU32("pid")],
         "proc_id" => &[OutU32("pid")],
         "proc_parent" => &[OutU32("ppid")],
@@ -159,7 +178,11 @@ pub fn describe_call(name: &str, args: &[u64], mem: &GuestMemory) -> String {
     let mut i = 0;
     let mut first = true;
     for arg in signature(name) {
-        let width = if matches!(arg, Path(_) | Iovs(_)) { 2 } else { 1 };
+        let width = if matches!(arg, Path(_) | Iovs(_)) {
+            2
+        } else {
+            1
+        };
         let (a, b) = (
             args.get(i).copied().unwrap_or(0),
             args.get(i + 1).copied().unwrap_or(0),
@@ -235,7 +258,11 @@ pub fn describe_result(name: &str, args: &[u64], mem: &GuestMemory, result: &Sys
             let mut out = String::from("ok");
             let mut i = 0;
             for arg in signature(name) {
-                let width = if matches!(arg, Path(_) | Iovs(_)) { 2 } else { 1 };
+                let width = if matches!(arg, Path(_) | Iovs(_)) {
+                    2
+                } else {
+                    1
+                };
                 let ptr = args.get(i).copied().unwrap_or(0) as u32;
                 i += width;
                 match *arg {

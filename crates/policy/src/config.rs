@@ -338,7 +338,9 @@ timeout = "2s"
 
     #[test]
     fn mount_needs_exactly_one_source() {
-        let err = parse("[[mount]]\nguest = \"/a\"\n").unwrap_err().to_string();
+        let err = parse("[[mount]]\nguest = \"/a\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("needs one source"), "{err}");
         let err = parse("[[mount]]\nguest = \"/a\"\nhost = \"x\"\nsealed = \"y\"\n")
             .unwrap_err()

@@ -15,7 +15,9 @@ pub enum PolicyError {
         key: String,
         message: String,
     },
-    #[error("unknown subsystem `{0}` (expected one of clocks, random, exit, env, fs, sockets, process)")]
+    #[error(
+        "unknown subsystem `{0}` (expected one of clocks, random, exit, env, fs, sockets, process)"
+    )]
     UnknownSubsystem(String),
     #[error("unknown stdio mode `{0}` (expected allow, deny or ignore)")]
     BadStdioMode(String),

@@ -5,13 +5,13 @@
 //! before anything runs, and then only read by the kernel.
 
 mod config;
-mod flags;
 mod error;
+mod flags;
 mod values;
 
 pub use config::{load_policy, Config};
-pub use flags::{parse_dir_flag, parse_env_flag, parse_mount_flag, parse_sealed_flag};
 pub use error::PolicyError;
+pub use flags::{parse_dir_flag, parse_env_flag, parse_mount_flag, parse_sealed_flag};
 pub use values::{format_size, parse_duration, parse_size, Size};
 
 use std::collections::BTreeMap;

@@ -73,6 +73,16 @@ impl<'de> serde::Deserialize<'de> for ConfigDuration {
     }
 }
 
+/// Shows a byte count the way a user wrote it: `64 MiB`, `1 GiB`, `1000 bytes`.
+pub fn format_size(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    for (unit, name) in UNITS {
+        if bytes >= unit && bytes.is_multiple_of(unit) {
+            return format!("{} {name}", bytes / unit);
+        }
+    }
+    format!("{bytes} bytes")
+}
 
 #[cfg(test)]
 mod tests {
@@ -92,15 +102,4 @@ mod tests {
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert!(parse_duration("soon").is_err());
     }
-}
-
-/// Shows a byte count the way a user wrote it: `64 MiB`, `1 GiB`, `1000 bytes`.
-pub fn format_size(bytes: u64) -> String {
-    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
-    for (unit, name) in UNITS {
-        if bytes >= unit && bytes % unit == 0 {
-            return format!("{} {name}", bytes / unit);
-        }
-    }
-    format!("{bytes} bytes")
 }

@@ -42,7 +42,14 @@ impl Cage {
         Ok(&entry.node)
     }
 
-    pub fn fd_read(&mut self, mem: &mut GuestMemory, fd: u32, iovs: u32, n: u32, out: u32) -> SysResult {
+    pub fn fd_read(
+        &mut self,
+        mem: &mut GuestMemory,
+        fd: u32,
+        iovs: u32,
+        n: u32,
+        out: u32,
+    ) -> SysResult {
         let node = self.node(fd, rights::FD_READ)?;
         let total = self.read_into(mem, &**node, iovs, n, None)?;
         mem.write_u32(out, total)?;
@@ -64,7 +71,14 @@ impl Cage {
         Ok(())
     }
 
-    pub fn fd_write(&mut self, mem: &mut GuestMemory, fd: u32, iovs: u32, n: u32, out: u32) -> SysResult {
+    pub fn fd_write(
+        &mut self,
+        mem: &mut GuestMemory,
+        fd: u32,
+        iovs: u32,
+        n: u32,
+        out: u32,
+    ) -> SysResult {
         let node = self.node(fd, rights::FD_WRITE)?;
         let total = self.write_from(mem, &**node, iovs, n, None)?;
         mem.write_u32(out, total)?;
@@ -145,7 +159,12 @@ impl Cage {
         Ok(())
     }
 
-    pub fn fd_fdstat_set_flags(&mut self, _mem: &mut GuestMemory, fd: u32, flags: u32) -> SysResult {
+    pub fn fd_fdstat_set_flags(
+        &mut self,
+        _mem: &mut GuestMemory,
+        fd: u32,
+        flags: u32,
+    ) -> SysResult {
         let flags = u16::try_from(flags).map_err(|_| Errno::INVAL)?;
         let node = self.node(fd, rights::FD_FDSTAT_SET_FLAGS)?;
         node.set_fdflags(flags)?;
@@ -175,7 +194,12 @@ impl Cage {
         Ok(())
     }
 
-    pub fn fd_filestat_set_size(&mut self, _mem: &mut GuestMemory, fd: u32, size: u64) -> SysResult {
+    pub fn fd_filestat_set_size(
+        &mut self,
+        _mem: &mut GuestMemory,
+        fd: u32,
+        size: u64,
+    ) -> SysResult {
         let node = self.node(fd, rights::FD_FILESTAT_SET_SIZE)?;
         node.set_size(size)?;
         Ok(())
@@ -211,7 +235,13 @@ impl Cage {
         Ok(())
     }
 
-    pub fn fd_allocate(&mut self, _mem: &mut GuestMemory, fd: u32, offset: u64, len: u64) -> SysResult {
+    pub fn fd_allocate(
+        &mut self,
+        _mem: &mut GuestMemory,
+        fd: u32,
+        offset: u64,
+        len: u64,
+    ) -> SysResult {
         let node = self.node(fd, rights::FD_ALLOCATE)?;
         if len == 0 {
             return Err(Errno::INVAL.into());
@@ -238,7 +268,13 @@ impl Cage {
         Ok(())
     }
 
-    pub fn fd_prestat_dir_name(&mut self, mem: &mut GuestMemory, fd: u32, path: u32, len: u32) -> SysResult {
+    pub fn fd_prestat_dir_name(
+        &mut self,
+        mem: &mut GuestMemory,
+        fd: u32,
+        path: u32,
+        len: u32,
+    ) -> SysResult {
         let entry = self.fds.get(fd)?;
         let name = entry.preopen.as_ref().ok_or(Errno::BADF)?;
         if (len as usize) < name.len() {

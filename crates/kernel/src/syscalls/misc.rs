@@ -8,9 +8,7 @@ use warden_policy::Subsystem;
 fn write_strings(mem: &mut GuestMemory, items: &[Vec<u8>], ptrs: u32, buf: u32) -> SysResult {
     let mut at = buf;
     for (i, item) in items.iter().enumerate() {
-        let slot = ptrs
-            .checked_add(i as u32 * 4)
-            .ok_or(Errno::FAULT)?;
+        let slot = ptrs.checked_add(i as u32 * 4).ok_or(Errno::FAULT)?;
         mem.write_u32(slot, at)?;
         mem.write_bytes(at, item)?;
         let end = at.checked_add(item.len() as u32).ok_or(Errno::FAULT)?;

@@ -27,7 +27,6 @@ impl Cage {
         Ok(path)
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub fn path_open(
         &mut self,
         mem: &mut GuestMemory,
@@ -67,21 +66,39 @@ impl Cage {
         Ok(())
     }
 
-    pub fn path_create_directory(&mut self, mem: &mut GuestMemory, fd: u32, path: u32, len: u32) -> SysResult {
+    pub fn path_create_directory(
+        &mut self,
+        mem: &mut GuestMemory,
+        fd: u32,
+        path: u32,
+        len: u32,
+    ) -> SysResult {
         let node = self.dir_node(fd, rights::PATH_CREATE_DIRECTORY)?;
         let path = Self::path(mem, path, len)?;
         node.as_dir().ok_or(Errno::NOTDIR)?.create_dir(path)?;
         Ok(())
     }
 
-    pub fn path_remove_directory(&mut self, mem: &mut GuestMemory, fd: u32, path: u32, len: u32) -> SysResult {
+    pub fn path_remove_directory(
+        &mut self,
+        mem: &mut GuestMemory,
+        fd: u32,
+        path: u32,
+        len: u32,
+    ) -> SysResult {
         let node = self.dir_node(fd, rights::PATH_REMOVE_DIRECTORY)?;
         let path = Self::path(mem, path, len)?;
         node.as_dir().ok_or(Errno::NOTDIR)?.remove_dir(path)?;
         Ok(())
     }
 
-    pub fn path_unlink_file(&mut self, mem: &mut GuestMemory, fd: u32, path: u32, len: u32) -> SysResult {
+    pub fn path_unlink_file(
+        &mut self,
+        mem: &mut GuestMemory,
+        fd: u32,
+        path: u32,
+        len: u32,
+    ) -> SysResult {
         let node = self.dir_node(fd, rights::PATH_UNLINK_FILE)?;
         let path = Self::path(mem, path, len)?;
         node.as_dir().ok_or(Errno::NOTDIR)?.unlink(path)?;
@@ -105,7 +122,6 @@ impl Cage {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub fn path_filestat_set_times(
         &mut self,
         mem: &mut GuestMemory,
@@ -127,7 +143,6 @@ impl Cage {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub fn path_link(
         &mut self,
         mem: &mut GuestMemory,
@@ -186,7 +201,9 @@ impl Cage {
         let old = Self::path(mem, old_path, old_len)?;
         let new = Self::path(mem, new_path, new_len)?;
         let to_dir = to.as_dir().ok_or(Errno::NOTDIR)?;
-        from.as_dir().ok_or(Errno::NOTDIR)?.rename(old, to_dir, new)?;
+        from.as_dir()
+            .ok_or(Errno::NOTDIR)?
+            .rename(old, to_dir, new)?;
         Ok(())
     }
 

@@ -3,7 +3,9 @@
 //! limit, kill) ends them at once.
 
 use super::misc::now;
-use crate::abi::{clockid, eventtype, Errno, GuestMemory, EVENTRWFLAGS_HANGUP, SUBCLOCKFLAGS_ABSTIME};
+use crate::abi::{
+    clockid, eventtype, Errno, GuestMemory, EVENTRWFLAGS_HANGUP, SUBCLOCKFLAGS_ABSTIME,
+};
 use crate::cage::{Cage, SysResult};
 use crate::vfs::Readiness;
 use rustix::event::{PollFd, PollFlags};
@@ -106,7 +108,11 @@ impl Cage {
                             }
                             ready.push(ev);
                         }
-                        Readiness::Os(raw) => waits.push(FdWait { userdata, kind, fd: raw }),
+                        Readiness::Os(raw) => waits.push(FdWait {
+                            userdata,
+                            kind,
+                            fd: raw,
+                        }),
                     }
                 }
                 _ => return Err(Errno::INVAL.into()),
@@ -192,7 +198,10 @@ impl Cage {
             self.control.waker_fd(),
             PollFlags::IN,
         ));
-        let limit = self.control.deadline().map(|d| d.saturating_duration_since(Instant::now()));
+        let limit = self
+            .control
+            .deadline()
+            .map(|d| d.saturating_duration_since(Instant::now()));
         let timeout = match (timeout, limit) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

@@ -9,8 +9,8 @@ use crate::process::ExecPlan;
 use crate::procs::JoinError;
 use crate::vfs::{check_path, OpenRequest};
 use std::time::Instant;
-use wasmtime::{Caller, Extern, Linker};
 use warden_policy::Subsystem;
+use wasmtime::{Caller, Extern, Linker};
 
 pub const MODULE: &str = "warden";
 
@@ -75,7 +75,9 @@ impl Cage {
         mem.slice(status_out, 4)?;
         mem.slice(pid_out, 4)?;
         let procs = self.procs.clone();
-        let joined = procs.join(self.pid, pid as i32, flags & WNOHANG != 0, || self.interruption());
+        let joined = procs.join(self.pid, pid as i32, flags & WNOHANG != 0, || {
+            self.interruption()
+        });
         let (child, status) = match joined {
             Ok(Some(found)) => found,
             Ok(None) => (0, 0),
@@ -100,7 +102,12 @@ impl Cage {
         Ok(())
     }
 
-    pub fn proc_sigaction(&mut self, _mem: &mut GuestMemory, sig: u32, disposition: u32) -> SysResult {
+    pub fn proc_sigaction(
+        &mut self,
+        _mem: &mut GuestMemory,
+        sig: u32,
+        disposition: u32,
+    ) -> SysResult {
         let sig = u8::try_from(sig)
             .ok()
             .filter(|s| (1..=signal::linux::MAX).contains(s))
@@ -167,7 +174,6 @@ impl Cage {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub fn proc_exec(
         &mut self,
         mem: &mut GuestMemory,
@@ -228,7 +234,11 @@ impl Cage {
 
 /// `proc_fork`, which needs the guest's exports and so works on the
 /// `Caller` rather than through `dispatch`.
-fn proc_fork(caller: &mut Caller<'_, Cage>, copy_memory: i32, pid_out: i32) -> wasmtime::Result<i32> {
+fn proc_fork(
+    caller: &mut Caller<'_, Cage>,
+    copy_memory: i32,
+    pid_out: i32,
+) -> wasmtime::Result<i32> {
     let start = Instant::now();
     let result = fork_call(caller, copy_memory, pid_out as u32);
     if let Some(tracer) = caller.data().tracer.clone() {
@@ -237,7 +247,12 @@ fn proc_fork(caller: &mut Caller<'_, Cage>, copy_memory: i32, pid_out: i32) -> w
             Ok(None) => "unwinding".to_string(),
             Err(e) => crate::trace::describe_errno(*e),
         };
-        tracer.line(caller.data().pid, "proc_fork(copy_memory=1)", &outcome, start.elapsed());
+        tracer.line(
+            caller.data().pid,
+            "proc_fork(copy_memory=1)",
+            &outcome,
+            start.elapsed(),
+        );
     }
     match result {
         Ok(_) => Ok(0),
@@ -247,8 +262,15 @@ fn proc_fork(caller: &mut Caller<'_, Cage>, copy_memory: i32, pid_out: i32) -> w
 
 /// `Ok(Some(pid))` when the rewind reaches the call again; `Ok(None)` when
 /// the unwind starts.
-fn fork_call(caller: &mut Caller<'_, Cage>, copy_memory: i32, pid_out: u32) -> Result<Option<u32>, Errno> {
-    let call = |caller: &mut Caller<'_, Cage>, name: &str, arg: Option<i32>| -> Result<Option<i32>, Errno> {
+fn fork_call(
+    caller: &mut Caller<'_, Cage>,
+    copy_memory: i32,
+    pid_out: u32,
+) -> Result<Option<u32>, Errno> {
+    let call = |caller: &mut Caller<'_, Cage>,
+                name: &str,
+                arg: Option<i32>|
+     -> Result<Option<i32>, Errno> {
         let Some(Extern::Func(f)) = caller.get_export(name) else {
             return Err(Errno::NOTSUP);
         };
@@ -285,7 +307,10 @@ fn fork_call(caller: &mut Caller<'_, Cage>, copy_memory: i32, pid_out: u32) -> R
     caller.data().check(Subsystem::Process)?;
     for name in FORK_EXPORTS {
         if !matches!(caller.get_export(name), Some(Extern::Func(_))) {
-            return Err(crate::note::deny(Errno::NOTSUP, "module not built for fork (use `warden cc`)"));
+            return Err(crate::note::deny(
+                Errno::NOTSUP,
+                "module not built for fork (use `warden cc`)",
+            ));
         }
     }
     {
@@ -345,7 +370,9 @@ pub fn add_to_linker(linker: &mut Linker<Cage>) -> anyhow::Result<()> {
     linker.func_wrap(
         MODULE,
         "proc_fork",
-        |mut caller: Caller<'_, Cage>, copy_memory: i32, pid_out: i32| proc_fork(&mut caller, copy_memory, pid_out),
+        |mut caller: Caller<'_, Cage>, copy_memory: i32, pid_out: i32| {
+            proc_fork(&mut caller, copy_memory, pid_out)
+        },
     )?;
     Ok(())
 }

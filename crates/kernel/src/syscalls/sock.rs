@@ -14,7 +14,13 @@ impl Cage {
         Ok(entry.node.clone())
     }
 
-    pub fn sock_accept(&mut self, mem: &mut GuestMemory, fd: u32, flags: u32, out: u32) -> SysResult {
+    pub fn sock_accept(
+        &mut self,
+        mem: &mut GuestMemory,
+        fd: u32,
+        flags: u32,
+        out: u32,
+    ) -> SysResult {
         let node = self.socket(fd, rights::SOCK_ACCEPT)?;
         if flags & !(fdflags::NONBLOCK as u32) != 0 {
             return Err(Errno::INVAL.into());
@@ -25,7 +31,6 @@ impl Cage {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub fn sock_recv(
         &mut self,
         mem: &mut GuestMemory,

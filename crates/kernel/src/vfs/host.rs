@@ -4,7 +4,9 @@
 use super::{dot_entries, nanos, read_only, Directory, Node, OpenRequest, Readiness, TimeSpec};
 use crate::abi::{fdflags, filetype, rights, Dirent, Errno, Filestat, Result};
 use crate::note;
-use cap_fs_ext::{DirExt, FollowSymlinks, MetadataExt, OpenOptionsFollowExt, OpenOptionsMaybeDirExt};
+use cap_fs_ext::{
+    DirExt, FollowSymlinks, MetadataExt, OpenOptionsFollowExt, OpenOptionsMaybeDirExt,
+};
 use cap_std::fs::{Dir, Metadata, OpenOptions};
 use std::any::Any;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -50,7 +52,8 @@ fn kind_of(ft: cap_std::fs::FileType) -> u8 {
 }
 
 fn filestat_of(meta: &Metadata) -> Filestat {
-    let time = |t: io::Result<cap_std::time::SystemTime>| t.map(|t| nanos(t.into_std())).unwrap_or(0);
+    let time =
+        |t: io::Result<cap_std::time::SystemTime>| t.map(|t| nanos(t.into_std())).unwrap_or(0);
     let mtim = time(meta.modified());
     Filestat {
         dev: meta.dev(),
@@ -109,11 +112,16 @@ impl Node for HostDir {
         rights::DIRECTORY
     }
     fn stat(&self) -> Result<Filestat> {
-        self.dir.dir_metadata().map(|m| filestat_of(&m)).map_err(host_err)
+        self.dir
+            .dir_metadata()
+            .map(|m| filestat_of(&m))
+            .map_err(host_err)
     }
     fn set_times(&self, atim: Option<TimeSpec>, mtim: Option<TimeSpec>) -> Result<()> {
         self.writable()?;
-        self.dir.set_times(".", spec(atim), spec(mtim)).map_err(host_err)
+        self.dir
+            .set_times(".", spec(atim), spec(mtim))
+            .map_err(host_err)
     }
     fn sync(&self) -> Result<()> {
         Ok(())
@@ -246,7 +254,10 @@ impl Directory for HostDir {
 
     fn readlink(&self, path: &str) -> Result<String> {
         let target = self.dir.read_link_contents(path).map_err(host_err)?;
-        target.into_os_string().into_string().map_err(|_| Errno::ILSEQ)
+        target
+            .into_os_string()
+            .into_string()
+            .map_err(|_| Errno::ILSEQ)
     }
 
     fn stat_at(&self, path: &str, follow: bool) -> Result<Filestat> {
@@ -411,4 +422,3 @@ impl Node for HostFile {
         Readiness::Always
     }
 }
-

@@ -39,7 +39,10 @@ impl Node for PipeEnd {
         } else {
             rights::FD_WRITE
         };
-        direction | rights::FD_FDSTAT_SET_FLAGS | rights::FD_FILESTAT_GET | rights::POLL_FD_READWRITE
+        direction
+            | rights::FD_FDSTAT_SET_FLAGS
+            | rights::FD_FILESTAT_GET
+            | rights::POLL_FD_READWRITE
     }
     fn read(&self, buf: &mut [u8]) -> Result<usize> {
         if !self.reader {
@@ -57,7 +60,8 @@ impl Node for PipeEnd {
         self.flags.load(Ordering::Relaxed)
     }
     fn set_fdflags(&self, flags: u16) -> Result<()> {
-        self.flags.store(flags & fdflags::NONBLOCK, Ordering::Relaxed);
+        self.flags
+            .store(flags & fdflags::NONBLOCK, Ordering::Relaxed);
         Ok(())
     }
     fn readiness(&self) -> Readiness {

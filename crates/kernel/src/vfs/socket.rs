@@ -7,8 +7,8 @@ use crate::abi::{fdflags, filetype, rights, Errno, Result, SDFLAGS_RD, SDFLAGS_W
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::Arc;
 
 pub struct Listener {
     socket: TcpListener,
@@ -44,7 +44,8 @@ impl Node for Listener {
         self.socket
             .set_nonblocking(flags & fdflags::NONBLOCK != 0)
             .map_err(Errno::from)?;
-        self.flags.store(flags & fdflags::NONBLOCK, Ordering::Relaxed);
+        self.flags
+            .store(flags & fdflags::NONBLOCK, Ordering::Relaxed);
         Ok(())
     }
     fn readiness(&self) -> Readiness {
@@ -85,7 +86,8 @@ impl Node for Stream {
         self.socket
             .set_nonblocking(flags & fdflags::NONBLOCK != 0)
             .map_err(Errno::from)?;
-        self.flags.store(flags & fdflags::NONBLOCK, Ordering::Relaxed);
+        self.flags
+            .store(flags & fdflags::NONBLOCK, Ordering::Relaxed);
         Ok(())
     }
     fn readiness(&self) -> Readiness {

@@ -309,7 +309,9 @@ impl Node for VFile {
         Err(Errno::BADF)
     }
     fn pread(&self, buf: &mut [u8], offset: u64) -> Result<usize> {
-        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(self.data.len());
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(self.data.len());
         let n = buf.len().min(self.data.len() - start);
         buf[..n].copy_from_slice(&self.data[start..start + n]);
         Ok(n)
@@ -372,7 +374,10 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(read_all(t.open("link", &req).unwrap()), b"hello");
-        assert_eq!(read_all(t.open("sub/../sub/a.txt", &req).unwrap()), b"hello");
+        assert_eq!(
+            read_all(t.open("sub/../sub/a.txt", &req).unwrap()),
+            b"hello"
+        );
     }
 
     #[test]
