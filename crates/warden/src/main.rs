@@ -67,11 +67,13 @@ fn main() -> ExitCode {
             }
             // One line, not clap's usage block.
             let text = e.to_string();
-            let first = text
+            let first: Vec<&str> = text
                 .lines()
-                .next()
-                .unwrap_or("invalid arguments")
-                .trim_start_matches("error: ");
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            let first = first.join(" ");
+            let first = first.trim_start_matches("error: ");
             eprintln!("warden: error: {first} (see `warden --help`)");
             return ExitCode::from(EXIT_BAD_INPUT);
         }

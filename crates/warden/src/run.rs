@@ -77,11 +77,20 @@ pub struct RunArgs {
     /// Accept a module precompiled by `warden compile` (trusted native code)
     #[arg(long = "allow-precompiled")]
     allow_precompiled: bool,
-    /// The module: a .wasm core module (or .wat text)
-    module: PathBuf,
-    /// Arguments for the guest
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    args: Vec<String>,
+    /// The module (a .wasm core module, or .wat text), then the guest's
+    /// arguments: everything after the module goes to the guest
+    #[arg(value_name = "MODULE [ARGS]", required = true, num_args = 1.., trailing_var_arg = true)]
+    command: Vec<String>,
+}
+
+impl RunArgs {
+    fn module(&self) -> PathBuf {
+        PathBuf::from(self.command.first().cloned().unwrap_or_default())
+    }
+
+    fn guest_args(&self) -> &[String] {
+        self.command.get(1..).unwrap_or_default()
+    }
 }
 
 #[derive(Args)]
@@ -114,8 +123,8 @@ fn resolve_policy(args: &RunArgs) -> Result<Policy, Failure> {
         Some(path) => load_policy(path).map_err(bad)?,
         None => Policy::default(),
     };
-    if !args.args.is_empty() {
-        policy.args = args.args.clone();
+    if !args.guest_args().is_empty() {
+        policy.args = args.guest_args().to_vec();
     }
     for dir in &args.dirs {
         policy.add_mount(parse_dir_flag(dir, false).map_err(bad)?);
@@ -241,6 +250,7 @@ fn tracer(target: &Option<String>) -> Result<Option<Arc<Tracer>>, Failure> {
 
 pub fn run(args: RunArgs) -> Result<u8, Failure> {
     let policy = resolve_policy(&args)?;
+    let module_path = args.module();
     let settings = EngineSettings {
         fuel: policy.limits.fuel.is_some(),
         max_stack: policy.limits.max_stack,
@@ -249,16 +259,16 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     let cache = cache_mode(&args);
     let module = kernel
         .load(
-            &args.module,
+            &module_path,
             &cache,
             args.allow_precompiled,
-            &mut progress(&args.module),
+            &mut progress(&module_path),
         )
         .map_err(kernel_failure)?;
     let tracer = tracer(&args.trace)?;
-    let program = args.module.to_string_lossy().into_owned();
+    let program = module_path.to_string_lossy().into_owned();
     let outcome = kernel
-        .run(&args.module, &module, &policy, &program, tracer, cache)
+        .run(&module_path, &module, &policy, &program, tracer, cache)
         .map_err(kernel_failure)?;
     if let Some(message) = outcome.message() {
         eprintln!("warden: {message}");
