@@ -65,7 +65,7 @@ impl Kernel {
     ) -> Result<Module, KernelError> {
         let invalid = |e: wasmtime::Error| KernelError::Invalid {
             path: path.to_path_buf(),
-            reason: format!("{e:#}"),
+            reason: one_line(&format!("{e:#}")),
         };
         match Engine::detect_precompiled(bytes) {
             Some(Precompiled::Component) => {
@@ -196,4 +196,20 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
+}
+
+/// Folds a multi-line compiler message (WAT errors quote the source with a
+/// caret) into one line: the message and where it points.
+fn one_line(message: &str) -> String {
+    let mut lines = message.lines();
+    let first = lines.next().unwrap_or("").trim().to_string();
+    let at = lines
+        .find_map(|l| l.trim().strip_prefix("--> "))
+        .and_then(|loc| loc.rsplit_once(':').and_then(|(rest, col)| {
+            rest.rsplit_once(':').map(|(_, line)| format!("line {line}, column {col}"))
+        }));
+    match at {
+        Some(at) => format!("{first} (at {at})"),
+        None => first,
+    }
 }

@@ -106,7 +106,11 @@ impl Kernel {
         // Epoch checks let the host stop a guest that makes no syscalls.
         config.epoch_interruption(true);
         config.consume_fuel(settings.fuel);
-        config.max_wasm_stack(settings.max_stack.unwrap_or(DEFAULT_MAX_STACK) as usize);
+        let stack = settings.max_stack.unwrap_or(DEFAULT_MAX_STACK) as usize;
+        config.max_wasm_stack(stack);
+        // wasmtime checks the wasm stack against the async stack even for
+        // synchronous stores; warden never runs cages on fibers.
+        config.async_stack_size(stack.max(2 << 20) + (1 << 20));
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         syscalls::add_to_linker(&mut linker)?;
@@ -154,6 +158,13 @@ impl Kernel {
                 });
             }
         }
-        Ok(())
+        // Names match; the linker also checks every signature.
+        self.linker
+            .instantiate_pre(module)
+            .map(|_| ())
+            .map_err(|e| KernelError::Invalid {
+                path: path.to_path_buf(),
+                reason: format!("{e:#}"),
+            })
     }
 }

@@ -172,7 +172,8 @@ impl Kernel {
             .iter()
             .map(|addr| {
                 std::net::TcpListener::bind(addr)
-                    .map(|l| Arc::new(Listener::new(l)) as Arc<dyn Node>)
+                    .and_then(Listener::new)
+                    .map(|l| Arc::new(l) as Arc<dyn Node>)
                     .map_err(|e| KernelError::Listen {
                         addr: addr.to_string(),
                         reason: e.to_string(),

@@ -50,6 +50,9 @@ impl Cage {
         n: u32,
         out: u32,
     ) -> SysResult {
+        if self.fds.get(fd)?.node.as_dir().is_some() {
+            return Err(Errno::ISDIR.into());
+        }
         let node = self.node(fd, rights::FD_READ)?;
         let total = self.read_into(mem, &**node, iovs, n, None)?;
         mem.write_u32(out, total)?;
@@ -200,7 +203,9 @@ impl Cage {
         fd: u32,
         size: u64,
     ) -> SysResult {
-        let node = self.node(fd, rights::FD_FILESTAT_SET_SIZE)?;
+        // The node decides: a read-only mount says EROFS, a descriptor not
+        // open for writing EINVAL, as Linux's ftruncate.
+        let node = self.node(fd, 0)?;
         node.set_size(size)?;
         Ok(())
     }
@@ -294,6 +299,9 @@ impl Cage {
         out: u32,
     ) -> SysResult {
         let entry = self.fds.get_mut(fd)?;
+        if entry.node.as_dir().is_none() {
+            return Err(Errno::NOTDIR.into());
+        }
         entry.require(rights::FD_READDIR)?;
         let listing = match (&entry.listing, cookie) {
             (Some(listing), c) if c != 0 => listing.clone(),
@@ -338,7 +346,7 @@ fn write_dirents(
 impl Cage {
     /// Retries `op` while a kernel-blocking node says `EAGAIN` and the guest
     /// did not ask for `NONBLOCK`, waiting for readiness in between.
-    fn blocking<T>(
+    pub(super) fn blocking<T>(
         &self,
         node: &dyn Node,
         write: bool,

@@ -25,7 +25,8 @@ impl Cage {
         if flags & !(fdflags::NONBLOCK as u32) != 0 {
             return Err(Errno::INVAL.into());
         }
-        let conn = node.sock_accept(flags & fdflags::NONBLOCK as u32 != 0)?;
+        let nonblock = flags & fdflags::NONBLOCK as u32 != 0;
+        let conn = self.blocking(&*node, false, || node.sock_accept(nonblock))?;
         let new_fd = self.fds.insert(FdEntry::new(conn))?;
         mem.write_u32(out, new_fd)?;
         Ok(())
@@ -44,7 +45,10 @@ impl Cage {
         let node = self.socket(fd, rights::FD_READ)?;
         let peek = ri_flags as u16 & RIFLAGS_RECV_PEEK != 0;
         let n = match mem.first_iovec(iovs, iovs_len)? {
-            Some((ptr, len)) => node.sock_recv(mem.slice_mut(ptr, len)?, peek)?,
+            Some((ptr, len)) => {
+                let buf = mem.slice_mut(ptr, len)?;
+                self.blocking(&*node, false, || node.sock_recv(buf, peek))?
+            }
             None => 0,
         };
         mem.write_u32(out_len, n as u32)?;
@@ -64,7 +68,8 @@ impl Cage {
         let node = self.socket(fd, rights::FD_WRITE)?;
         let mut total = 0u32;
         for (ptr, len) in mem.iovecs(iovs, iovs_len)? {
-            let n = node.sock_send(mem.slice(ptr, len)?)?;
+            let buf = mem.slice(ptr, len)?;
+            let n = self.blocking(&*node, true, || node.sock_send(buf))?;
             total = total.saturating_add(n as u32);
             if n < len as usize {
                 break;

@@ -197,6 +197,7 @@ impl Directory for HostDir {
             file: file.into_std(),
             flags: Mutex::new(flags),
             read_only: self.read_only,
+            writable: wants_write,
         };
         if req.nonblock {
             node.set_fdflags(flags | fdflags::NONBLOCK)?;
@@ -296,6 +297,8 @@ pub struct HostFile {
     file: std::fs::File,
     flags: Mutex<u16>,
     read_only: bool,
+    /// Opened for writing: `ftruncate` needs it (EINVAL otherwise).
+    writable: bool,
 }
 
 impl HostFile {
@@ -342,6 +345,9 @@ impl Node for HostFile {
         })
     }
     fn set_size(&self, size: u64) -> Result<()> {
+        if !self.writable {
+            return Err(Errno::INVAL);
+        }
         if self.read_only {
             return Err(read_only());
         }

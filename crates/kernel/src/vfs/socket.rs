@@ -1,6 +1,10 @@
 //! Listening sockets the user preopens with `--listen`, and the connections
 //! a guest accepts on them. Guests cannot open or connect sockets of their
 //! own: preview1 has no call for it, and warden adds none.
+//!
+//! The host sockets are always non-blocking; a guest that did not ask for
+//! `NONBLOCK` blocks in the kernel (`Cage::blocking`), where a signal or a
+//! stop can end the wait.
 
 use super::{Node, Readiness};
 use crate::abi::{fdflags, filetype, rights, Errno, Result, SDFLAGS_RD, SDFLAGS_WR};
@@ -16,11 +20,12 @@ pub struct Listener {
 }
 
 impl Listener {
-    pub fn new(socket: TcpListener) -> Listener {
-        Listener {
+    pub fn new(socket: TcpListener) -> std::io::Result<Listener> {
+        socket.set_nonblocking(true)?;
+        Ok(Listener {
             socket,
             flags: AtomicU16::new(0),
-        }
+        })
     }
 }
 
@@ -53,7 +58,7 @@ impl Node for Listener {
     }
     fn sock_accept(&self, nonblock: bool) -> Result<Arc<dyn Node>> {
         let (stream, _) = self.socket.accept().map_err(Errno::from)?;
-        stream.set_nonblocking(nonblock).map_err(Errno::from)?;
+        stream.set_nonblocking(true).map_err(Errno::from)?;
         Ok(Arc::new(Stream {
             socket: stream,
             flags: AtomicU16::new(if nonblock { fdflags::NONBLOCK } else { 0 }),

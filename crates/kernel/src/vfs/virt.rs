@@ -333,7 +333,8 @@ impl Node for VFile {
         Ok(self.node.stat())
     }
     fn set_size(&self, _: u64) -> Result<()> {
-        Err(read_only())
+        // Virtual files are only ever open for reading.
+        Err(Errno::INVAL)
     }
     fn set_times(&self, _: Option<TimeSpec>, _: Option<TimeSpec>) -> Result<()> {
         Err(read_only())

@@ -1,0 +1,186 @@
+//! The layout of one key's data: its lookup key, its record (version,
+//! sealed name, small sealed value) and, for large values, its blob; and
+//! reading a value back with every check.
+
+use crate::backend::{ReadTxn, Table};
+use crate::crypto::{MacKey, SealKey};
+use crate::error::{KeyName, Result, SealError};
+
+pub(crate) const TAG_LEN: usize = 16;
+pub(crate) const KEY_HASH_LEN: usize = 32;
+/// Lookup key of a record in [`Table::Records`] (and of its value in
+/// [`Table::Blobs`]): namespace tag ‖ keyed hash of the key name.
+pub(crate) const LOOKUP_LEN: usize = TAG_LEN + KEY_HASH_LEN;
+pub(crate) type LookupKey = [u8; LOOKUP_LEN];
+
+/// The keys of one namespace.
+pub(crate) struct NsKeys {
+    pub(crate) name: String,
+    pub(crate) tag: [u8; TAG_LEN],
+    pub(crate) seal: SealKey,
+    pub(crate) mac: MacKey,
+}
+
+impl NsKeys {
+    pub(crate) fn lookup_key(&self, key: &[u8]) -> LookupKey {
+        let mut lk = [0u8; LOOKUP_LEN];
+        lk[..TAG_LEN].copy_from_slice(&self.tag);
+        lk[TAG_LEN..].copy_from_slice(&self.mac.mac(&[key]));
+        lk
+    }
+
+    pub(crate) fn subject(&self, key: &[u8]) -> String {
+        format!("key {} in namespace {:?}", KeyName::of(key), self.name)
+    }
+
+    pub(crate) fn seal_name(&self, lk: &LookupKey, key: &[u8]) -> Result<Vec<u8>> {
+        self.seal.seal(&name_aad(lk), key)
+    }
+
+    pub(crate) fn open_name(&self, lk: &LookupKey, sealed: Vec<u8>) -> Result<Vec<u8>> {
+        self.seal.open(&name_aad(lk), sealed).map_err(|_| {
+            SealError::integrity(
+                format!("a key in namespace {:?}", self.name),
+                "its sealed name does not authenticate (the record was modified)",
+            )
+        })
+    }
+}
+
+fn name_aad(lk: &LookupKey) -> [u8; 20 + LOOKUP_LEN] {
+    let mut aad = [0u8; 20 + LOOKUP_LEN];
+    aad[..20].copy_from_slice(b"warden-seal/v1/name\0");
+    aad[20..].copy_from_slice(lk);
+    aad
+}
+
+/// AAD of a value: binds it to its namespace, key and version.
+pub(crate) fn value_aad(lk: &LookupKey, version: u64) -> [u8; 21 + LOOKUP_LEN + 8] {
+    let mut aad = [0u8; 21 + LOOKUP_LEN + 8];
+    aad[..21].copy_from_slice(b"warden-seal/v1/value\0");
+    aad[21..21 + LOOKUP_LEN].copy_from_slice(lk);
+    aad[21 + LOOKUP_LEN..].copy_from_slice(&version.to_le_bytes());
+    aad
+}
+
+/// Values up to this size are sealed into their record, so that reading
+/// them is one lookup; larger ones go to [`Table::Blobs`], which keeps the
+/// record table (read whole at open) small.
+pub(crate) const INLINE_MAX: usize = 4096;
+pub(crate) const TRAILER_LEN: usize = 4 + 1 + 8;
+const INLINE: u8 = 0;
+const IN_BLOB: u8 = 1;
+
+/// An entry of [`Table::Records`]:
+/// `[sealed value, if inline] ‖ sealed name ‖ name length (u32 LE) ‖ layout (u8) ‖ version (u64 LE)`.
+/// The trailer goes last so that an inline value is a prefix of the entry
+/// and opens in place.
+#[derive(Clone, Debug)]
+pub(crate) struct Record {
+    pub(crate) version: u64,
+    pub(crate) inline: bool,
+    /// Length of the inline sealed value (0 when the value is a blob).
+    value_len: usize,
+    name_end: usize,
+}
+
+impl Record {
+    pub(crate) fn parse(entry: &[u8]) -> Option<Record> {
+        let n = entry.len();
+        let trailer = entry.get(n.checked_sub(TRAILER_LEN)?..)?;
+        let name_len = u32::from_le_bytes(trailer[..4].try_into().ok()?) as usize;
+        let inline = match trailer[4] {
+            INLINE => true,
+            IN_BLOB => false,
+            _ => return None,
+        };
+        let version = u64::from_le_bytes(trailer[5..].try_into().ok()?);
+        let name_end = n - TRAILER_LEN;
+        let value_len = name_end.checked_sub(name_len)?;
+        if !inline && value_len != 0 {
+            return None;
+        }
+        Some(Record {
+            version,
+            inline,
+            value_len,
+            name_end,
+        })
+    }
+
+    pub(crate) fn sealed_name<'a>(&self, entry: &'a [u8]) -> &'a [u8] {
+        &entry[self.value_len..self.name_end]
+    }
+
+    /// Builds an entry; `inline_value` (already sealed) becomes its prefix.
+    pub(crate) fn encode(
+        inline_value: Option<Vec<u8>>,
+        sealed_name: &[u8],
+        version: u64,
+    ) -> Vec<u8> {
+        let layout = if inline_value.is_some() {
+            INLINE
+        } else {
+            IN_BLOB
+        };
+        let mut out = inline_value.unwrap_or_default();
+        out.reserve(sealed_name.len() + TRAILER_LEN);
+        out.extend_from_slice(sealed_name);
+        out.extend_from_slice(&(sealed_name.len() as u32).to_le_bytes());
+        out.push(layout);
+        out.extend_from_slice(&version.to_le_bytes());
+        out
+    }
+}
+
+/// Reads a record's value: the record gives the version (which the state's
+/// multiset hash vouches for), the AEAD checks that the value was sealed for
+/// this namespace, key and version.
+pub(crate) fn read_value(txn: &dyn ReadTxn, ns: &NsKeys, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    let lk = ns.lookup_key(key);
+    read_value_at(txn, ns, &lk, || ns.subject(key))
+}
+
+pub(crate) fn read_value_at(
+    txn: &dyn ReadTxn,
+    ns: &NsKeys,
+    lk: &LookupKey,
+    subject: impl Fn() -> String,
+) -> Result<Option<Vec<u8>>> {
+    let Some(mut entry) = txn.get(Table::Records, lk)? else {
+        return Ok(None);
+    };
+    let record = Record::parse(&entry)
+        .ok_or_else(|| SealError::integrity(subject(), "its record is malformed"))?;
+    let sealed = if record.inline {
+        entry.truncate(record.value_len);
+        entry
+    } else {
+        txn.get(Table::Blobs, lk)?.ok_or_else(|| {
+            SealError::integrity(subject(), "the value is missing from the store file")
+        })?
+    };
+    ns.seal
+        .open(&value_aad(lk, record.version), sealed)
+        .map(Some)
+        .map_err(|_| {
+            SealError::integrity(
+                subject(),
+                "the value does not authenticate (it was modified, swapped, moved or replayed)",
+            )
+        })
+}
+
+/// The key range of a namespace in the records: `[tag, tag + 1)`.
+pub(crate) fn tag_range(tag: &[u8; TAG_LEN]) -> ([u8; TAG_LEN], Option<[u8; TAG_LEN]>) {
+    let mut end = *tag;
+    for byte in end.iter_mut().rev() {
+        if *byte == 0xff {
+            *byte = 0;
+        } else {
+            *byte += 1;
+            return (*tag, Some(end));
+        }
+    }
+    (*tag, None)
+}
