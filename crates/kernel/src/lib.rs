@@ -20,7 +20,7 @@ pub mod trace;
 pub mod vfs;
 
 pub use cache::{CacheMode, CompileEvent};
-pub use run::Outcome;
+pub use run::{Outcome, RunOptions};
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -7,7 +7,9 @@ use crate::procs::ProcTable;
 use crate::trace::Tracer;
 use crate::vfs::host::HostDir;
 use crate::vfs::socket::Listener;
+use crate::vfs::sealed::SealedDir;
 use crate::vfs::virt::{self, VDir};
+use warden_seal::fs::SealedFs;
 use crate::vfs::Node;
 use crate::CacheMode;
 use crate::{Kernel, KernelError, DEFAULT_MAX_STACK};
@@ -16,6 +18,17 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 use warden_policy::{format_size, MountSource, Policy};
 use wasmtime::{ExternType, Module};
+
+/// What a run needs besides the module and the policy.
+pub struct RunOptions {
+    /// `argv[0]`.
+    pub program: String,
+    pub tracer: Option<Arc<Tracer>>,
+    /// Where `exec` finds compiled modules.
+    pub cache: CacheMode,
+    /// The sealed store, when the policy has sealed mounts.
+    pub store: Option<warden_seal::Store>,
+}
 
 /// A preopened directory: its guest path and its node.
 type Preopen = (String, Arc<dyn Node>);
@@ -137,7 +150,11 @@ impl Kernel {
     }
 
     /// The policy's mounts and listening sockets, opened in order.
-    fn preopens(&self, policy: &Policy) -> Result<Vec<Preopen>, KernelError> {
+    fn preopens(
+        &self,
+        policy: &Policy,
+        store: Option<&warden_seal::Store>,
+    ) -> Result<Vec<Preopen>, KernelError> {
         let mut out: Vec<Preopen> = Vec::new();
         for mount in &policy.mounts {
             let fail = |reason: String| KernelError::Mount {
@@ -154,11 +171,19 @@ impl Kernel {
                         fail(format!("cannot capture {}: {e}", path.display()))
                     })?))
                 }
-                MountSource::Sealed { .. } => {
-                    return Err(KernelError::Unsupported(format!(
-                        "mount `{}`: sealed mounts are not available in this build yet",
-                        mount.guest
-                    )))
+                MountSource::Sealed { name } => {
+                    let store = store.ok_or_else(|| {
+                        fail("a sealed mount needs a sealed store (--store)".into())
+                    })?;
+                    let fs = store
+                        .namespace(name)
+                        .map_err(|e| e.to_string())
+                        .and_then(|ns| SealedFs::new(ns).map_err(|e| e.to_string()))
+                        .map_err(|e| fail(format!("sealed store namespace `{name}`: {e}")))?;
+                    Arc::new(
+                        SealedDir::root(fs)
+                            .map_err(|e| fail(format!("sealed store namespace `{name}`: {e}")))?,
+                    )
                 }
             };
             out.push((mount.guest.clone(), node));
@@ -189,12 +214,16 @@ impl Kernel {
         path: &Path,
         module: &Module,
         policy: &Policy,
-        program: &str,
-        tracer: Option<Arc<Tracer>>,
-        cache: CacheMode,
+        options: RunOptions,
     ) -> Result<Outcome, KernelError> {
+        let RunOptions {
+            program,
+            tracer,
+            cache,
+            store,
+        } = options;
         let entry = self.entry(path, module, policy.entrypoint.as_deref())?;
-        let preopens = self.preopens(policy)?;
+        let preopens = self.preopens(policy, store.as_ref())?;
         let listeners = self.listeners(policy)?;
         let timeout = policy.limits.timeout;
         let deadline = timeout.map(|t| Instant::now() + t);
@@ -216,7 +245,7 @@ impl Kernel {
             procs: procs.clone(),
             tracer: tracer.clone(),
         });
-        let mut cage = Cage::new(pid, program, policy, preopens, runtime, control.clone())?;
+        let mut cage = Cage::new(pid, &program, policy, preopens, runtime, control.clone())?;
         // Listening sockets come after the directories: wasi-libc stops
         // scanning preopens at the first fd that is not a directory.
         for listener in listeners {
@@ -260,6 +289,13 @@ impl Kernel {
         };
         if let Some(t) = &tracer {
             t.flush();
+        }
+        if let Some(store) = &store {
+            // Sealed files are written with eventual durability, like a
+            // host filesystem without fsync; the run's end makes them durable.
+            store
+                .flush()
+                .map_err(|e| KernelError::Host(format!("cannot flush the sealed store: {e}")))?;
         }
         Ok(match outcome {
             Outcome::Timeout(_) => Outcome::Timeout(timeout.unwrap_or_default()),

@@ -118,7 +118,8 @@ pub fn run_with(args: KvArgs, io: &mut Streams<'_>) -> anyhow::Result<i32> {
     }
 }
 
-fn default_path(env: &str, file: &str) -> anyhow::Result<PathBuf> {
+/// A store or key file path: `$env`, else `DATA_DIR/warden/file`.
+pub(crate) fn default_path(env: &str, file: &str) -> anyhow::Result<PathBuf> {
     if let Some(p) = std::env::var_os(env) {
         return Ok(PathBuf::from(p));
     }
@@ -128,11 +129,23 @@ fn default_path(env: &str, file: &str) -> anyhow::Result<PathBuf> {
     Ok(data.join("warden").join(file))
 }
 
-fn open(store: &Path, key_file: &Path, create: bool) -> Result<Store, SealError> {
+/// Opens a store with its key file, the last-seen generation kept beside
+/// the key file.
+pub(crate) fn open_with(
+    store: &Path,
+    key_file: &Path,
+    create: bool,
+    durability: warden_seal::Durability,
+) -> Result<Store, SealError> {
     OpenOptions::new()
         .create(create)
+        .durability(durability)
         .state_file(warden_seal::state_file_beside(key_file, store))
         .open(store, &KeyFile::new(key_file))
+}
+
+fn open(store: &Path, key_file: &Path, create: bool) -> Result<Store, SealError> {
+    open_with(store, key_file, create, warden_seal::Durability::Immediate)
 }
 
 fn key_name(key: &[u8]) -> String {

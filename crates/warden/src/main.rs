@@ -4,6 +4,7 @@
 //! and turns every failure into one line and a documented exit code
 //! (docs/cli.md).
 
+mod kv;
 mod run;
 
 use clap::{Parser, Subcommand};
@@ -22,6 +23,8 @@ enum Command {
     Run(run::RunArgs),
     /// Compile a module ahead of time to native code
     Compile(run::CompileArgs),
+    /// Look into and change the sealed store
+    Kv(kv::KvArgs),
 }
 
 /// Exit code for bad input: nothing ran.
@@ -81,6 +84,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Compile(args) => run::compile(args),
+        Command::Kv(args) => kv::run(args)
+            .map(|code| code as u8)
+            .map_err(|e| Failure {
+                code: 1,
+                message: format!("{e:#}"),
+            }),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use warden_kernel::trace::Tracer;
-use warden_kernel::{CacheMode, CompileEvent, EngineSettings, Kernel, KernelError};
+use warden_kernel::{CacheMode, CompileEvent, EngineSettings, Kernel, KernelError, RunOptions};
 use warden_policy::{
-    load_policy, parse_dir_flag, parse_duration, parse_env_flag, parse_mount_flag, Policy,
+    load_policy, parse_dir_flag, parse_duration, parse_env_flag, parse_mount_flag,
+    parse_sealed_flag, MountSource, Policy,
     PolicyError, Size, StdioMode, Subsystem,
 };
 
@@ -26,6 +27,15 @@ pub struct RunArgs {
     /// Virtual read-only mount, captured into memory at start
     #[arg(long = "mount", value_name = "GUEST=HOSTDIR")]
     mounts: Vec<String>,
+    /// A directory whose files are entries of namespace NAME of the sealed store
+    #[arg(long = "sealed", value_name = "GUEST=NAME")]
+    sealed: Vec<String>,
+    /// The sealed store file [default: $WARDEN_STORE, else DATA_DIR/warden/store.redb]
+    #[arg(long, value_name = "PATH")]
+    store: Option<PathBuf>,
+    /// The sealed store's root key file [default: $WARDEN_KEY_FILE, else DATA_DIR/warden/store.key]
+    #[arg(long = "key-file", value_name = "PATH")]
+    key_file: Option<PathBuf>,
     /// Set a guest variable (`K` alone passes the host's value)
     #[arg(long = "env", value_name = "K=V")]
     env: Vec<String>,
@@ -134,6 +144,9 @@ fn resolve_policy(args: &RunArgs) -> Result<Policy, Failure> {
     }
     for mount in &args.mounts {
         policy.add_mount(parse_mount_flag(mount).map_err(bad)?);
+    }
+    for mount in &args.sealed {
+        policy.add_mount(parse_sealed_flag(mount).map_err(bad)?);
     }
     for name in &args.env_inherit {
         policy.inherit_env(name);
@@ -248,6 +261,31 @@ fn tracer(target: &Option<String>) -> Result<Option<Arc<Tracer>>, Failure> {
     })
 }
 
+/// The sealed store, opened only when the policy has sealed mounts.
+fn sealed_store(args: &RunArgs, policy: &Policy) -> Result<Option<warden_seal::Store>, Failure> {
+    if !policy
+        .mounts
+        .iter()
+        .any(|m| matches!(m.source, MountSource::Sealed { .. }))
+    {
+        return Ok(None);
+    }
+    let path = |given: &Option<PathBuf>, env: &str, file: &str| match given {
+        Some(p) => Ok(p.clone()),
+        None => crate::kv::default_path(env, file).map_err(|e| Failure::bad_input(format!("{e:#}"))),
+    };
+    let store = path(&args.store, "WARDEN_STORE", "store.redb")?;
+    let key_file = path(&args.key_file, "WARDEN_KEY_FILE", "store.key")?;
+    if let Some(dir) = store.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Failure::bad_input(format!("cannot create {}: {e}", dir.display()))
+        })?;
+    }
+    crate::kv::open_with(&store, &key_file, true, warden_seal::Durability::Eventual)
+        .map(Some)
+        .map_err(|e| Failure::bad_input(format!("sealed store {}: {e}", store.display())))
+}
+
 pub fn run(args: RunArgs) -> Result<u8, Failure> {
     let policy = resolve_policy(&args)?;
     let module_path = args.module();
@@ -265,10 +303,14 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
             &mut progress(&module_path),
         )
         .map_err(kernel_failure)?;
-    let tracer = tracer(&args.trace)?;
-    let program = module_path.to_string_lossy().into_owned();
+    let options = RunOptions {
+        program: module_path.to_string_lossy().into_owned(),
+        tracer: tracer(&args.trace)?,
+        cache,
+        store: sealed_store(&args, &policy)?,
+    };
     let outcome = kernel
-        .run(&module_path, &module, &policy, &program, tracer, cache)
+        .run(&module_path, &module, &policy, options)
         .map_err(kernel_failure)?;
     if let Some(message) = outcome.message() {
         eprintln!("warden: {message}");

@@ -3,11 +3,13 @@
 //! A [`Node`] is an open-file description: the thing several fds (and, after
 //! a fork, several cages) share, offset included. A node that is a directory
 //! also implements [`Directory`], the `path_*` operations relative to it.
-//! Mount kinds: host directories through cap-std ([`host`]) and in-memory
-//! read-only trees ([`virt`]); stdio and sockets are nodes too.
+//! Mount kinds: host directories through cap-std ([`host`]), in-memory
+//! read-only trees ([`virt`]) and the sealed store ([`sealed`]); stdio,
+//! pipes and sockets are nodes too.
 
 pub mod host;
 pub mod pipe;
+pub mod sealed;
 pub mod socket;
 pub mod stdio;
 pub mod virt;
