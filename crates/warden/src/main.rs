@@ -55,7 +55,29 @@ impl Failure {
     }
 }
 
+/// Panics are bugs: say so in one line, without a backtrace. Panics that
+/// the sealed store turns into errors (a damaged database) stay quiet.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        if warden_seal::backend::redb::in_guarded_call() {
+            return;
+        }
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown".into());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("warden: internal error: {what}{at} (this is a bug in warden)");
+    }));
+}
+
 fn main() -> ExitCode {
+    install_panic_hook();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -40,7 +40,7 @@ impl RedbBackend {
     /// and there is no file (or an empty one) there.
     pub fn open(path: &Path, create: bool) -> Result<Self, SealError> {
         let location = path.display().to_string();
-        let opened = panic::catch_unwind(|| {
+        let opened = guarded(|| {
             if create {
                 Database::builder().create(path)
             } else {
@@ -97,9 +97,27 @@ fn damaged(location: &str, payload: Box<dyn std::any::Any + Send>) -> SealError 
     }
 }
 
+thread_local! {
+    static IN_CALL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread is inside a guarded redb call, whose panics become
+/// errors: a process-wide panic hook should stay quiet about them.
+pub fn in_guarded_call() -> bool {
+    IN_CALL.with(|c| c.get())
+}
+
+/// Runs `f`, catching a panic, with [`in_guarded_call`] set meanwhile.
+fn guarded<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    let outer = IN_CALL.with(|c| c.replace(true));
+    let result = panic::catch_unwind(AssertUnwindSafe(f));
+    IN_CALL.with(|c| c.set(outer));
+    result
+}
+
 /// Runs one redb call, turning its errors and panics into [`SealError`]s.
 fn call<T, E: Display>(location: &str, f: impl FnOnce() -> Result<T, E>) -> Result<T, SealError> {
-    match panic::catch_unwind(AssertUnwindSafe(f)) {
+    match guarded(f) {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(storage_error(location, e)),
         Err(payload) => Err(damaged(location, payload)),

@@ -1,0 +1,115 @@
+//! Sealed mounts: a directory kept in the sealed store, used by a C and a
+//! Rust guest across runs; nothing readable left on the host; a tampered or
+//! rolled-back store is refused with one line.
+
+mod support;
+
+use std::path::Path;
+use support::*;
+
+struct Store {
+    dir: tempfile::TempDir,
+}
+
+impl Store {
+    fn new() -> Store {
+        Store { dir: tempdir() }
+    }
+
+    fn file(&self) -> std::path::PathBuf {
+        self.dir.path().join("store.redb")
+    }
+
+    fn run(&self, guest: &Path, args: &[&str]) -> Output {
+        let key = self.dir.path().join("store.key");
+        let mut cmd = warden_run([
+            "--store",
+            s(&self.file()),
+            "--key-file",
+            s(&key),
+            "--sealed",
+            "/state=journal",
+            s(guest),
+        ]);
+        cmd.args(args);
+        run(cmd)
+    }
+}
+
+#[test]
+fn a_c_and_a_rust_guest_share_a_sealed_directory_across_runs() {
+    let store = Store::new();
+    let c = c_guest("sealed_journal");
+    let rust = rust_guest("fs_ops");
+
+    store
+        .run(&c, &["write", "/state", "first entry"])
+        .code(0)
+        .stdout_is("scratch: 01AB45\nrmdir non-empty: Directory not empty\n");
+    store
+        .run(&c, &["write", "/state", "second entry"])
+        .code(0);
+    // The Rust guest reads what the C guest wrote in earlier runs, and adds
+    // a file of its own.
+    store
+        .run(&rust, &["cat", "/state/journal.txt"])
+        .code(0)
+        .stdout_is("first entry\nsecond entry\n");
+    store
+        .run(&rust, &["write", "/state/from-rust.txt", "hello from rust"])
+        .code(0);
+    store
+        .run(&rust, &["tree", "/state"])
+        .code(0)
+        .has_line("archive/ dir")
+        .has_line("from-rust.txt file 15 \"hello from rust\"");
+    store
+        .run(&c, &["show", "/state"])
+        .code(0)
+        .has_line("journal: first entry")
+        .has_line("journal: second entry")
+        .has_line("journal size: 25")
+        .has_line("entry: from-rust.txt");
+
+    // Nothing the guests wrote is readable in the store file.
+    let raw = std::fs::read(store.file()).unwrap();
+    for needle in ["first entry", "hello from rust", "journal.txt", "from-rust"] {
+        assert!(
+            !raw.windows(needle.len()).any(|w| w == needle.as_bytes()),
+            "`{needle}` is readable in the store file"
+        );
+    }
+}
+
+#[test]
+fn a_tampered_store_is_refused_with_one_line() {
+    let store = Store::new();
+    let c = c_guest("sealed_journal");
+    store.run(&c, &["write", "/state", "entry"]).code(0);
+    let path = store.file();
+    let mut raw = std::fs::read(&path).unwrap();
+    // Flip bits throughout the file's data pages.
+    let len = raw.len();
+    for i in (len / 4..len).step_by(97) {
+        raw[i] ^= 0x5a;
+    }
+    std::fs::write(&path, &raw).unwrap();
+    let out = store.run(&c, &["show", "/state"]);
+    out.code(2);
+    let line = out.bad_input();
+    assert!(line.contains("sealed store"), "{out}");
+}
+
+#[test]
+fn an_older_copy_of_the_store_is_refused() {
+    let store = Store::new();
+    let c = c_guest("sealed_journal");
+    store.run(&c, &["write", "/state", "one"]).code(0);
+    let old = std::fs::read(store.file()).unwrap();
+    store.run(&c, &["write", "/state", "two"]).code(0);
+    std::fs::write(store.file(), old).unwrap();
+    let out = store.run(&c, &["show", "/state"]);
+    out.code(2);
+    let line = out.bad_input();
+    assert!(line.contains("older"), "names the rollback\n{out}");
+}
