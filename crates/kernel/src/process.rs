@@ -313,7 +313,9 @@ fn copy_instance(
             to.grow(&mut *child, pages - have)?;
         }
         let src = from.data(&*parent);
-        to.data_mut(&mut *child)[..src.len()].copy_from_slice(src);
+        let dst = &mut to.data_mut(&mut *child)[..src.len()];
+        prefault(dst);
+        dst.copy_from_slice(src);
         child.data_mut().memory = Some(to);
     }
     for export in module.exports() {
@@ -330,6 +332,24 @@ fn copy_instance(
         }
     }
     Ok(child_instance)
+}
+
+/// Faults in the child's fresh pages in one call rather than one page
+/// fault per page during the copy (a fork of 16 MiB touches 4096 pages).
+/// Best effort: older kernels lack `MADV_POPULATE_WRITE`.
+fn prefault(memory: &mut [u8]) {
+    if memory.is_empty() {
+        return;
+    }
+    // SAFETY: the range is this child's own linear memory, mapped
+    // read-write; populating it only faults pages in.
+    unsafe {
+        let _ = rustix::mm::madvise(
+            memory.as_mut_ptr().cast(),
+            memory.len(),
+            rustix::mm::Advice::LinuxPopulateWrite,
+        );
+    }
 }
 
 /// How a cage's run ended, from the error its call returned.

@@ -20,7 +20,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a WASI preview1 module as a sandboxed cage
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Compile a module ahead of time to native code
     Compile(run::CompileArgs),
     /// Look into and change the sealed store
@@ -104,7 +104,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Compile(args) => run::compile(args),
         Command::Kv(args) => kv::run(args)
             .map(|code| code as u8)

@@ -33,8 +33,14 @@ impl Cage {
     fn node(&self, fd: u32, needed: u64) -> Result<&Arc<dyn Node>, Errno> {
         let entry = self.fds.get(fd)?;
         if entry.rights_base & needed != needed {
+            let seekable = matches!(
+                entry.node.filetype(),
+                filetype::REGULAR_FILE | filetype::DIRECTORY
+            );
             return Err(if needed & (rights::FD_READ | rights::FD_WRITE) != 0 {
                 Errno::BADF
+            } else if needed & (rights::FD_SEEK | rights::FD_TELL) != 0 && !seekable {
+                Errno::SPIPE
             } else {
                 crate::note::deny(Errno::NOTCAPABLE, "fd lacks the right")
             });
@@ -54,6 +60,7 @@ impl Cage {
             return Err(Errno::ISDIR.into());
         }
         let node = self.node(fd, rights::FD_READ)?;
+        check_iovecs(mem, iovs, n, out)?;
         let total = self.read_into(mem, &**node, iovs, n, None)?;
         mem.write_u32(out, total)?;
         Ok(())
@@ -69,6 +76,7 @@ impl Cage {
         out: u32,
     ) -> SysResult {
         let node = self.node(fd, rights::FD_READ | rights::FD_SEEK)?;
+        check_iovecs(mem, iovs, n, out)?;
         let total = self.read_into(mem, &**node, iovs, n, Some(offset))?;
         mem.write_u32(out, total)?;
         Ok(())
@@ -83,6 +91,7 @@ impl Cage {
         out: u32,
     ) -> SysResult {
         let node = self.node(fd, rights::FD_WRITE)?;
+        check_iovecs(mem, iovs, n, out)?;
         let total = self.write_from(mem, &**node, iovs, n, None)?;
         mem.write_u32(out, total)?;
         Ok(())
@@ -98,6 +107,7 @@ impl Cage {
         out: u32,
     ) -> SysResult {
         let node = self.node(fd, rights::FD_WRITE | rights::FD_SEEK)?;
+        check_iovecs(mem, iovs, n, out)?;
         if node.fdflags() & crate::abi::fdflags::APPEND != 0 {
             // pwrite on an append-only description would append on Linux;
             // refuse rather than write somewhere the guest did not ask.
@@ -341,6 +351,17 @@ fn write_dirents(
         }
     }
     Ok(used as u32)
+}
+
+/// Checks a whole iovec array and an output pointer before anything is
+/// transferred, so a call that fails with `EFAULT` has no side effect.
+fn check_iovecs(mem: &GuestMemory, iovs: u32, count: u32, out: u32) -> Result<(), Errno> {
+    mem.slice(out, 4)?;
+    mem.slice(iovs, count.checked_mul(8).ok_or(Errno::FAULT)?)?;
+    for i in 0..count {
+        mem.iovec(iovs, i)?;
+    }
+    Ok(())
 }
 
 impl Cage {

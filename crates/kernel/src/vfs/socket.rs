@@ -46,12 +46,12 @@ impl Node for Listener {
         self.flags.load(Ordering::Relaxed)
     }
     fn set_fdflags(&self, flags: u16) -> Result<()> {
-        self.socket
-            .set_nonblocking(flags & fdflags::NONBLOCK != 0)
-            .map_err(Errno::from)?;
         self.flags
             .store(flags & fdflags::NONBLOCK, Ordering::Relaxed);
         Ok(())
+    }
+    fn blocks_in_kernel(&self) -> bool {
+        true
     }
     fn readiness(&self) -> Readiness {
         Readiness::Os(self.socket.as_raw_fd())
@@ -88,12 +88,12 @@ impl Node for Stream {
         self.flags.load(Ordering::Relaxed)
     }
     fn set_fdflags(&self, flags: u16) -> Result<()> {
-        self.socket
-            .set_nonblocking(flags & fdflags::NONBLOCK != 0)
-            .map_err(Errno::from)?;
         self.flags
             .store(flags & fdflags::NONBLOCK, Ordering::Relaxed);
         Ok(())
+    }
+    fn blocks_in_kernel(&self) -> bool {
+        true
     }
     fn readiness(&self) -> Readiness {
         Readiness::Os(self.socket.as_raw_fd())
