@@ -205,9 +205,12 @@ fn one_line(message: &str) -> String {
     let first = lines.next().unwrap_or("").trim().to_string();
     let at = lines
         .find_map(|l| l.trim().strip_prefix("--> "))
-        .and_then(|loc| loc.rsplit_once(':').and_then(|(rest, col)| {
-            rest.rsplit_once(':').map(|(_, line)| format!("line {line}, column {col}"))
-        }));
+        .and_then(|loc| {
+            loc.rsplit_once(':').and_then(|(rest, col)| {
+                rest.rsplit_once(':')
+                    .map(|(_, line)| format!("line {line}, column {col}"))
+            })
+        });
     match at {
         Some(at) => format!("{first} (at {at})"),
         None => first,

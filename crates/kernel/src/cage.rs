@@ -208,8 +208,11 @@ pub enum ForkState {
         child: u32,
         control: Arc<Control>,
     },
-    /// Rewinding: `proc_fork` returns `pid` (the child's, or 0 in the child).
-    Rewinding { pid: u32 },
+    /// Rewinding: `proc_fork` returns the child's pid in the parent, 0 in
+    /// the child, or the errno of a fork that could not start the child.
+    Rewinding {
+        result: std::result::Result<u32, Errno>,
+    },
 }
 
 impl Cage {
@@ -292,7 +295,7 @@ impl Cage {
             dispositions: self.dispositions,
             procs: self.procs.clone(),
             runtime: self.runtime.clone(),
-            fork: Some(ForkState::Rewinding { pid: 0 }),
+            fork: Some(ForkState::Rewinding { result: Ok(0) }),
         }
     }
 

@@ -161,6 +161,26 @@ fn drive(
     loop {
         let result = call_entry(store, instance, &name);
         if let Some(ForkState::Unwinding { .. }) = store.data().fork {
+            if let Err(err) = result {
+                // The unwind itself failed (typically asyncify's buffer is
+                // too small for the stack): the fork never happened.
+                if let Some(ForkState::Unwinding { child, control, .. }) =
+                    store.data_mut().fork.take()
+                {
+                    control.stop(StopReason::Killed);
+                    store
+                        .data()
+                        .procs
+                        .exit(child, signal_status(crate::abi::signal::linux::KILL));
+                }
+                let why = classify(store, err);
+                return Ended::Outcome(match why {
+                    Outcome::Trapped(trap) => Outcome::Trapped(format!(
+                        "fork failed while saving the stack ({trap}): the call stack is deeper than the fork buffer holds"
+                    )),
+                    other => other,
+                });
+            }
             if let Err(outcome) = fork(store, instance, module, entry) {
                 return Ended::Outcome(outcome);
             }
@@ -218,73 +238,95 @@ fn fork(
     else {
         return Ok(());
     };
-    let fail =
-        |what: &str, e: wasmtime::Error| Outcome::Trapped(format!("fork failed: {what}: {e:#}"));
-    call_export(store, instance, "asyncify_stop_unwind", None)
-        .map_err(|e| fail("stop unwind", e))?;
-
-    let child_cage = store.data().fork_child(child, control.clone());
-    let mut child_store = new_store(child_cage)?;
-    let spawned =
-        copy_instance(store, instance, module, &mut child_store).and_then(|child_instance| {
-            let module = module.clone();
-            let entry = entry.clone();
-            let stack = store
-                .data()
-                .runtime
-                .kernel
-                .settings
-                .max_stack
-                .unwrap_or(crate::DEFAULT_MAX_STACK);
-            std::thread::Builder::new()
-                .name(format!("cage-{child}"))
-                .stack_size(stack as usize + HOST_STACK)
-                .spawn(move || {
-                    let mut child_store = child_store;
-                    let outcome = match call_export(
-                        &mut child_store,
-                        &child_instance,
-                        "asyncify_start_rewind",
-                        Some(buffer as i32),
-                    ) {
-                        Ok(()) => {
-                            match drive(&mut child_store, &child_instance, &module, &entry, true) {
-                                Ended::Outcome(o) => o,
-                                Ended::Exec(plan) => {
-                                    // An exec right after fork: carry on in this thread.
-                                    let cage = child_store.into_data();
-                                    return exec_after_fork(cage, *plan);
-                                }
-                            }
-                        }
-                        Err(e) => Outcome::Trapped(format!("fork failed: rewind: {e:#}")),
-                    };
-                    finish(child_store, outcome);
-                })
-                .map(|_| ())
-                .map_err(|e| wasmtime::Error::msg(e.to_string()))
-        });
-    let child_pid = match spawned {
-        Ok(()) => child,
-        Err(e) => {
+    let release = |store: &Store<Cage>| {
+        control.stop(StopReason::Killed);
+        store
+            .data()
+            .procs
+            .exit(child, signal_status(crate::abi::signal::linux::KILL));
+    };
+    if let Err(e) = call_export(store, instance, "asyncify_stop_unwind", None) {
+        release(store);
+        return Err(classify(store, e));
+    }
+    let started = start_child(
+        store,
+        instance,
+        module,
+        entry,
+        child,
+        buffer,
+        control.clone(),
+    );
+    let result = match started {
+        Ok(()) => Ok(child),
+        Err(_) => {
             // The child never ran: release its pid and fail the fork.
-            control.stop(StopReason::Killed);
-            store
-                .data()
-                .procs
-                .exit(child, signal_status(crate::abi::signal::linux::KILL));
-            let _ = e;
-            0
+            release(store);
+            Err(crate::abi::Errno::AGAIN)
         }
     };
-    store.data_mut().fork = Some(ForkState::Rewinding { pid: child_pid });
+    store.data_mut().fork = Some(ForkState::Rewinding { result });
     call_export(
         store,
         instance,
         "asyncify_start_rewind",
         Some(buffer as i32),
     )
-    .map_err(|e| fail("rewind", e))
+    .map_err(|e| classify(store, e))
+}
+
+/// Builds the child's instance from the parent's state and starts its
+/// thread, which rewinds into `proc_fork` and runs on.
+fn start_child(
+    store: &mut Store<Cage>,
+    instance: &Instance,
+    module: &Module,
+    entry: &Entry,
+    child: u32,
+    buffer: u32,
+    control: Arc<Control>,
+) -> wasmtime::Result<()> {
+    let child_cage = store.data().fork_child(child, control);
+    let mut child_store =
+        new_store(child_cage).map_err(|o| wasmtime::Error::msg(format!("{o:?}")))?;
+    let child_instance = copy_instance(store, instance, module, &mut child_store)?;
+    let module = module.clone();
+    let entry = entry.clone();
+    let stack = store
+        .data()
+        .runtime
+        .kernel
+        .settings
+        .max_stack
+        .unwrap_or(crate::DEFAULT_MAX_STACK);
+    std::thread::Builder::new()
+        .name(format!("cage-{child}"))
+        .stack_size(stack as usize + HOST_STACK)
+        .spawn(move || {
+            let mut child_store = child_store;
+            let rewind = call_export(
+                &mut child_store,
+                &child_instance,
+                "asyncify_start_rewind",
+                Some(buffer as i32),
+            );
+            let outcome = match rewind {
+                Ok(()) => match drive(&mut child_store, &child_instance, &module, &entry, true) {
+                    Ended::Outcome(o) => o,
+                    Ended::Exec(plan) => {
+                        // An exec right after fork: carry on in this thread.
+                        let cage = child_store.into_data();
+                        return exec_after_fork(cage, *plan);
+                    }
+                },
+                // A signal or a stop can land before the rewind begins.
+                Err(e) => classify(&child_store, e),
+            };
+            finish(child_store, outcome);
+        })
+        .map(|_| ())
+        .map_err(|e| wasmtime::Error::msg(e.to_string()))
 }
 
 fn exec_after_fork(cage: Cage, plan: ExecPlan) {

@@ -6,10 +6,9 @@ use crate::process::{run_cage, Entry};
 use crate::procs::ProcTable;
 use crate::trace::Tracer;
 use crate::vfs::host::HostDir;
-use crate::vfs::socket::Listener;
 use crate::vfs::sealed::SealedDir;
+use crate::vfs::socket::Listener;
 use crate::vfs::virt::{self, VDir};
-use warden_seal::fs::SealedFs;
 use crate::vfs::Node;
 use crate::CacheMode;
 use crate::{Kernel, KernelError, DEFAULT_MAX_STACK};
@@ -17,6 +16,7 @@ use std::path::Path;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 use warden_policy::{format_size, MountSource, Policy};
+use warden_seal::fs::SealedFs;
 use wasmtime::{ExternType, Module};
 
 /// What a run needs besides the module and the policy.

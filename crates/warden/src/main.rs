@@ -4,6 +4,7 @@
 //! and turns every failure into one line and a documented exit code
 //! (docs/cli.md).
 
+mod cc;
 mod kv;
 mod run;
 
@@ -11,7 +12,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "warden", version, about = "Run WebAssembly workloads that must be trusted")]
+#[command(
+    name = "warden",
+    version,
+    about = "Run WebAssembly workloads that must be trusted"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -23,6 +28,8 @@ enum Command {
     Run(Box<run::RunArgs>),
     /// Compile a module ahead of time to native code
     Compile(run::CompileArgs),
+    /// Compile a POSIX C program into a cage-ready module
+    Cc(cc::CcArgs),
     /// Look into and change the sealed store
     Kv(kv::KvArgs),
 }
@@ -106,12 +113,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(*args),
         Command::Compile(args) => run::compile(args),
-        Command::Kv(args) => kv::run(args)
-            .map(|code| code as u8)
-            .map_err(|e| Failure {
-                code: 1,
-                message: format!("{e:#}"),
-            }),
+        Command::Cc(args) => cc::run(args).map_err(|e| Failure::bad_input(format!("{e:#}"))),
+        Command::Kv(args) => kv::run(args).map(|code| code as u8).map_err(|e| Failure {
+            code: 1,
+            message: format!("{e:#}"),
+        }),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -9,8 +9,7 @@ use warden_kernel::trace::Tracer;
 use warden_kernel::{CacheMode, CompileEvent, EngineSettings, Kernel, KernelError, RunOptions};
 use warden_policy::{
     load_policy, parse_dir_flag, parse_duration, parse_env_flag, parse_mount_flag,
-    parse_sealed_flag, MountSource, Policy,
-    PolicyError, Size, StdioMode, Subsystem,
+    parse_sealed_flag, MountSource, Policy, PolicyError, Size, StdioMode, Subsystem,
 };
 
 #[derive(Args)]
@@ -166,9 +165,8 @@ fn resolve_policy(args: &RunArgs) -> Result<Policy, Failure> {
     let mode = |flag: &str, v: &Option<String>| -> Result<Option<StdioMode>, Failure> {
         v.as_deref()
             .map(|m| {
-                m.parse().map_err(|e: PolicyError| {
-                    Failure::bad_input(format!("invalid --{flag}: {e}"))
-                })
+                m.parse()
+                    .map_err(|e: PolicyError| Failure::bad_input(format!("invalid --{flag}: {e}")))
             })
             .transpose()
     };
@@ -202,7 +200,9 @@ fn resolve_policy(args: &RunArgs) -> Result<Policy, Failure> {
         let t = parse_duration(v)
             .map_err(|reason| Failure::bad_input(format!("invalid --timeout: {reason}")))?;
         if t.is_zero() {
-            return Err(Failure::bad_input("invalid --timeout: must be more than zero"));
+            return Err(Failure::bad_input(
+                "invalid --timeout: must be more than zero",
+            ));
         }
         policy.limits.timeout = Some(t);
     }
@@ -253,10 +253,11 @@ fn tracer(target: &Option<String>) -> Result<Option<Arc<Tracer>>, Failure> {
         None => None,
         Some("-") => Some(Arc::new(Tracer::new(Box::new(std::io::stderr())))),
         Some(path) => {
-            let file = std::fs::File::create(path).map_err(|e| {
-                Failure::bad_input(format!("cannot create trace file {path}: {e}"))
-            })?;
-            Some(Arc::new(Tracer::new(Box::new(std::io::BufWriter::new(file)))))
+            let file = std::fs::File::create(path)
+                .map_err(|e| Failure::bad_input(format!("cannot create trace file {path}: {e}")))?;
+            Some(Arc::new(Tracer::new(Box::new(std::io::BufWriter::new(
+                file,
+            )))))
         }
     })
 }
@@ -272,14 +273,15 @@ fn sealed_store(args: &RunArgs, policy: &Policy) -> Result<Option<warden_seal::S
     }
     let path = |given: &Option<PathBuf>, env: &str, file: &str| match given {
         Some(p) => Ok(p.clone()),
-        None => crate::kv::default_path(env, file).map_err(|e| Failure::bad_input(format!("{e:#}"))),
+        None => {
+            crate::kv::default_path(env, file).map_err(|e| Failure::bad_input(format!("{e:#}")))
+        }
     };
     let store = path(&args.store, "WARDEN_STORE", "store.redb")?;
     let key_file = path(&args.key_file, "WARDEN_KEY_FILE", "store.key")?;
     if let Some(dir) = store.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            Failure::bad_input(format!("cannot create {}: {e}", dir.display()))
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Failure::bad_input(format!("cannot create {}: {e}", dir.display())))?;
     }
     crate::kv::open_with(&store, &key_file, true, warden_seal::Durability::Eventual)
         .map(Some)

@@ -46,9 +46,7 @@ fn a_c_and_a_rust_guest_share_a_sealed_directory_across_runs() {
         .run(&c, &["write", "/state", "first entry"])
         .code(0)
         .stdout_is("scratch: 01AB45\nrmdir non-empty: Directory not empty\n");
-    store
-        .run(&c, &["write", "/state", "second entry"])
-        .code(0);
+    store.run(&c, &["write", "/state", "second entry"]).code(0);
     // The Rust guest reads what the C guest wrote in earlier runs, and adds
     // a file of its own.
     store

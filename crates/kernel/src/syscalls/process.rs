@@ -47,10 +47,12 @@ const MAX_EXEC_BYTES: u64 = 256 << 20;
 
 /// Splits a buffer of NUL-terminated strings laid end to end.
 fn strings(blob: &[u8]) -> Vec<Vec<u8>> {
-    blob.split(|b| *b == 0)
-        .filter(|s| !s.is_empty())
-        .map(<[u8]>::to_vec)
-        .collect()
+    if blob.is_empty() {
+        return Vec::new();
+    }
+    // Empty strings are arguments too: only the final terminator goes.
+    let blob = blob.strip_suffix(&[0]).unwrap_or(blob);
+    blob.split(|b| *b == 0).map(<[u8]>::to_vec).collect()
 }
 
 impl Cage {
@@ -290,9 +292,10 @@ fn fork_call(
         .map_err(|_| Errno::NOTSUP)
     };
 
-    if let Some(ForkState::Rewinding { pid }) = caller.data().fork {
+    if let Some(ForkState::Rewinding { result }) = caller.data().fork {
         call(caller, "asyncify_stop_rewind", None)?;
         caller.data_mut().fork = None;
+        let pid = result?;
         let memory = caller.data().memory.ok_or(Errno::FAULT)?;
         let (bytes, _) = memory.data_and_store_mut(&mut *caller);
         GuestMemory::new(bytes).write_u32(pid_out, pid)?;

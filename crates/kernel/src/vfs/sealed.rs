@@ -212,7 +212,10 @@ impl Directory for SealedDir {
         Err(note::deny(Errno::PERM, "sealed mounts have no hard links"))
     }
     fn symlink(&self, _target: &str, _path: &str) -> Result<()> {
-        Err(note::deny(Errno::PERM, "sealed mounts have no symbolic links"))
+        Err(note::deny(
+            Errno::PERM,
+            "sealed mounts have no symbolic links",
+        ))
     }
     fn readlink(&self, path: &str) -> Result<String> {
         self.fs.stat(&self.at(path)?).map_err(fs_err)?;
