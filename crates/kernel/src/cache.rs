@@ -4,7 +4,6 @@
 
 use crate::{Kernel, KernelError};
 use sha2::{Digest, Sha256};
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use wasmtime::{Engine, Module, Precompiled};
@@ -50,8 +49,23 @@ impl Kernel {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
-        let module = self.module_from_bytes(path, &bytes, cache, allow_precompiled, on_event)?;
+        // A warm run need not hash the module again: the index remembers
+        // the key of a file whose identity and change time are the same.
+        let index = match cache {
+            CacheMode::Dir(dir) => Stamp::of(path).map(|stamp| (dir.clone(), stamp)),
+            CacheMode::Off => None,
+        };
+        let known = index
+            .as_ref()
+            .and_then(|(dir, stamp)| stamp.lookup(dir, self.engine_hash));
+        let key = known.clone().unwrap_or_else(|| self.cache_key(&bytes));
+        let module =
+            self.module_from_bytes(path, &bytes, cache, allow_precompiled, on_event, Some(&key))?;
         self.check_imports(path, &module)?;
+        if let (None, Some((dir, stamp))) = (known, index) {
+            // Best effort: without the index the next run hashes again.
+            let _ = stamp.record(&dir, self.engine_hash, &key);
+        }
         Ok(module)
     }
 
@@ -62,6 +76,7 @@ impl Kernel {
         cache: &CacheMode,
         allow_precompiled: bool,
         on_event: &mut dyn FnMut(CompileEvent),
+        key: Option<&str>,
     ) -> Result<Module, KernelError> {
         let invalid = |e: wasmtime::Error| KernelError::Invalid {
             path: path.to_path_buf(),
@@ -98,7 +113,10 @@ impl Kernel {
             });
         }
         let cached = match cache {
-            CacheMode::Dir(dir) => Some(dir.join(format!("{}.cwasm", self.cache_key(bytes)))),
+            CacheMode::Dir(dir) => {
+                let key = key.map_or_else(|| self.cache_key(bytes), str::to_string);
+                Some(dir.join(format!("{key}.cwasm")))
+            }
             CacheMode::Off => None,
         };
         if let Some(file) = &cached {
@@ -131,7 +149,7 @@ impl Kernel {
         bytes: &[u8],
         cache: &CacheMode,
     ) -> Result<Module, KernelError> {
-        let module = self.module_from_bytes(path, bytes, cache, false, &mut |_| {})?;
+        let module = self.module_from_bytes(path, bytes, cache, false, &mut |_| {}, None)?;
         self.check_imports(path, &module)?;
         if !matches!(
             module.get_export("_start"),
@@ -149,14 +167,10 @@ impl Kernel {
     /// The cache key: SHA-256 over the module bytes and everything about
     /// the engine that changes compiled code.
     pub fn cache_key(&self, bytes: &[u8]) -> String {
-        let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
-        self.engine
-            .precompile_compatibility_hash()
-            .hash(&mut engine_hash);
         let mut sha = Sha256::new();
         sha.update(b"warden-cache-v1\0");
         sha.update(env!("CARGO_PKG_VERSION").as_bytes());
-        sha.update(engine_hash.finish().to_le_bytes());
+        sha.update(self.engine_hash.to_le_bytes());
         sha.update(bytes);
         hex::encode(sha.finalize())
     }
@@ -167,7 +181,8 @@ impl Kernel {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
-        let module = self.module_from_bytes(path, &bytes, &CacheMode::Off, false, &mut |_| {})?;
+        let module =
+            self.module_from_bytes(path, &bytes, &CacheMode::Off, false, &mut |_| {}, None)?;
         self.check_imports(path, &module)?;
         let artifact = module.serialize().map_err(|e| {
             KernelError::Host(format!("cannot serialize {}: {e:#}", path.display()))
@@ -214,5 +229,56 @@ fn one_line(message: &str) -> String {
     match at {
         Some(at) => format!("{first} (at {at})"),
         None => first,
+    }
+}
+
+/// A module file's identity and change time. Any write to the file changes
+/// its ctime, which no user can set back, so an equal stamp means the same
+/// bytes as when the key was recorded.
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: i128,
+    ctime: i128,
+}
+
+impl Stamp {
+    fn of(path: &Path) -> Option<Stamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        let ns = |s: i64, n: i64| s as i128 * 1_000_000_000 + n as i128;
+        Some(Stamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime: ns(m.mtime(), m.mtime_nsec()),
+            ctime: ns(m.ctime(), m.ctime_nsec()),
+        })
+    }
+
+    fn entry(&self, dir: &Path, engine: u64) -> PathBuf {
+        let name = format!("{:016x}-{:x}-{:x}", engine, self.dev, self.ino);
+        dir.join("index").join(name)
+    }
+
+    fn line(&self) -> String {
+        format!("{} {} {}", self.size, self.mtime, self.ctime)
+    }
+
+    fn lookup(&self, dir: &Path, engine: u64) -> Option<String> {
+        let text = std::fs::read_to_string(self.entry(dir, engine)).ok()?;
+        let (stamp, key) = text.trim_end().rsplit_once(' ')?;
+        (stamp == self.line() && key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| key.to_string())
+    }
+
+    fn record(&self, dir: &Path, engine: u64, key: &str) -> std::io::Result<()> {
+        let entry = self.entry(dir, engine);
+        let parent = entry.parent().unwrap_or(dir);
+        create_private_dir(parent)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(parent)?;
+        std::io::Write::write_all(&mut tmp, format!("{} {key}\n", self.line()).as_bytes())?;
+        tmp.persist(entry).map(|_| ()).map_err(|e| e.error)
     }
 }

@@ -97,6 +97,8 @@ pub struct Kernel {
     engine: Engine,
     linker: Arc<Linker<cage::Cage>>,
     settings: EngineSettings,
+    /// What of the engine's settings changes compiled code, for cache keys.
+    engine_hash: u64,
 }
 
 impl Kernel {
@@ -114,10 +116,17 @@ impl Kernel {
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         syscalls::add_to_linker(&mut linker)?;
+        let engine_hash = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            engine.precompile_compatibility_hash().hash(&mut h);
+            h.finish()
+        };
         Ok(Kernel {
             engine,
             linker: Arc::new(linker),
             settings,
+            engine_hash,
         })
     }
 

@@ -19,6 +19,10 @@ use warden_policy::{format_size, MountSource, Policy};
 use warden_seal::fs::SealedFs;
 use wasmtime::{ExternType, Module};
 
+/// The largest wasm stack that cage 1 may use on the caller's own thread
+/// (a main thread has 8 MiB); larger ones get a thread sized for them.
+const INLINE_STACK_LIMIT: u64 = 1 << 20;
+
 /// What a run needs besides the module and the policy.
 pub struct RunOptions {
     /// `argv[0]`.
@@ -256,6 +260,14 @@ impl Kernel {
 
         let stack = self.settings.max_stack.unwrap_or(DEFAULT_MAX_STACK);
         let module = module.clone();
+        if timeout.is_none() && stack <= INLINE_STACK_LIMIT {
+            // Nothing to watch over: run cage 1 on this thread (a thread
+            // of its own costs a spawn and two signal stacks per run), then
+            // wait for the cages it forked.
+            let outcome = run_cage(cage, module, entry);
+            procs.wait_idle(None);
+            return self.finish_run(outcome, None, tracer.as_deref(), store.as_ref());
+        }
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name(format!("cage-{pid}"))
@@ -287,10 +299,22 @@ impl Kernel {
                 }
             }
         };
-        if let Some(t) = &tracer {
+        self.finish_run(outcome, timeout, tracer.as_deref(), store.as_ref())
+    }
+
+    /// What every run does at its end: flush the trace and make sealed
+    /// files durable.
+    fn finish_run(
+        &self,
+        outcome: Outcome,
+        timeout: Option<Duration>,
+        tracer: Option<&Tracer>,
+        store: Option<&warden_seal::Store>,
+    ) -> Result<Outcome, KernelError> {
+        if let Some(t) = tracer {
             t.flush();
         }
-        if let Some(store) = &store {
+        if let Some(store) = store {
             // Sealed files are written with eventual durability, like a
             // host filesystem without fsync; the run's end makes them durable.
             store
