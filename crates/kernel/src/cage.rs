@@ -9,8 +9,9 @@ use crate::trace::Tracer;
 use crate::vfs::stdio::{Denied, HostStream, Null};
 use crate::vfs::Node;
 use crate::{note, KernelError};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 use warden_policy::{Policy, StdioMode, Subsystem};
 use wasmtime::Memory;
@@ -30,22 +31,27 @@ pub struct Control {
     /// Pending signals, bit `n` for Linux signal `n`.
     pending: AtomicU64,
     deadline: Option<Instant>,
-    /// Wakes a cage blocked in `poll_oneoff` so it sees the stop.
-    waker: std::os::fd::OwnedFd,
+    /// Wakes a cage blocked in a host wait so it sees a stop or a signal.
+    /// Made on the first wait: most cages never block.
+    waker: OnceLock<Option<OwnedFd>>,
 }
 
 impl Control {
-    pub fn new(deadline: Option<Instant>) -> std::io::Result<Control> {
-        let waker = rustix::event::eventfd(
-            0,
-            rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
-        )?;
-        Ok(Control {
+    pub fn new(deadline: Option<Instant>) -> Control {
+        Control {
             stop: AtomicU8::new(StopReason::Running as u8),
             pending: AtomicU64::new(0),
             deadline,
-            waker,
-        })
+            waker: OnceLock::new(),
+        }
+    }
+
+    /// Wakes the cage if it has a waker. One made after this call is
+    /// harmless: the waiter checks the state again once it has the waker.
+    fn wake(&self) {
+        if let Some(Some(fd)) = self.waker.get() {
+            let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
+        }
     }
 
     /// Asks the cage to stop; it does at its next epoch check or wake-up.
@@ -56,7 +62,7 @@ impl Control {
             Ordering::SeqCst,
             Ordering::SeqCst,
         );
-        let _ = rustix::io::write(&self.waker, &1u64.to_ne_bytes());
+        self.wake();
     }
 
     /// The reason to stop now, checking the deadline as a side effect.
@@ -79,7 +85,7 @@ impl Control {
             return;
         }
         self.pending.fetch_or(1 << sig, Ordering::SeqCst);
-        let _ = rustix::io::write(&self.waker, &1u64.to_ne_bytes());
+        self.wake();
     }
 
     pub fn pending(&self) -> u64 {
@@ -92,17 +98,29 @@ impl Control {
 
     /// Empties the waker after a wake-up, so the next wait blocks again.
     pub fn drain_waker(&self) {
-        let mut buf = [0u8; 8];
-        let _ = rustix::io::read(&self.waker, &mut buf);
+        if let Some(Some(fd)) = self.waker.get() {
+            let mut buf = [0u8; 8];
+            let _ = rustix::io::read(fd, &mut buf);
+        }
     }
 
     pub fn deadline(&self) -> Option<Instant> {
         self.deadline
     }
 
-    pub fn waker_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        use std::os::fd::AsFd;
-        self.waker.as_fd()
+    /// The waker, made now if need be; `None` if the host refused an
+    /// eventfd, in which case waits still end at the deadline.
+    pub fn waker_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.waker
+            .get_or_init(|| {
+                rustix::event::eventfd(
+                    0,
+                    rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
+                )
+                .ok()
+            })
+            .as_ref()
+            .map(|fd| fd.as_fd())
     }
 }
 

@@ -376,21 +376,22 @@ fn copy_instance(
     Ok(child_instance)
 }
 
-/// Faults in the child's fresh pages in one call rather than one page
-/// fault per page during the copy (a fork of 16 MiB touches 4096 pages).
+/// Faults in the child's fresh pages in one call, as huge pages where the
+/// host allows, rather than one page fault per 4 KiB page during the copy.
 /// Best effort: older kernels lack `MADV_POPULATE_WRITE`.
 fn prefault(memory: &mut [u8]) {
     if memory.is_empty() {
         return;
     }
     // SAFETY: the range is this child's own linear memory, mapped
-    // read-write; populating it only faults pages in.
+    // read-write; asking for huge pages and populating it only changes how
+    // its pages are faulted in, not what they hold (zeros, about to be
+    // overwritten by the copy).
     unsafe {
-        let _ = rustix::mm::madvise(
-            memory.as_mut_ptr().cast(),
-            memory.len(),
-            rustix::mm::Advice::LinuxPopulateWrite,
-        );
+        let (ptr, len) = (memory.as_mut_ptr().cast(), memory.len());
+        // 2 MiB pages: a 64 MiB copy faults 32 times, not 16384.
+        let _ = rustix::mm::madvise(ptr, len, rustix::mm::Advice::LinuxHugepage);
+        let _ = rustix::mm::madvise(ptr, len, rustix::mm::Advice::LinuxPopulateWrite);
     }
 }
 
@@ -437,6 +438,6 @@ pub fn classify(store: &Store<Cage>, err: wasmtime::Error) -> Outcome {
 }
 
 /// A fresh control block for a new cage, inheriting the run's deadline.
-pub fn child_control(parent: &Control) -> std::io::Result<Arc<Control>> {
-    Ok(Arc::new(Control::new(parent.deadline())?))
+pub fn child_control(parent: &Control) -> Arc<Control> {
+    Arc::new(Control::new(parent.deadline()))
 }

@@ -231,10 +231,7 @@ impl Kernel {
         let listeners = self.listeners(policy)?;
         let timeout = policy.limits.timeout;
         let deadline = timeout.map(|t| Instant::now() + t);
-        let control = Arc::new(
-            Control::new(deadline)
-                .map_err(|e| KernelError::Host(format!("cannot create the cage's waker: {e}")))?,
-        );
+        let control = Arc::new(Control::new(deadline));
         let procs = Arc::new(ProcTable::new(
             policy.limits.max_processes,
             self.engine.clone(),

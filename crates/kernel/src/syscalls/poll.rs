@@ -194,10 +194,12 @@ impl Cage {
                 PollFd::from_borrowed_fd(fd, flags)
             })
             .collect();
-        fds.push(PollFd::from_borrowed_fd(
-            self.control.waker_fd(),
-            PollFlags::IN,
-        ));
+        let waker = self.control.waker_fd();
+        if let Some(waker) = waker {
+            fds.push(PollFd::from_borrowed_fd(waker, PollFlags::IN));
+        }
+        // A signal or stop that came before the waker existed woke nobody.
+        self.interruption()?;
         let limit = self
             .control
             .deadline()
@@ -214,7 +216,7 @@ impl Cage {
             Ok(_) | Err(rustix::io::Errno::INTR) => {}
             Err(e) => return Err(Errno::from(e).into()),
         }
-        if fds.last().is_some_and(|w| !w.revents().is_empty()) {
+        if waker.is_some() && fds.last().is_some_and(|w| !w.revents().is_empty()) {
             self.control.drain_waker();
         }
         self.interruption()?;

@@ -322,7 +322,7 @@ fn fork_call(
         GuestMemory::new(bytes).slice(pid_out, 4)?;
     }
     let buffer = call(caller, "__warden_fork_buffer", None)?.ok_or(Errno::NOTSUP)? as u32;
-    let control = crate::process::child_control(&caller.data().control).map_err(Errno::from)?;
+    let control = crate::process::child_control(&caller.data().control);
     let parent = caller.data().pid;
     let child = caller.data().procs.spawn(parent, control.clone())?;
     caller.data_mut().fork = Some(ForkState::Unwinding {
