@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::backend::{ReadTxn, Table};
 use crate::error::{KeyName, Result, SealError};
 use crate::record::{
-    read_value, tag_range, LookupKey, NsKeys, Record, KEY_HASH_LEN, LOOKUP_LEN, TAG_LEN,
+    open_value, read_value, tag_range, LookupKey, NsKeys, Record, KEY_HASH_LEN, LOOKUP_LEN, TAG_LEN,
 };
 use crate::store::Store;
 use crate::transaction::Transaction;
@@ -72,9 +72,27 @@ impl Namespace {
 
     /// Values of `keys`, from one snapshot.
     pub fn get_many<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>> {
+        // In three passes (hash every name, look up every record, open every
+        // value) rather than key by key: each loop then stays in one kind of
+        // work (SHA-256, B-tree, AES-GCM), which measured a few per cent
+        // faster on batches of 100 (docs/benchmarks.md). Nothing is skipped:
+        // every value is opened, with its own AAD, before it is returned.
         self.store.read(|t| {
-            keys.iter()
-                .map(|k| read_value(t, &self.keys, k.as_ref()))
+            let lookups: Vec<LookupKey> = keys
+                .iter()
+                .map(|k| self.keys.lookup_key(k.as_ref()))
+                .collect();
+            let entries = lookups
+                .iter()
+                .map(|lk| t.get(Table::Records, lk))
+                .collect::<Result<Vec<_>>>()?;
+            entries
+                .into_iter()
+                .zip(&lookups)
+                .zip(keys)
+                .map(|((entry, lk), k)| {
+                    open_value(t, &self.keys, lk, entry, || self.keys.subject(k.as_ref()))
+                })
                 .collect()
         })
     }

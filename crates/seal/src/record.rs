@@ -147,7 +147,20 @@ pub(crate) fn read_value_at(
     lk: &LookupKey,
     subject: impl Fn() -> String,
 ) -> Result<Option<Vec<u8>>> {
-    let Some(mut entry) = txn.get(Table::Records, lk)? else {
+    let entry = txn.get(Table::Records, lk)?;
+    open_value(txn, ns, lk, entry, subject)
+}
+
+/// The value of a record entry (`None`: no record) read from `txn` under
+/// `lk`; `txn` is needed again only for a value kept in a blob.
+pub(crate) fn open_value(
+    txn: &dyn ReadTxn,
+    ns: &NsKeys,
+    lk: &LookupKey,
+    entry: Option<Vec<u8>>,
+    subject: impl Fn() -> String,
+) -> Result<Option<Vec<u8>>> {
+    let Some(mut entry) = entry else {
         return Ok(None);
     };
     let record = Record::parse(&entry)

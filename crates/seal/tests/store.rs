@@ -169,6 +169,34 @@ fn batches_are_atomic() {
     assert_eq!(ns.get_many(&["k1", "k3"]).unwrap()[0], None);
 }
 
+/// A batch mixing values sealed into their record, values kept as blobs,
+/// empty values and missing keys comes back in the order asked, duplicates
+/// included.
+#[test]
+fn get_many_mixes_inline_blob_and_missing() {
+    let t = TempStore::new();
+    let store = t.open();
+    let ns = store.namespace("mixed").unwrap();
+    let entries: Vec<(String, Vec<u8>)> = [0usize, 1, 100, 4096, 4097, 70_000]
+        .iter()
+        .enumerate()
+        .map(|(i, &len)| (format!("k{i}"), pseudo_random(i as u64 + 40, len)))
+        .collect();
+    ns.set_many(&entries).unwrap();
+    let keys = ["k5", "missing", "k0", "k3", "k4", "k3", "k1", "k2", "other"];
+    let got = ns.get_many(&keys).unwrap();
+    let expected: Vec<Option<Vec<u8>>> = keys
+        .iter()
+        .map(|k| entries.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+        .collect();
+    assert_eq!(got, expected);
+    assert!(ns.get_many::<&str>(&[]).unwrap().is_empty());
+    // The same values one by one.
+    for (k, v) in &entries {
+        assert_eq!(ns.get(k).unwrap().as_ref(), Some(v));
+    }
+}
+
 #[test]
 fn increment_and_compare_and_swap() {
     let t = TempStore::new();

@@ -186,6 +186,56 @@ fn swapped_values() {
     }
 }
 
+/// The batched read opens every value too: a swapped value fails the whole
+/// batch, wherever it is in it, and the error names the key.
+#[test]
+fn swapped_values_read_in_a_batch() {
+    for size in SIZES {
+        let t = store_with(&[
+            ("app", "x", value(6, size)),
+            ("app", "y", value(7, size)),
+            ("app", "z", value(5, size)),
+        ]);
+        let records = raw_entries(&t.path, Table::Records);
+        let (a, b) = (sealed_value(&t, 0), sealed_value(&t, 1));
+        put_sealed_value(&t, &records[0].0, &b);
+        put_sealed_value(&t, &records[1].0, &a);
+        let store = t.open_with(&key(1)).unwrap();
+        let ns = store.namespace("app").unwrap();
+        // Records are in lookup-key order: find out which two were swapped.
+        let bad: Vec<&str> = ["x", "y", "z"]
+            .into_iter()
+            .filter(|k| ns.get(k).is_err())
+            .collect();
+        assert_eq!(bad.len(), 2, "{size}");
+        let good = ["x", "y", "z"]
+            .into_iter()
+            .find(|k| !bad.contains(k))
+            .unwrap();
+        for keys in [
+            vec![bad[0]],
+            vec![good, bad[1]],
+            vec![good, "nope", bad[0], bad[1]],
+        ] {
+            let e = ns.get_many(&keys).expect_err("swapped values were read");
+            assert!(e.is_tamper(), "{size}: {e}");
+            let first_bad = keys.iter().find(|k| bad.contains(k)).unwrap();
+            assert!(
+                e.to_string().starts_with(&format!(
+                    "integrity check failed for key \"{first_bad}\" in namespace \"app\""
+                )),
+                "{size}: {e}"
+            );
+        }
+        let seed = match good {
+            "x" => 6,
+            "y" => 7,
+            _ => 5,
+        };
+        assert_eq!(ns.get_many(&[good]).unwrap(), [Some(value(seed, size))]);
+    }
+}
+
 #[test]
 fn swapped_records() {
     for size in SIZES {
