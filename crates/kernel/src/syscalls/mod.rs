@@ -8,6 +8,24 @@
 // Each method mirrors one import, whose argument list the ABI fixes.
 #![allow(clippy::too_many_arguments)]
 
+/// Registers `name(args) -> errno` imports of `$module` that forward to
+/// `Cage::name` through [`dispatch`].
+macro_rules! syscalls {
+    ($linker:ident, $module:expr; $($name:ident($($arg:ident: $ty:ty),*);)*) => {
+        $(
+            $linker.func_wrap(
+                $module,
+                stringify!($name),
+                |mut caller: Caller<'_, Cage>, $($arg: $ty),*| -> wasmtime::Result<i32> {
+                    dispatch(&mut caller, stringify!($name), &[$($arg.raw()),*], |cage, mem| {
+                        cage.$name(mem, $($arg as _),*)
+                    })
+                },
+            )?;
+        )*
+    };
+}
+
 mod fd;
 mod misc;
 mod path;
@@ -115,23 +133,6 @@ fn deliver_signals(caller: &mut Caller<'_, Cage>) -> wasmtime::Result<()> {
     Ok(())
 }
 
-/// Registers `name(args) -> errno` imports that forward to `Cage::name`.
-macro_rules! syscalls {
-    ($linker:ident; $($name:ident($($arg:ident: $ty:ty),*);)*) => {
-        $(
-            $linker.func_wrap(
-                MODULE,
-                stringify!($name),
-                |mut caller: Caller<'_, Cage>, $($arg: $ty),*| -> wasmtime::Result<i32> {
-                    dispatch(&mut caller, stringify!($name), &[$($arg.raw()),*], |cage, mem| {
-                        cage.$name(mem, $($arg as _),*)
-                    })
-                },
-            )?;
-        )*
-    };
-}
-
 /// Every import of `wasi_snapshot_preview1`, by name.
 pub const NAMES: &[&str] = &[
     "args_get",
@@ -183,7 +184,7 @@ pub const NAMES: &[&str] = &[
 ];
 
 pub fn add_to_linker(linker: &mut Linker<Cage>) -> anyhow::Result<()> {
-    syscalls! { linker;
+    syscalls! { linker, MODULE;
         args_get(argv: i32, argv_buf: i32);
         args_sizes_get(argc: i32, argv_buf_size: i32);
         environ_get(environ: i32, environ_buf: i32);

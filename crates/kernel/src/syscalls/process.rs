@@ -341,22 +341,7 @@ fn fork_call(
 }
 
 pub fn add_to_linker(linker: &mut Linker<Cage>) -> anyhow::Result<()> {
-    macro_rules! imports {
-        ($($name:ident($($arg:ident: $ty:ty),*);)*) => {
-            $(
-                linker.func_wrap(
-                    MODULE,
-                    stringify!($name),
-                    |mut caller: Caller<'_, Cage>, $($arg: $ty),*| -> wasmtime::Result<i32> {
-                        dispatch(&mut caller, stringify!($name), &[$($arg.raw()),*], |cage, mem| {
-                            cage.$name(mem, $($arg as _),*)
-                        })
-                    },
-                )?;
-            )*
-        };
-    }
-    imports! {
+    syscalls! { linker, MODULE;
         proc_exec(dirfd: i32, path: i32, path_len: i32, argv: i32, argv_len: i32, envp: i32, envp_len: i32);
         proc_join(pid: i32, flags: i32, status: i32, pid_out: i32);
         proc_id(pid: i32);

@@ -14,12 +14,13 @@ pub mod socket;
 pub mod stdio;
 pub mod virt;
 
-use crate::abi::{filetype, Dirent, Errno, Filestat, Result};
+use crate::abi::{fdflags, filetype, Dirent, Errno, Filestat, Result};
 use crate::note;
 use std::any::Any;
 use std::io::SeekFrom;
 use std::os::fd::RawFd;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 /// How `path_open` wants a file opened.
@@ -191,4 +192,71 @@ pub fn dot_entries(ino: u64) -> Vec<Dirent> {
             name: name.to_string(),
         })
         .collect()
+}
+
+/// The offset of an open-file description that has no host descriptor to
+/// keep it (virtual and sealed files).
+#[derive(Default)]
+pub struct Cursor(Mutex<u64>);
+
+impl Cursor {
+    /// Reads at the offset with `pread` and moves past what was read.
+    pub fn read(
+        &self,
+        buf: &mut [u8],
+        pread: impl FnOnce(&mut [u8], u64) -> Result<usize>,
+    ) -> Result<usize> {
+        let mut at = self.0.lock().map_err(|_| Errno::IO)?;
+        let n = pread(buf, *at)?;
+        *at += n as u64;
+        Ok(n)
+    }
+
+    /// Writes at the offset (at `size()` first, for append) and moves past.
+    pub fn write(
+        &self,
+        buf: &[u8],
+        append_at: Option<u64>,
+        pwrite: impl FnOnce(&[u8], u64) -> Result<usize>,
+    ) -> Result<usize> {
+        let mut at = self.0.lock().map_err(|_| Errno::IO)?;
+        if let Some(end) = append_at {
+            *at = end;
+        }
+        let n = pwrite(buf, *at)?;
+        *at += n as u64;
+        Ok(n)
+    }
+
+    /// `lseek`, with `size` asked only for `SeekFrom::End`.
+    pub fn seek(&self, pos: SeekFrom, size: impl FnOnce() -> Result<u64>) -> Result<u64> {
+        let mut at = self.0.lock().map_err(|_| Errno::IO)?;
+        let target = match pos {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::Current(d) => at.checked_add_signed(d),
+            SeekFrom::End(d) => size()?.checked_add_signed(d),
+        };
+        *at = target.ok_or(Errno::INVAL)?;
+        Ok(*at)
+    }
+}
+
+/// The guest's `NONBLOCK` flag on a stream whose host descriptor is always
+/// non-blocking (pipes, sockets): the kernel blocks unless the guest asked
+/// not to.
+#[derive(Default)]
+pub struct GuestNonblock(AtomicU16);
+
+impl GuestNonblock {
+    pub fn new(on: bool) -> Self {
+        GuestNonblock(AtomicU16::new(if on { fdflags::NONBLOCK } else { 0 }))
+    }
+
+    pub fn get(&self) -> u16 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    pub fn set(&self, flags: u16) {
+        self.0.store(flags & fdflags::NONBLOCK, Ordering::Relaxed);
+    }
 }

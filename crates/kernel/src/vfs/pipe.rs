@@ -2,17 +2,16 @@
 //! waiting on one can also be woken by a signal or a stop; the kernel does
 //! the blocking (see `Cage::wait_fd`).
 
-use super::{Node, Readiness};
-use crate::abi::{fdflags, filetype, rights, Errno, Result};
+use super::{GuestNonblock, Node, Readiness};
+use crate::abi::{filetype, rights, Errno, Result};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 
 pub struct PipeEnd {
     fd: OwnedFd,
     reader: bool,
     /// The guest's view: `NONBLOCK` when it asked for it.
-    flags: AtomicU16,
+    flags: GuestNonblock,
 }
 
 /// A new pipe: (read end, write end). Linux gives it 64 KiB of buffer.
@@ -23,7 +22,7 @@ pub fn pipe() -> Result<(Arc<dyn Node>, Arc<dyn Node>)> {
         Arc::new(PipeEnd {
             fd,
             reader,
-            flags: AtomicU16::new(0),
+            flags: GuestNonblock::default(),
         })
     };
     Ok((end(r, true), end(w, false)))
@@ -57,11 +56,10 @@ impl Node for PipeEnd {
         rustix::io::write(&self.fd, buf).map_err(Errno::from)
     }
     fn fdflags(&self) -> u16 {
-        self.flags.load(Ordering::Relaxed)
+        self.flags.get()
     }
     fn set_fdflags(&self, flags: u16) -> Result<()> {
-        self.flags
-            .store(flags & fdflags::NONBLOCK, Ordering::Relaxed);
+        self.flags.set(flags);
         Ok(())
     }
     fn readiness(&self) -> Readiness {

@@ -3,12 +3,12 @@
 //! disk; what the guest sees is an ordinary read-write directory without
 //! symbolic or hard links.
 
-use super::{nanos, Directory, Node, OpenRequest, TimeSpec};
+use super::{nanos, Cursor, Directory, Node, OpenRequest, TimeSpec};
 use crate::abi::{filetype, rights, Dirent, Errno, Filestat, Result};
 use crate::note;
 use std::any::Any;
 use std::io::SeekFrom;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use warden_seal::fs::{FileKind, FsError, Handle, Metadata, OpenFlags, SealedFs};
 
 /// The device number sealed mounts report.
@@ -185,7 +185,7 @@ impl Directory for SealedDir {
             }
             FileKind::File => Ok(Arc::new(SealedFile {
                 handle,
-                offset: Mutex::new(0),
+                offset: Cursor::default(),
                 readable: req.read || !req.write,
                 writable: req.write || req.append,
                 append: req.append,
@@ -246,7 +246,7 @@ impl Directory for SealedDir {
 /// An open sealed file, with its own offset.
 pub struct SealedFile {
     handle: Handle,
-    offset: Mutex<u64>,
+    offset: Cursor,
     readable: bool,
     writable: bool,
     append: bool,
@@ -266,19 +266,15 @@ impl Node for SealedFile {
         rights::REGULAR_FILE
     }
     fn read(&self, buf: &mut [u8]) -> Result<usize> {
-        let mut offset = self.offset.lock().map_err(|_| Errno::IO)?;
-        let n = self.pread(buf, *offset)?;
-        *offset += n as u64;
-        Ok(n)
+        self.offset.read(buf, |b, at| self.pread(b, at))
     }
     fn write(&self, buf: &[u8]) -> Result<usize> {
-        let mut offset = self.offset.lock().map_err(|_| Errno::IO)?;
-        if self.append {
-            *offset = self.size()?;
-        }
-        let n = self.pwrite(buf, *offset)?;
-        *offset += n as u64;
-        Ok(n)
+        let end = if self.append {
+            Some(self.size()?)
+        } else {
+            None
+        };
+        self.offset.write(buf, end, |b, at| self.pwrite(b, at))
     }
     fn pread(&self, buf: &mut [u8], offset: u64) -> Result<usize> {
         if !self.readable {
@@ -293,14 +289,7 @@ impl Node for SealedFile {
         self.handle.write_at(offset, buf).map_err(fs_err)
     }
     fn seek(&self, pos: SeekFrom) -> Result<u64> {
-        let mut offset = self.offset.lock().map_err(|_| Errno::IO)?;
-        let target = match pos {
-            SeekFrom::Start(n) => Some(n),
-            SeekFrom::Current(d) => offset.checked_add_signed(d),
-            SeekFrom::End(d) => self.size()?.checked_add_signed(d),
-        };
-        *offset = target.ok_or(Errno::INVAL)?;
-        Ok(*offset)
+        self.offset.seek(pos, || self.size())
     }
     fn stat(&self) -> Result<Filestat> {
         self.handle.stat().map(|m| filestat(&m)).map_err(fs_err)

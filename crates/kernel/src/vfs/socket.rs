@@ -6,17 +6,16 @@
 //! `NONBLOCK` blocks in the kernel (`Cage::blocking`), where a signal or a
 //! stop can end the wait.
 
-use super::{Node, Readiness};
-use crate::abi::{fdflags, filetype, rights, Errno, Result, SDFLAGS_RD, SDFLAGS_WR};
+use super::{GuestNonblock, Node, Readiness};
+use crate::abi::{filetype, rights, Errno, Result, SDFLAGS_RD, SDFLAGS_WR};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 
 pub struct Listener {
     socket: TcpListener,
-    flags: AtomicU16,
+    flags: GuestNonblock,
 }
 
 impl Listener {
@@ -24,7 +23,7 @@ impl Listener {
         socket.set_nonblocking(true)?;
         Ok(Listener {
             socket,
-            flags: AtomicU16::new(0),
+            flags: GuestNonblock::default(),
         })
     }
 }
@@ -43,11 +42,10 @@ impl Node for Listener {
         Err(Errno::NOTCONN)
     }
     fn fdflags(&self) -> u16 {
-        self.flags.load(Ordering::Relaxed)
+        self.flags.get()
     }
     fn set_fdflags(&self, flags: u16) -> Result<()> {
-        self.flags
-            .store(flags & fdflags::NONBLOCK, Ordering::Relaxed);
+        self.flags.set(flags);
         Ok(())
     }
     fn blocks_in_kernel(&self) -> bool {
@@ -61,14 +59,14 @@ impl Node for Listener {
         stream.set_nonblocking(true).map_err(Errno::from)?;
         Ok(Arc::new(Stream {
             socket: stream,
-            flags: AtomicU16::new(if nonblock { fdflags::NONBLOCK } else { 0 }),
+            flags: GuestNonblock::new(nonblock),
         }))
     }
 }
 
 pub struct Stream {
     socket: TcpStream,
-    flags: AtomicU16,
+    flags: GuestNonblock,
 }
 
 impl Node for Stream {
@@ -85,11 +83,10 @@ impl Node for Stream {
         (&self.socket).write(buf).map_err(Errno::from)
     }
     fn fdflags(&self) -> u16 {
-        self.flags.load(Ordering::Relaxed)
+        self.flags.get()
     }
     fn set_fdflags(&self, flags: u16) -> Result<()> {
-        self.flags
-            .store(flags & fdflags::NONBLOCK, Ordering::Relaxed);
+        self.flags.set(flags);
         Ok(())
     }
     fn blocks_in_kernel(&self) -> bool {

@@ -1,7 +1,7 @@
 //! Virtual mounts: a host tree read into memory at start and served
 //! read-only. After capture the host is not touched again.
 
-use super::{read_only, Directory, Node, OpenRequest, TimeSpec};
+use super::{read_only, Cursor, Directory, Node, OpenRequest, TimeSpec};
 use crate::abi::{filetype, rights, Dirent, Errno, Filestat, Result};
 use crate::note;
 use std::any::Any;
@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, SeekFrom};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Symlinks followed in one lookup before `ELOOP`, as Linux.
 const MAX_SYMLINKS: usize = 40;
@@ -230,7 +230,7 @@ impl Directory for VDir {
             VKind::File(data) if !req.directory => Ok(Arc::new(VFile {
                 node: node.clone(),
                 data: data.clone(),
-                offset: Mutex::new(0),
+                offset: Cursor::default(),
             })),
             _ => Err(Errno::NOTDIR),
         }
@@ -289,7 +289,7 @@ impl Directory for VDir {
 pub struct VFile {
     node: Arc<VNode>,
     data: Arc<[u8]>,
-    offset: Mutex<u64>,
+    offset: Cursor,
 }
 
 impl Node for VFile {
@@ -300,10 +300,7 @@ impl Node for VFile {
         rights::REGULAR_FILE
     }
     fn read(&self, buf: &mut [u8]) -> Result<usize> {
-        let mut offset = self.offset.lock().map_err(|_| Errno::IO)?;
-        let n = self.pread(buf, *offset)?;
-        *offset += n as u64;
-        Ok(n)
+        self.offset.read(buf, |b, at| self.pread(b, at))
     }
     fn write(&self, _: &[u8]) -> Result<usize> {
         Err(Errno::BADF)
@@ -320,14 +317,7 @@ impl Node for VFile {
         Err(Errno::BADF)
     }
     fn seek(&self, pos: SeekFrom) -> Result<u64> {
-        let mut offset = self.offset.lock().map_err(|_| Errno::IO)?;
-        let target = match pos {
-            SeekFrom::Start(n) => Some(n),
-            SeekFrom::Current(d) => offset.checked_add_signed(d),
-            SeekFrom::End(d) => (self.data.len() as u64).checked_add_signed(d),
-        };
-        *offset = target.ok_or(Errno::INVAL)?;
-        Ok(*offset)
+        self.offset.seek(pos, || Ok(self.data.len() as u64))
     }
     fn stat(&self) -> Result<Filestat> {
         Ok(self.node.stat())
