@@ -52,7 +52,10 @@ impl Kernel {
         // A warm run need not hash the module again: the index remembers
         // the key of a file whose identity and change time are the same.
         let index = match cache {
-            CacheMode::Dir(dir) => Stamp::of(path).map(|stamp| (dir.clone(), stamp)),
+            CacheMode::Dir(dir) if trusted_dir(dir) => {
+                Stamp::of(path).map(|stamp| (dir.clone(), stamp))
+            }
+            CacheMode::Dir(_) => None,
             CacheMode::Off => None,
         };
         let known = index
@@ -117,6 +120,7 @@ impl Kernel {
             });
         }
         let cached = match cache {
+            CacheMode::Dir(dir) if !trusted_dir(dir) => None,
             CacheMode::Dir(dir) => {
                 let key = key.map_or_else(|| self.cache_key(bytes), str::to_string);
                 Some(dir.join(format!("{key}.cwasm")))
@@ -206,6 +210,17 @@ fn store_atomically(file: &Path, module: &Module) -> anyhow::Result<()> {
     std::io::Write::write_all(&mut tmp, &bytes)?;
     tmp.persist(file)?;
     Ok(())
+}
+
+/// Whether compiled code found in `dir` may be run: the directory must be
+/// ours and writable by nobody else (or not exist yet, to be created so).
+/// A cache anyone else can write to is not used at all.
+fn trusted_dir(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::metadata(dir) {
+        Ok(m) => m.uid() == rustix::process::geteuid().as_raw() && m.mode() & 0o022 == 0,
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    }
 }
 
 /// The cache holds code warden will execute: only its owner may write it.

@@ -169,3 +169,19 @@ fn a_damaged_cache_entry_is_not_fatal() {
     ]));
     out.code(0).has_line("arg[1]=again");
 }
+
+#[test]
+fn a_cache_others_can_write_is_not_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempdir();
+    let cache = dir.path().join("shared-cache");
+    std::fs::create_dir(&cache).unwrap();
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mut cmd = warden_run([s(&rust_guest("hello"))]);
+    cmd.env("WARDEN_CACHE_DIR", &cache);
+    run(cmd).code(0).has_line("hello from warden");
+    // Compiled code from a directory anyone may write would run as the
+    // user: warden neither reads nor writes such a cache.
+    assert!(entries(&cache).is_empty());
+    assert!(!cache.join("index").exists());
+}
