@@ -66,9 +66,16 @@ pub fn new_store(cage: Cage) -> Result<Store<Cage>, Outcome> {
 
 /// Runs `cage` from the start of `module` to its end, through any execs.
 pub fn run_cage(cage: Cage, module: Module, entry: Entry) -> Outcome {
+    // Whatever happens, the process table must hear that this cage ended,
+    // or `warden run` would wait for it forever.
+    let (pid, procs) = (cage.pid, cage.procs.clone());
+    let ended = |outcome: Outcome| {
+        procs.exit(pid, wait_status(&outcome));
+        outcome
+    };
     let mut store = match new_store(cage) {
         Ok(s) => s,
-        Err(outcome) => return outcome,
+        Err(outcome) => return ended(outcome),
     };
     let mut module = module;
     let mut entry = entry;
@@ -84,7 +91,7 @@ pub fn run_cage(cage: Cage, module: Module, entry: Entry) -> Outcome {
                 cage.exec_reset(plan.args, plan.env);
                 store = match new_store(cage) {
                     Ok(s) => s,
-                    Err(outcome) => return outcome,
+                    Err(outcome) => return ended(outcome),
                 };
                 module = plan.module;
                 entry = Entry::Call("_start".into());
@@ -304,29 +311,47 @@ fn start_child(
         .name(format!("cage-{child}"))
         .stack_size(stack as usize + HOST_STACK)
         .spawn(move || {
-            let mut child_store = child_store;
-            let rewind = call_export(
-                &mut child_store,
-                &child_instance,
-                "asyncify_start_rewind",
-                Some(buffer as i32),
-            );
-            let outcome = match rewind {
-                Ok(()) => match drive(&mut child_store, &child_instance, &module, &entry, true) {
-                    Ended::Outcome(o) => o,
-                    Ended::Exec(plan) => {
-                        // An exec right after fork: carry on in this thread.
-                        let cage = child_store.into_data();
-                        return exec_after_fork(cage, *plan);
-                    }
-                },
-                // A signal or a stop can land before the rewind begins.
-                Err(e) => classify(&child_store, e),
-            };
-            finish(child_store, outcome);
+            let procs = child_store.data().procs.clone();
+            let body = std::panic::AssertUnwindSafe(move || {
+                run_child(child_store, child_instance, module, entry, buffer)
+            });
+            if std::panic::catch_unwind(body).is_err() {
+                // A bug in warden ended this cage; its parent must not wait
+                // for it forever.
+                procs.exit(child, signal_status(crate::abi::signal::linux::ABRT));
+            }
         })
         .map(|_| ())
         .map_err(|e| wasmtime::Error::msg(e.to_string()))
+}
+
+/// A fork child's thread: rewind into `proc_fork`, run to the end.
+fn run_child(
+    mut child_store: Store<Cage>,
+    child_instance: Instance,
+    module: Module,
+    entry: Entry,
+    buffer: u32,
+) {
+    let rewind = call_export(
+        &mut child_store,
+        &child_instance,
+        "asyncify_start_rewind",
+        Some(buffer as i32),
+    );
+    let outcome = match rewind {
+        Ok(()) => match drive(&mut child_store, &child_instance, &module, &entry, true) {
+            Ended::Outcome(o) => o,
+            Ended::Exec(plan) => {
+                // An exec right after fork: carry on in this thread.
+                let cage = child_store.into_data();
+                return exec_after_fork(cage, *plan);
+            }
+        },
+        // A signal or a stop can land before the rewind begins.
+        Err(e) => classify(&child_store, e),
+    };
+    finish(child_store, outcome);
 }
 
 fn exec_after_fork(cage: Cage, plan: ExecPlan) {

@@ -271,7 +271,16 @@ impl Kernel {
             // Room for the guest's frames plus the host's own.
             .stack_size(stack as usize + 4 * 1024 * 1024)
             .spawn(move || {
-                let _ = tx.send(run_cage(cage, module, entry));
+                let (pid, procs) = (cage.pid, cage.procs.clone());
+                let run = std::panic::AssertUnwindSafe(move || run_cage(cage, module, entry));
+                match std::panic::catch_unwind(run) {
+                    Ok(outcome) => {
+                        let _ = tx.send(outcome);
+                    }
+                    // A bug in warden: the panic hook said so; do not wait
+                    // for this cage.
+                    Err(_) => procs.exit(pid, crate::procs::signal_status(6)),
+                }
             })
             .map_err(|e| KernelError::Host(format!("cannot start the cage's thread: {e}")))?;
 
@@ -285,6 +294,11 @@ impl Kernel {
         let rest_done = procs.wait_idle(remaining());
         let outcome = match (first, rest_done) {
             (Some(outcome), true) => outcome,
+            (None, _) if deadline.is_none_or(|d| Instant::now() < d) => {
+                return Err(KernelError::Host(
+                    "cage 1's thread ended without an outcome (a bug in warden)".into(),
+                ))
+            }
             (first, _) => {
                 procs.stop_all(StopReason::Timeout);
                 // A guest blocked in a host read cannot be interrupted; it is
