@@ -100,6 +100,10 @@ impl Cage {
             .ok()
             .filter(|s| *s <= signal::linux::MAX)
             .ok_or(Errno::INVAL)?;
+        if signal::linux::is_stop(sig) {
+            // A cage cannot be stopped and resumed.
+            return Err(Errno::NOTSUP.into());
+        }
         self.procs.signal(self.pid, pid, sig)?;
         Ok(())
     }
