@@ -273,8 +273,8 @@ impl Cage {
             .map(|(k, v)| format!("{k}={v}").into_bytes())
             .collect();
         let mut allowed = [false; Subsystem::ALL.len()];
-        for (i, sub) in Subsystem::ALL.into_iter().enumerate() {
-            allowed[i] = policy.allows(sub);
+        for sub in Subsystem::ALL {
+            allowed[sub as usize] = policy.allows(sub);
         }
         Ok(Cage {
             pid,
@@ -334,11 +334,7 @@ impl Cage {
 
     /// Fails with `ENOTCAPABLE`, noted for the trace, unless `sub` is allowed.
     pub fn check(&self, sub: Subsystem) -> Result<()> {
-        let i = Subsystem::ALL
-            .iter()
-            .position(|s| *s == sub)
-            .unwrap_or(usize::MAX);
-        if self.allowed.get(i).copied().unwrap_or(false) {
+        if self.allowed[sub as usize] {
             Ok(())
         } else {
             Err(note::deny(Errno::NOTCAPABLE, policy_note(sub)))

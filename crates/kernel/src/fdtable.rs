@@ -134,14 +134,6 @@ impl FdTable {
             self.slots.pop();
         }
     }
-
-    /// Every open descriptor, in fd order.
-    pub fn iter(&self) -> impl Iterator<Item = (u32, &FdEntry)> {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter_map(|(i, e)| e.as_ref().map(|e| (i as u32, e)))
-    }
 }
 
 #[cfg(test)]

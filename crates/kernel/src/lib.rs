@@ -63,8 +63,6 @@ pub enum KernelError {
     Mount { guest: String, reason: String },
     #[error("--listen {addr}: {reason}")]
     Listen { addr: String, reason: String },
-    #[error("{0}")]
-    Unsupported(String),
     #[error("cannot set up the cage: {0}")]
     Setup(abi::Errno),
     #[error("{0}")]

@@ -174,11 +174,7 @@ fn drive(
                 if let Some(ForkState::Unwinding { child, control, .. }) =
                     store.data_mut().fork.take()
                 {
-                    control.stop(StopReason::Killed);
-                    store
-                        .data()
-                        .procs
-                        .exit(child, signal_status(crate::abi::signal::linux::KILL));
+                    store.data().procs.abandon(child, &control);
                 }
                 let why = classify(store, err);
                 return Ended::Outcome(match why {
@@ -245,13 +241,7 @@ fn fork(
     else {
         return Ok(());
     };
-    let release = |store: &Store<Cage>| {
-        control.stop(StopReason::Killed);
-        store
-            .data()
-            .procs
-            .exit(child, signal_status(crate::abi::signal::linux::KILL));
-    };
+    let release = |store: &Store<Cage>| store.data().procs.abandon(child, &control);
     if let Err(e) = call_export(store, instance, "asyncify_stop_unwind", None) {
         release(store);
         return Err(classify(store, e));

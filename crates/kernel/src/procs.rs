@@ -188,6 +188,13 @@ impl ProcTable {
         Ok(())
     }
 
+    /// Gives up a pid reserved for a child that never ran (a fork that
+    /// failed half-way): nobody waits for it, and it counts no more.
+    pub fn abandon(&self, pid: u32, control: &Control) {
+        control.stop(crate::cage::StopReason::Killed);
+        self.exit(pid, signal_status(crate::abi::signal::linux::KILL));
+    }
+
     /// Stops every cage still running (at the end of a run, or a timeout),
     /// and says how many there were.
     pub fn stop_all(&self, reason: crate::cage::StopReason) -> usize {
@@ -225,16 +232,6 @@ impl ProcTable {
                 .unwrap_or_else(|p| p.into_inner().0);
         }
         true
-    }
-
-    /// Cages still running.
-    pub fn running(&self) -> u32 {
-        self.lock().running
-    }
-
-    /// Wakes waiters in `join` (a signal arrived for one of them).
-    pub fn notify(&self) {
-        self.changed.notify_all();
     }
 }
 

@@ -23,7 +23,8 @@ fn sizes(items: &[Vec<u8>]) -> (u32, u32) {
     (items.len() as u32, bytes as u32)
 }
 
-fn clock_nanos(id: u32) -> Result<u64, Errno> {
+/// Now on clock `id`, in nanoseconds; shared with `poll_oneoff`.
+pub(super) fn clock_nanos(id: u32) -> Result<u64, Errno> {
     use rustix::time::{clock_gettime, ClockId};
     let ts = match id {
         clockid::REALTIME => clock_gettime(ClockId::Realtime),
@@ -33,11 +34,6 @@ fn clock_nanos(id: u32) -> Result<u64, Errno> {
         _ => return Err(Errno::INVAL),
     };
     Ok(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
-}
-
-/// Now on clock `id`, in nanoseconds; shared with `poll_oneoff`.
-pub(super) fn now(id: u32) -> Result<u64, Errno> {
-    clock_nanos(id)
 }
 
 impl Cage {

@@ -2,7 +2,7 @@
 //! host's `poll(2)` together with the cage's waker, so a host stop (time
 //! limit, kill) ends them at once.
 
-use super::misc::now;
+use super::misc::clock_nanos;
 use crate::abi::{
     clockid, eventtype, Errno, GuestMemory, EVENTRWFLAGS_HANGUP, SUBCLOCKFLAGS_ABSTIME,
 };
@@ -250,7 +250,7 @@ impl Cage {
 fn clock_deadline(id: u32, timeout: u64, flags: u16, start: Instant) -> Result<Instant, Errno> {
     let relative = if flags & SUBCLOCKFLAGS_ABSTIME != 0 {
         match id {
-            clockid::REALTIME | clockid::MONOTONIC => timeout.saturating_sub(now(id)?),
+            clockid::REALTIME | clockid::MONOTONIC => timeout.saturating_sub(clock_nanos(id)?),
             _ => return Err(Errno::NOTSUP),
         }
     } else {

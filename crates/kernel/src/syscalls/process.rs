@@ -336,9 +336,8 @@ fn fork_call(
     });
     if let Err(e) = call(caller, "asyncify_start_unwind", Some(buffer as i32)) {
         if let Some(ForkState::Unwinding { control, .. }) = caller.data_mut().fork.take() {
-            control.stop(crate::cage::StopReason::Killed);
+            caller.data().procs.abandon(child, &control);
         }
-        caller.data().procs.exit(child, 9);
         return Err(e);
     }
     Ok(None)

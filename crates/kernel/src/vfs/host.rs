@@ -1,7 +1,7 @@
 //! Host directories, reached only through cap-std: every lookup stays under
 //! the mount's root (no escape by `..`, absolute symlinks or symlink loops).
 
-use super::{dot_entries, nanos, read_only, Directory, Node, OpenRequest, Readiness, TimeSpec};
+use super::{dot_entries, nanos, read_only, Directory, Node, OpenRequest, TimeSpec};
 use crate::abi::{fdflags, filetype, rights, Dirent, Errno, Filestat, Result};
 use crate::note;
 use cap_fs_ext::{
@@ -423,8 +423,5 @@ impl Node for HostFile {
         let mut f = self.flags.lock().map_err(|_| Errno::IO)?;
         *f = flags & (fdflags::APPEND | fdflags::NONBLOCK);
         Ok(())
-    }
-    fn readiness(&self) -> Readiness {
-        Readiness::Always
     }
 }

@@ -50,9 +50,6 @@ impl Node for HostStream {
     fn readiness(&self) -> Readiness {
         Readiness::Os(self.fd)
     }
-    fn fdflags(&self) -> u16 {
-        0
-    }
     fn set_fdflags(&self, _flags: u16) -> Result<()> {
         // The host's own stdio is shared with warden: never change its flags.
         Err(Errno::NOTSUP)

@@ -302,9 +302,6 @@ impl Node for VFile {
     fn read(&self, buf: &mut [u8]) -> Result<usize> {
         self.offset.read(buf, |b, at| self.pread(b, at))
     }
-    fn write(&self, _: &[u8]) -> Result<usize> {
-        Err(Errno::BADF)
-    }
     fn pread(&self, buf: &mut [u8], offset: u64) -> Result<usize> {
         let start = usize::try_from(offset)
             .unwrap_or(usize::MAX)
@@ -312,9 +309,6 @@ impl Node for VFile {
         let n = buf.len().min(self.data.len() - start);
         buf[..n].copy_from_slice(&self.data[start..start + n]);
         Ok(n)
-    }
-    fn pwrite(&self, _: &[u8], _: u64) -> Result<usize> {
-        Err(Errno::BADF)
     }
     fn seek(&self, pos: SeekFrom) -> Result<u64> {
         self.offset.seek(pos, || Ok(self.data.len() as u64))
