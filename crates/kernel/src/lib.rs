@@ -11,6 +11,7 @@ pub mod abi;
 mod cache;
 pub mod cage;
 pub mod fdtable;
+pub mod memory;
 pub mod note;
 pub mod process;
 pub mod procs;
@@ -111,6 +112,10 @@ impl Kernel {
         // wasmtime checks the wasm stack against the async stack even for
         // synchronous stores; warden never runs cages on fibers.
         config.async_stack_size(stack.max(2 << 20) + (1 << 20));
+        // Memories that fork by copy-on-write (see `memory`); wasmtime's own
+        // copy-on-write initialisation needs memories it maps itself.
+        config.with_host_memory(Arc::new(memory::CageMemoryCreator));
+        config.memory_init_cow(false);
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         syscalls::add_to_linker(&mut linker)?;

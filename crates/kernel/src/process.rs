@@ -369,9 +369,12 @@ fn copy_instance(
         if pages > have {
             to.grow(&mut *child, pages - have)?;
         }
-        let src = from.data(&*parent);
-        let dst = &mut to.data_mut(&mut *child)[..src.len()];
-        copy_memory(src, dst);
+        let len = from.data_size(&*parent);
+        // SAFETY: both are cage memories with `len` accessible bytes, and
+        // neither guest runs: the parent is unwound, the child not started.
+        unsafe {
+            crate::memory::fork_memory(from.data_ptr(&*parent), to.data_ptr(&*child), len)?;
+        }
         child.data_mut().memory = Some(to);
     }
     for export in module.exports() {
@@ -388,88 +391,6 @@ fn copy_instance(
         }
     }
     Ok(child_instance)
-}
-
-const PAGE: usize = 4096;
-
-fn is_zero(page: &[u8]) -> bool {
-    let mut words = page.chunks_exact(16);
-    let body = words.all(|w| u128::from_ne_bytes(w.try_into().unwrap_or([1; 16])) == 0);
-    body && words.remainder().iter().all(|b| *b == 0)
-}
-
-/// Makes `dst` (the child's fresh memory) equal to `src` (the parent's),
-/// copying only the pages that differ: pages the parent never touched are
-/// zero, and so are the child's, except where the module's data segments
-/// put something, which is then cleared. Runs of pages to copy are faulted
-/// in together.
-fn copy_memory(src: &[u8], dst: &mut [u8]) {
-    let pages = src.len().div_ceil(PAGE);
-    let resident = resident_pages(dst);
-    let mut run_start: Option<usize> = None;
-    let flush = |dst: &mut [u8], from: usize, to: usize| {
-        let (a, b) = (from * PAGE, (to * PAGE).min(src.len()));
-        prefault(&mut dst[a..b]);
-        dst[a..b].copy_from_slice(&src[a..b]);
-    };
-    for page in 0..pages {
-        let (a, b) = (page * PAGE, ((page + 1) * PAGE).min(src.len()));
-        // A page both sides hold as zeros needs nothing. A child page not
-        // resident was never touched since the instance was made: zero.
-        let untouched = resident.as_ref().is_some_and(|r| r[page] & 1 == 0);
-        let same = is_zero(&src[a..b]) && (untouched || is_zero(&dst[a..b]));
-        match (same, run_start) {
-            (false, None) => run_start = Some(page),
-            (true, Some(start)) => {
-                flush(dst, start, page);
-                run_start = None;
-            }
-            _ => {}
-        }
-    }
-    if let Some(start) = run_start {
-        flush(dst, start, pages);
-    }
-}
-
-/// Which pages of `memory` are resident, one byte per page (`mincore`).
-/// The child's memory is fresh: a page that is not resident was never
-/// written (nor swapped out), so it holds zeros. `None` if the host says
-/// nothing, and then every page is read.
-fn resident_pages(memory: &[u8]) -> Option<Vec<u8>> {
-    if memory.is_empty() || !(memory.as_ptr() as usize).is_multiple_of(PAGE) {
-        return None;
-    }
-    let mut out = vec![0u8; memory.len().div_ceil(PAGE)];
-    // SAFETY: the range is the child's own mapped linear memory, page
-    // aligned; `out` has one byte per page of it.
-    let rc = unsafe {
-        libc::mincore(
-            memory.as_ptr() as *mut libc::c_void,
-            memory.len(),
-            out.as_mut_ptr(),
-        )
-    };
-    (rc == 0).then_some(out)
-}
-
-/// Faults in the child's fresh pages in one call, as huge pages where the
-/// host allows, rather than one page fault per 4 KiB page during the copy.
-/// Best effort: older kernels lack `MADV_POPULATE_WRITE`.
-fn prefault(memory: &mut [u8]) {
-    if memory.is_empty() {
-        return;
-    }
-    // SAFETY: the range is this child's own linear memory, mapped
-    // read-write; asking for huge pages and populating it only changes how
-    // its pages are faulted in, not what they hold (zeros, about to be
-    // overwritten by the copy).
-    unsafe {
-        let (ptr, len) = (memory.as_mut_ptr().cast(), memory.len());
-        // 2 MiB pages: a 64 MiB copy faults 32 times, not 16384.
-        let _ = rustix::mm::madvise(ptr, len, rustix::mm::Advice::LinuxHugepage);
-        let _ = rustix::mm::madvise(ptr, len, rustix::mm::Advice::LinuxPopulateWrite);
-    }
 }
 
 /// How a cage's run ended, from the error its call returned.
@@ -517,23 +438,4 @@ pub fn classify(store: &Store<Cage>, err: wasmtime::Error) -> Outcome {
 /// A fresh control block for a new cage, inheriting the run's deadline.
 pub fn child_control(parent: &Control) -> Arc<Control> {
     Arc::new(Control::new(parent.deadline()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{copy_memory, PAGE};
-
-    #[test]
-    fn copy_makes_the_child_equal_to_the_parent() {
-        let pages = 8;
-        let mut src = vec![0u8; pages * PAGE + 100];
-        let mut dst = vec![0u8; src.len()];
-        src[PAGE + 7] = 1; // a page only the parent wrote
-        src[5 * PAGE..6 * PAGE].fill(0xab);
-        dst[3 * PAGE + 9] = 2; // a data segment the parent since cleared
-        dst[7 * PAGE] = 3;
-        src[8 * PAGE + 50] = 4; // the partial last page
-        copy_memory(&src, &mut dst);
-        assert!(src == dst);
-    }
 }
