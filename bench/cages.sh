@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 REPS=${REPS:-5}
 bash scripts/setup.sh >/dev/null
 cargo build --release -q -p warden
-W=$PWD/target/release/warden
+W=${CARGO_TARGET_DIR:-$PWD/target}/release/warden
 out=$PWD/target/bench-cages
 rm -rf "$out" && mkdir -p "$out/bin"
 export WARDEN_CACHE_DIR="$out/cache"

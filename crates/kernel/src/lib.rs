@@ -17,6 +17,7 @@ pub mod process;
 pub mod procs;
 mod run;
 pub mod syscalls;
+pub mod threads;
 pub mod trace;
 pub mod vfs;
 
@@ -89,6 +90,9 @@ pub struct EngineSettings {
 /// Default native stack for wasm frames (wasmtime's own default).
 pub const DEFAULT_MAX_STACK: u64 = 512 * 1024;
 
+/// Native stack a cage's thread has beside the guest's, for host frames.
+const CAGE_HOST_STACK: usize = 4 << 20;
+
 /// A wasmtime engine with warden's preview1 kernel linked in. Cheap to
 /// clone: the engine and linker are shared.
 #[derive(Clone)]
@@ -98,6 +102,8 @@ pub struct Kernel {
     settings: EngineSettings,
     /// What of the engine's settings changes compiled code, for cache keys.
     engine_hash: u64,
+    /// Where cages run.
+    threads: Arc<threads::CageThreads>,
 }
 
 impl Kernel {
@@ -128,9 +134,14 @@ impl Kernel {
         Ok(Kernel {
             engine,
             linker: Arc::new(linker),
+            threads: threads::CageThreads::new(stack + CAGE_HOST_STACK),
             settings,
             engine_hash,
         })
+    }
+
+    pub(crate) fn threads(&self) -> &Arc<threads::CageThreads> {
+        &self.threads
     }
 
     pub fn engine(&self) -> &Engine {

@@ -34,9 +34,6 @@ pub enum Entry {
     Reactor(String),
 }
 
-/// Extra native stack for host frames beside the guest's.
-const HOST_STACK: usize = 4 << 20;
-
 /// A store for `cage` with its limits and the epoch check that lets the
 /// host stop it (timeouts, kills, fatal signals) even in a loop with no
 /// syscalls.
@@ -290,17 +287,9 @@ fn start_child(
     let child_instance = copy_instance(store, instance, module, &mut child_store)?;
     let module = module.clone();
     let entry = entry.clone();
-    let stack = store
-        .data()
-        .runtime
-        .kernel
-        .settings
-        .max_stack
-        .unwrap_or(crate::DEFAULT_MAX_STACK);
-    std::thread::Builder::new()
-        .name(format!("cage-{child}"))
-        .stack_size(stack as usize + HOST_STACK)
-        .spawn(move || {
+    let threads = store.data().runtime.kernel.threads().clone();
+    threads
+        .run(move || {
             let procs = child_store.data().procs.clone();
             let body = std::panic::AssertUnwindSafe(move || {
                 run_child(child_store, child_instance, module, entry, buffer)
@@ -311,7 +300,6 @@ fn start_child(
                 procs.exit(child, signal_status(crate::abi::signal::linux::ABRT));
             }
         })
-        .map(|_| ())
         .map_err(|e| wasmtime::Error::msg(e.to_string()))
 }
 

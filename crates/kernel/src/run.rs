@@ -266,11 +266,8 @@ impl Kernel {
             return self.finish_run(outcome, None, tracer.as_deref(), store.as_ref());
         }
         let (tx, rx) = mpsc::channel();
-        std::thread::Builder::new()
-            .name(format!("cage-{pid}"))
-            // Room for the guest's frames plus the host's own.
-            .stack_size(stack as usize + 4 * 1024 * 1024)
-            .spawn(move || {
+        self.threads()
+            .run(move || {
                 let (pid, procs) = (cage.pid, cage.procs.clone());
                 let run = std::panic::AssertUnwindSafe(move || run_cage(cage, module, entry));
                 match std::panic::catch_unwind(run) {
