@@ -27,16 +27,25 @@ pub enum Table {
     Meta,
     /// One entry per namespace: tag → sealed namespace name.
     Namespaces,
-    /// One entry per stored key: namespace tag ‖ key hash → version, sealed
-    /// key name and, for values up to 4 KiB, the sealed value.
+    /// One entry per stored key: namespace tag ‖ key hash → version and, for
+    /// values up to 4 KiB, the sealed value. What a read looks up.
     Records,
+    /// One entry per stored key, under the same lookup key as its record:
+    /// the sealed key name. Read only by listing and export.
+    Names,
     /// Sealed values larger than 4 KiB, under the same lookup key as their record.
     Blobs,
 }
 
 impl Table {
     /// All tables, in a fixed order (used as an index by backends).
-    pub const ALL: [Table; 4] = [Table::Meta, Table::Namespaces, Table::Records, Table::Blobs];
+    pub const ALL: [Table; 5] = [
+        Table::Meta,
+        Table::Namespaces,
+        Table::Records,
+        Table::Names,
+        Table::Blobs,
+    ];
 
     /// The table's name in an embedded database file.
     pub fn name(self) -> &'static str {
@@ -44,6 +53,7 @@ impl Table {
             Table::Meta => "warden_seal_meta",
             Table::Namespaces => "warden_seal_namespaces",
             Table::Records => "warden_seal_records",
+            Table::Names => "warden_seal_names",
             Table::Blobs => "warden_seal_blobs",
         }
     }
@@ -53,7 +63,8 @@ impl Table {
             Table::Meta => 0,
             Table::Namespaces => 1,
             Table::Records => 2,
-            Table::Blobs => 3,
+            Table::Names => 3,
+            Table::Blobs => 4,
         }
     }
 }

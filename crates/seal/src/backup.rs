@@ -25,7 +25,7 @@ use crate::backend::Table;
 use crate::crypto::{derive, MacKey, SealKey};
 use crate::error::{Result, SealError};
 use crate::keys::{fill_random, sync_dir, KeySource, RootKey};
-use crate::record::{read_value_at, tag_range, LookupKey, NsKeys, Record};
+use crate::record::{read_value_at, tag_range, LookupKey, NsKeys};
 use crate::store::Store;
 
 const MAGIC: &[u8; 8] = b"WSEALBK1";
@@ -261,14 +261,13 @@ fn export_namespace(
     let malformed =
         || SealError::integrity(format!("namespace {:?}", ns.name), "a record is malformed");
     t.scan(
-        Table::Records,
+        Table::Names,
         Bound::Included(&start),
         end.as_ref()
             .map_or(Bound::Unbounded, |e| Bound::Excluded(e.as_slice())),
-        &mut |lk, entry| {
+        &mut |lk, sealed| {
             let lk = LookupKey::try_from(lk).map_err(|_| malformed())?;
-            let record = Record::parse(entry).ok_or_else(malformed)?;
-            let key = ns.open_name(&lk, record.sealed_name(entry).to_vec())?;
+            let key = ns.open_name(&lk, sealed.to_vec())?;
             let value = read_value_at(t, ns, &lk, || ns.subject(&key))?.ok_or_else(malformed)?;
             out.frame(ENTRY, &[&(key.len() as u64).to_le_bytes(), &key, &value])?;
             entries += 1;

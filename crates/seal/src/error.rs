@@ -26,6 +26,16 @@ pub enum SealError {
     /// The file is a database, but not a sealed store of a format this build knows.
     #[error("{location} is not a warden sealed store: {detail}")]
     NotAStore { location: String, detail: String },
+    /// A sealed store written in a format this build does not read.
+    #[error(
+        "store {location} is in sealed-store format {found}, and this warden reads only format \
+         {supported}: export it with the warden that wrote it and import the backup into a new store"
+    )]
+    UnsupportedFormat {
+        location: String,
+        found: u32,
+        supported: u32,
+    },
     /// The root key does not match the key the store was created with.
     #[error("wrong sealing key for store {location}")]
     WrongKey { location: String },
@@ -59,6 +69,13 @@ pub enum SealError {
     /// A namespace name that cannot be used.
     #[error("invalid namespace name {name:?}: {reason}")]
     InvalidNamespace { name: String, reason: &'static str },
+    /// Two namespace names with the same 64-bit tag (chance about n^2 / 2^65
+    /// for n namespaces): the second cannot be used in this store.
+    #[error(
+        "namespace {name:?} cannot be used in this store: its tag is that of namespace \
+         {other:?} (a 1 in 2^64 coincidence; choose another name)"
+    )]
+    NamespaceCollision { name: String, other: String },
     /// `increment` found a value that is not a decimal integer.
     #[error("value of key {key} in namespace {namespace:?} is not a decimal 64-bit integer")]
     NotANumber { namespace: String, key: KeyName },

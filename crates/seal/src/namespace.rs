@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::backend::{ReadTxn, Table};
 use crate::error::{KeyName, Result, SealError};
 use crate::record::{
-    open_value, read_value, tag_range, LookupKey, NsKeys, Record, KEY_HASH_LEN, LOOKUP_LEN, TAG_LEN,
+    open_value, read_value, tag_range, LookupKey, NsKeys, KEY_HASH_LEN, LOOKUP_LEN, TAG_LEN,
 };
 use crate::store::Store;
 use crate::transaction::Transaction;
@@ -74,7 +74,7 @@ impl Namespace {
     pub fn get_many<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>> {
         // In three passes (hash every name, look up every record, open every
         // value) rather than key by key: each loop then stays in one kind of
-        // work (SHA-256, B-tree, AES-GCM), which measured a few per cent
+        // work (AES-CMAC, B-tree, AES-GCM), which measured a few per cent
         // faster on batches of 100 (docs/benchmarks.md). Nothing is skipped:
         // every value is opened, with its own AAD, before it is returned.
         self.store.read(|t| {
@@ -205,9 +205,8 @@ impl Namespace {
 
     /// Up to `limit` keys starting with `prefix`, after `cursor` (from the
     /// previous page). Key names are hashed in the file, so this walks the
-    /// namespace's records (names and values up to 4 KiB; larger values
-    /// are not read) and opens each sealed name: O(namespace size) for a full
-    /// listing, whatever the prefix.
+    /// namespace's sealed names (not its values) and opens each:
+    /// O(namespace size) for a full listing, whatever the prefix.
     pub fn list(
         &self,
         prefix: impl AsRef<[u8]>,
@@ -237,12 +236,9 @@ impl Namespace {
             .map_or(Bound::Unbounded, |e| Bound::Excluded(e.as_slice()));
         self.store.read(|t| {
             let mut found: Vec<(Vec<u8>, LookupKey)> = Vec::new();
-            t.scan(Table::Records, start_bound, end_bound, &mut |lk, entry| {
+            t.scan(Table::Names, start_bound, end_bound, &mut |lk, sealed| {
                 let lk = LookupKey::try_from(lk).map_err(|_| malformed(&self.keys))?;
-                let record = Record::parse(entry).ok_or_else(|| malformed(&self.keys))?;
-                let name = self
-                    .keys
-                    .open_name(&lk, record.sealed_name(entry).to_vec())?;
+                let name = self.keys.open_name(&lk, sealed.to_vec())?;
                 if name.starts_with(prefix) {
                     found.push((name, lk));
                 }

@@ -1,15 +1,23 @@
-//! The layout of one key's data: its lookup key, its record (version,
-//! sealed name, small sealed value) and, for large values, its blob; and
+//! The layout of one key's data: its lookup key, its record (small sealed
+//! value and version), its sealed name and, for large values, its blob; and
 //! reading a value back with every check.
 
 use crate::backend::{ReadTxn, Table};
-use crate::crypto::{MacKey, SealKey};
+use crate::crypto::{Prf, SealKey};
 use crate::error::{KeyName, Result, SealError};
 
-pub(crate) const TAG_LEN: usize = 16;
-pub(crate) const KEY_HASH_LEN: usize = 32;
-/// Lookup key of a record in [`Table::Records`] (and of its value in
-/// [`Table::Blobs`]): namespace tag ‖ keyed hash of the key name.
+/// Length of a namespace tag: a keyed hash of the namespace name, the first
+/// bytes of every lookup key of the namespace. 64 bits: two namespaces of a
+/// store share a tag with probability about n^2 / 2^65 for n namespaces, and
+/// a namespace that would share one is refused when it is created
+/// ([`SealError::NamespaceCollision`]), so a tag never covers two.
+pub(crate) const TAG_LEN: usize = 8;
+/// Length of the keyed hash of a key name (AES-256-CMAC, 128 bits).
+pub(crate) const KEY_HASH_LEN: usize = 16;
+/// Lookup key of a record in [`Table::Records`] (and of its sealed name in
+/// [`Table::Names`] and its value in [`Table::Blobs`]): namespace tag ‖
+/// keyed hash of the key name. Short and of fixed width, so that the record
+/// table's B-tree is no deeper than a plain store's with readable names.
 pub(crate) const LOOKUP_LEN: usize = TAG_LEN + KEY_HASH_LEN;
 pub(crate) type LookupKey = [u8; LOOKUP_LEN];
 
@@ -17,15 +25,18 @@ pub(crate) type LookupKey = [u8; LOOKUP_LEN];
 pub(crate) struct NsKeys {
     pub(crate) name: String,
     pub(crate) tag: [u8; TAG_LEN],
+    /// Seals values. Names have a key of their own, so a sealed name never
+    /// opens as a value nor the other way round, without a label in the AAD.
     pub(crate) seal: SealKey,
-    pub(crate) mac: MacKey,
+    pub(crate) name_seal: SealKey,
+    pub(crate) prf: Prf,
 }
 
 impl NsKeys {
     pub(crate) fn lookup_key(&self, key: &[u8]) -> LookupKey {
         let mut lk = [0u8; LOOKUP_LEN];
         lk[..TAG_LEN].copy_from_slice(&self.tag);
-        lk[TAG_LEN..].copy_from_slice(&self.mac.mac(&[key]));
+        lk[TAG_LEN..].copy_from_slice(&self.prf.prf(key));
         lk
     }
 
@@ -33,12 +44,15 @@ impl NsKeys {
         format!("key {} in namespace {:?}", KeyName::of(key), self.name)
     }
 
+    /// A sealed name is bound to its lookup key (its AAD), so it cannot be
+    /// moved to another key; being under the namespace's name key binds it
+    /// to the namespace.
     pub(crate) fn seal_name(&self, lk: &LookupKey, key: &[u8]) -> Result<Vec<u8>> {
-        self.seal.seal(&name_aad(lk), key)
+        self.name_seal.seal(lk, key)
     }
 
     pub(crate) fn open_name(&self, lk: &LookupKey, sealed: Vec<u8>) -> Result<Vec<u8>> {
-        self.seal.open(&name_aad(lk), sealed).map_err(|_| {
+        self.name_seal.open(lk, sealed).map_err(|_| {
             SealError::integrity(
                 format!("a key in namespace {:?}", self.name),
                 "its sealed name does not authenticate (the record was modified)",
@@ -47,19 +61,13 @@ impl NsKeys {
     }
 }
 
-fn name_aad(lk: &LookupKey) -> [u8; 20 + LOOKUP_LEN] {
-    let mut aad = [0u8; 20 + LOOKUP_LEN];
-    aad[..20].copy_from_slice(b"warden-seal/v1/name\0");
-    aad[20..].copy_from_slice(lk);
-    aad
-}
-
-/// AAD of a value: binds it to its namespace, key and version.
-pub(crate) fn value_aad(lk: &LookupKey, version: u64) -> [u8; 21 + LOOKUP_LEN + 8] {
-    let mut aad = [0u8; 21 + LOOKUP_LEN + 8];
-    aad[..21].copy_from_slice(b"warden-seal/v1/value\0");
-    aad[21..21 + LOOKUP_LEN].copy_from_slice(lk);
-    aad[21 + LOOKUP_LEN..].copy_from_slice(&version.to_le_bytes());
+/// AAD of a value: lookup key ‖ version (32 bytes, two GHASH blocks). The
+/// namespace is bound by the namespace's own key (and its tag), the key by
+/// its keyed hash, the version by itself.
+pub(crate) fn value_aad(lk: &LookupKey, version: u64) -> [u8; LOOKUP_LEN + 8] {
+    let mut aad = [0u8; LOOKUP_LEN + 8];
+    aad[..LOOKUP_LEN].copy_from_slice(lk);
+    aad[LOOKUP_LEN..].copy_from_slice(&version.to_le_bytes());
     aad
 }
 
@@ -67,36 +75,33 @@ pub(crate) fn value_aad(lk: &LookupKey, version: u64) -> [u8; 21 + LOOKUP_LEN + 
 /// them is one lookup; larger ones go to [`Table::Blobs`], which keeps the
 /// record table (read whole at open) small.
 pub(crate) const INLINE_MAX: usize = 4096;
-pub(crate) const TRAILER_LEN: usize = 4 + 1 + 8;
+pub(crate) const TRAILER_LEN: usize = 1 + 8;
 const INLINE: u8 = 0;
 const IN_BLOB: u8 = 1;
 
 /// An entry of [`Table::Records`]:
-/// `[sealed value, if inline] ‖ sealed name ‖ name length (u32 LE) ‖ layout (u8) ‖ version (u64 LE)`.
+/// `[sealed value, if inline] ‖ layout (u8) ‖ version (u64 LE)`.
 /// The trailer goes last so that an inline value is a prefix of the entry
-/// and opens in place.
+/// and opens in place. The key's sealed name is in [`Table::Names`]: only
+/// listing and export read it.
 #[derive(Clone, Debug)]
 pub(crate) struct Record {
     pub(crate) version: u64,
     pub(crate) inline: bool,
     /// Length of the inline sealed value (0 when the value is a blob).
     value_len: usize,
-    name_end: usize,
 }
 
 impl Record {
     pub(crate) fn parse(entry: &[u8]) -> Option<Record> {
-        let n = entry.len();
-        let trailer = entry.get(n.checked_sub(TRAILER_LEN)?..)?;
-        let name_len = u32::from_le_bytes(trailer[..4].try_into().ok()?) as usize;
-        let inline = match trailer[4] {
+        let value_len = entry.len().checked_sub(TRAILER_LEN)?;
+        let trailer = &entry[value_len..];
+        let inline = match trailer[0] {
             INLINE => true,
             IN_BLOB => false,
             _ => return None,
         };
-        let version = u64::from_le_bytes(trailer[5..].try_into().ok()?);
-        let name_end = n - TRAILER_LEN;
-        let value_len = name_end.checked_sub(name_len)?;
+        let version = u64::from_le_bytes(trailer[1..].try_into().ok()?);
         if !inline && value_len != 0 {
             return None;
         }
@@ -104,29 +109,18 @@ impl Record {
             version,
             inline,
             value_len,
-            name_end,
         })
     }
 
-    pub(crate) fn sealed_name<'a>(&self, entry: &'a [u8]) -> &'a [u8] {
-        &entry[self.value_len..self.name_end]
-    }
-
     /// Builds an entry; `inline_value` (already sealed) becomes its prefix.
-    pub(crate) fn encode(
-        inline_value: Option<Vec<u8>>,
-        sealed_name: &[u8],
-        version: u64,
-    ) -> Vec<u8> {
+    pub(crate) fn encode(inline_value: Option<Vec<u8>>, version: u64) -> Vec<u8> {
         let layout = if inline_value.is_some() {
             INLINE
         } else {
             IN_BLOB
         };
         let mut out = inline_value.unwrap_or_default();
-        out.reserve(sealed_name.len() + TRAILER_LEN);
-        out.extend_from_slice(sealed_name);
-        out.extend_from_slice(&(sealed_name.len() as u32).to_le_bytes());
+        out.reserve(TRAILER_LEN);
         out.push(layout);
         out.extend_from_slice(&version.to_le_bytes());
         out

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use crate::backend::redb::RedbBackend;
 use crate::backend::{Backend, Durability, Outcome, ReadTxn, Table};
-use crate::crypto::{derive, MacKey, Multiset, SealKey};
+use crate::crypto::{derive, MacKey, Multiset, Prf, SealKey};
 use crate::error::{Result, SealError};
 use crate::keys::{fill_random, KeySource, RootKey};
 use crate::namespace::Namespace;
@@ -20,7 +20,11 @@ use crate::transaction::Transaction;
 const HEADER_KEY: &[u8] = b"header";
 pub(crate) const STATE_KEY: &[u8] = b"state";
 const HEADER_MAGIC: &[u8; 12] = b"warden-seal\0";
-const FORMAT: u32 = 1;
+/// The store's format, in its clear header. 2: short lookup keys (64-bit
+/// namespace tag ‖ 128-bit CMAC of the key name), sealed names in a table of
+/// their own, values' AAD = lookup key ‖ version. 1 (refused): 48-byte
+/// lookup keys with HMAC-SHA-256, names sealed into the records.
+const FORMAT: u32 = 2;
 const HEADER_LEN: usize = 12 + 4 + 16 + 32;
 
 const MAX_NAMESPACE_LEN: usize = 255;
@@ -276,10 +280,22 @@ fn open_store(
 /// Checks a store header and the root key against it; returns the store id
 /// and the derived keys.
 fn unlock(header: &[u8], keys: &dyn KeySource, location: &str) -> Result<([u8; 16], StoreKeys)> {
-    let (store_id, check) = parse_header(header).map_err(|detail| SealError::NotAStore {
-        location: location.to_string(),
-        detail: detail.to_string(),
-    })?;
+    let (store_id, check) = match parse_header(header) {
+        Ok(parsed) => parsed,
+        Err(HeaderError::Format(found)) => {
+            return Err(SealError::UnsupportedFormat {
+                location: location.to_string(),
+                found,
+                supported: FORMAT,
+            })
+        }
+        Err(HeaderError::Bad) => {
+            return Err(SealError::NotAStore {
+                location: location.to_string(),
+                detail: "bad header".into(),
+            })
+        }
+    };
     let store_keys = StoreKeys::derive(keys.root_key(&store_id)?, &store_id);
     if !store_keys
         .check
@@ -292,13 +308,22 @@ fn unlock(header: &[u8], keys: &dyn KeySource, location: &str) -> Result<([u8; 1
     Ok((store_id, store_keys))
 }
 
-fn parse_header(h: &[u8]) -> std::result::Result<([u8; 16], [u8; 32]), &'static str> {
-    if h.len() != HEADER_LEN || &h[..12] != HEADER_MAGIC {
-        return Err("bad header");
+enum HeaderError {
+    Bad,
+    /// A sealed-store header of another format version.
+    Format(u32),
+}
+
+fn parse_header(h: &[u8]) -> std::result::Result<([u8; 16], [u8; 32]), HeaderError> {
+    if h.len() < 16 || &h[..12] != HEADER_MAGIC {
+        return Err(HeaderError::Bad);
     }
     let format = u32::from_le_bytes([h[12], h[13], h[14], h[15]]);
     if format != FORMAT {
-        return Err("unknown format version");
+        return Err(HeaderError::Format(format));
+    }
+    if h.len() != HEADER_LEN {
+        return Err(HeaderError::Bad);
     }
     let mut id = [0u8; 16];
     id.copy_from_slice(&h[16..32]);
@@ -396,13 +421,20 @@ pub(crate) fn record_element(keys: &StoreKeys, lk: &[u8], version: u64) -> [u8; 
     keys.multiset.mac(&[b"rec", lk, &version.to_le_bytes()])
 }
 
+/// A sealed name never changes while its key exists, so its element is the
+/// lookup key alone: a name deleted, or put back after its key was deleted,
+/// changes the multiset.
+pub(crate) fn name_element(keys: &StoreKeys, lk: &[u8]) -> [u8; 32] {
+    keys.multiset.mac(&[b"name", lk])
+}
+
 pub(crate) fn namespace_aad(store_id: &[u8; 16], tag: &[u8]) -> Vec<u8> {
     [b"warden-seal/v1/namespace\0".as_slice(), store_id, tag].concat()
 }
 
-/// Recomputes the multiset hash over the namespace registry and the records
-/// (names and values up to 4 KiB; blobs are not read) and compares it with
-/// the sealed one.
+/// Recomputes the multiset hash over the namespace registry, the records
+/// (with values up to 4 KiB; blobs are not read) and the sealed names, and
+/// compares it with the sealed one.
 fn verify_elements(
     txn: &dyn ReadTxn,
     keys: &StoreKeys,
@@ -435,6 +467,19 @@ fn verify_elements(
                 return Err(malformed());
             }
             multiset.add(&record_element(keys, lk, version));
+            count += 1;
+            Ok(true)
+        },
+    )?;
+    txn.scan(
+        Table::Names,
+        Bound::Unbounded,
+        Bound::Unbounded,
+        &mut |lk, _| {
+            if lk.len() != LOOKUP_LEN {
+                return Err(malformed());
+            }
+            multiset.add(&name_element(keys, lk));
             count += 1;
             Ok(true)
         },
@@ -514,7 +559,7 @@ impl Store {
     /// A namespace, created if it does not exist yet.
     pub fn namespace(&self, name: &str) -> Result<Namespace> {
         let keys = self.inner.ns_keys(name)?;
-        let exists = self.read(|t| Ok(t.get(Table::Namespaces, &keys.tag)?.is_some()))?;
+        let exists = self.read(|t| self.inner.is_registered(t, &keys))?;
         if !exists {
             self.write(|tx| tx.ensure_registered(&keys))?;
         }
@@ -524,7 +569,7 @@ impl Store {
     /// An existing namespace, or [`SealError::UnknownNamespace`].
     pub fn existing_namespace(&self, name: &str) -> Result<Namespace> {
         let keys = self.inner.ns_keys(name)?;
-        let exists = self.read(|t| Ok(t.get(Table::Namespaces, &keys.tag)?.is_some()))?;
+        let exists = self.read(|t| self.inner.is_registered(t, &keys))?;
         if !exists {
             return Err(SealError::UnknownNamespace(name.to_string()));
         }
@@ -655,19 +700,13 @@ impl Inner {
         let id = &self.store_id;
         let mut tag = [0u8; TAG_LEN];
         tag.copy_from_slice(&self.keys.ns_tag.mac(&[name.as_bytes()])[..TAG_LEN]);
+        let ns_key = |label: &[u8]| derive(root, id, &[label, name.as_bytes()]);
         let keys = Arc::new(NsKeys {
             name: name.to_string(),
             tag,
-            seal: SealKey::new(&derive(
-                root,
-                id,
-                &[b"warden-seal/v1/ns-seal\0", name.as_bytes()],
-            )),
-            mac: MacKey::new(&derive(
-                root,
-                id,
-                &[b"warden-seal/v1/ns-mac\0", name.as_bytes()],
-            )),
+            seal: SealKey::new(&ns_key(b"warden-seal/v1/ns-seal\0")),
+            name_seal: SealKey::new(&ns_key(b"warden-seal/v2/ns-key-names\0")),
+            prf: Prf::new(&ns_key(b"warden-seal/v2/ns-key-prf\0")),
         });
         self.namespaces
             .write()
@@ -683,27 +722,41 @@ impl Inner {
             Bound::Unbounded,
             Bound::Unbounded,
             &mut |tag, sealed| {
-                let plain = self
-                    .keys
-                    .ns_name
-                    .open(&namespace_aad(&self.store_id, tag), sealed.to_vec())
-                    .map_err(|_| {
-                        SealError::integrity(
-                            format!("store {}", self.location),
-                            "a namespace name does not authenticate",
-                        )
-                    })?;
-                let name = String::from_utf8(plain).map_err(|_| {
-                    SealError::integrity(
-                        format!("store {}", self.location),
-                        "a namespace name is not UTF-8",
-                    )
-                })?;
-                names.push(name);
+                names.push(self.open_namespace_name(tag, sealed)?);
                 Ok(true)
             },
         )?;
         Ok(names)
+    }
+
+    fn open_namespace_name(&self, tag: &[u8], sealed: &[u8]) -> Result<String> {
+        let subject = || format!("store {}", self.location);
+        let plain = self
+            .keys
+            .ns_name
+            .open(&namespace_aad(&self.store_id, tag), sealed.to_vec())
+            .map_err(|_| {
+                SealError::integrity(subject(), "a namespace name does not authenticate")
+            })?;
+        String::from_utf8(plain)
+            .map_err(|_| SealError::integrity(subject(), "a namespace name is not UTF-8"))
+    }
+
+    /// Whether the namespace of `keys` is registered. Its tag is only 64
+    /// bits, so the registered name is checked too: a namespace whose tag
+    /// another one already has is refused rather than sharing its records.
+    pub(crate) fn is_registered(&self, txn: &dyn ReadTxn, keys: &NsKeys) -> Result<bool> {
+        let Some(sealed) = txn.get(Table::Namespaces, &keys.tag)? else {
+            return Ok(false);
+        };
+        let registered = self.open_namespace_name(&keys.tag, &sealed)?;
+        if registered != keys.name {
+            return Err(SealError::NamespaceCollision {
+                name: keys.name.clone(),
+                other: registered,
+            });
+        }
+        Ok(true)
     }
 }
 
@@ -712,5 +765,60 @@ impl Drop for Inner {
         if self.durability == Durability::Eventual && self.backend.flush().is_ok() {
             let _ = self.record_seen(self.last_commit.load(Ordering::SeqCst));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::StaticKey;
+
+    /// Two namespace names whose 64-bit tags are equal (forced here: finding
+    /// a real pair takes about 2^32 tries): the second is refused, for reads
+    /// and for writes, and the first is untouched.
+    #[test]
+    fn namespaces_with_one_tag_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            dir.path().join("s.redb"),
+            &StaticKey::new(RootKey::from_bytes([3; 32])),
+        )
+        .unwrap();
+        store.namespace("first").unwrap().set("k", "v").unwrap();
+        let first_tag = store.inner.ns_keys("first").unwrap().tag;
+        let second = store.inner.ns_keys("second").unwrap();
+        let forged = Arc::new(NsKeys {
+            name: "second".into(),
+            tag: first_tag,
+            seal: SealKey::new(&[1; 32]),
+            name_seal: SealKey::new(&[2; 32]),
+            prf: Prf::new(&[3; 32]),
+        });
+        assert_ne!(second.tag, first_tag);
+        store
+            .inner
+            .namespaces
+            .write()
+            .unwrap()
+            .insert("second".into(), forged);
+        for result in [
+            store.namespace("second").map(|_| ()),
+            store.existing_namespace("second").map(|_| ()),
+        ] {
+            let e = result.unwrap_err();
+            assert!(
+                matches!(&e, SealError::NamespaceCollision { name, other }
+                    if name == "second" && other == "first"),
+                "{e}"
+            );
+        }
+        let keys = store.inner.ns_keys("second").unwrap();
+        let e = store.write(|tx| tx.set_raw(&keys, b"k", b"w")).unwrap_err();
+        assert!(matches!(e, SealError::NamespaceCollision { .. }), "{e}");
+        assert_eq!(
+            store.namespace("first").unwrap().get("k").unwrap().unwrap(),
+            b"v"
+        );
+        store.verify().unwrap();
     }
 }

@@ -12,7 +12,8 @@ use crate::record::{
     read_value, tag_range, value_aad, LookupKey, NsKeys, Record, INLINE_MAX, TAG_LEN, TRAILER_LEN,
 };
 use crate::store::{
-    namespace_aad, namespace_element, record_element, seal_state, Inner, State, STATE_KEY,
+    name_element, namespace_aad, namespace_element, record_element, seal_state, Inner, State,
+    STATE_KEY,
 };
 
 /// An open write transaction. Obtained from [`Store::transaction`](crate::Store::transaction) or
@@ -107,7 +108,7 @@ impl<'t> Transaction<'t> {
         if self.registered.contains(&ns.tag) {
             return Ok(());
         }
-        if self.txn.get(Table::Namespaces, &ns.tag)?.is_none() {
+        if !self.inner.is_registered(self.read_snapshot(), ns)? {
             let sealed = self.inner.keys.ns_name.seal(
                 &namespace_aad(&self.inner.store_id, &ns.tag),
                 ns.name.as_bytes(),
@@ -129,7 +130,7 @@ impl<'t> Transaction<'t> {
         let lk = ns.lookup_key(key);
         let keys = &self.inner.keys;
         let version = self.generation;
-        let (sealed_name, had_blob) = match self.txn.get(Table::Records, &lk)? {
+        let had_blob = match self.txn.get(Table::Records, &lk)? {
             Some(old) => {
                 let record = Record::parse(&old).ok_or_else(|| {
                     SealError::integrity(ns.subject(key), "its record is malformed")
@@ -138,32 +139,28 @@ impl<'t> Transaction<'t> {
                     .remove(&record_element(keys, &lk, record.version));
                 // The sealed name is bound to the lookup key, not the
                 // version, so an overwrite keeps it.
-                (record.sealed_name(&old).to_vec(), !record.inline)
+                !record.inline
             }
             None => {
-                self.count += 1;
-                (ns.seal_name(&lk, key)?, false)
+                self.txn.put(Table::Names, &lk, &ns.seal_name(&lk, key)?)?;
+                self.multiset.add(&name_element(keys, &lk));
+                self.count += 2;
+                false
             }
         };
         self.multiset.add(&record_element(keys, &lk, version));
-        let inline = value.len() <= INLINE_MAX;
-        let extra = if inline {
-            sealed_name.len() + TRAILER_LEN
-        } else {
-            0
-        };
-        let sealed = ns
-            .seal
-            .seal_with_room(&value_aad(&lk, version), value, extra)?;
-        if inline {
-            let entry = Record::encode(Some(sealed), &sealed_name, version);
-            self.txn.put(Table::Records, &lk, &entry)?;
+        let aad = value_aad(&lk, version);
+        if value.len() <= INLINE_MAX {
+            let sealed = ns.seal.seal_with_room(&aad, value, TRAILER_LEN)?;
+            self.txn
+                .put(Table::Records, &lk, &Record::encode(Some(sealed), version))?;
             if had_blob {
                 self.txn.delete(Table::Blobs, &lk)?;
             }
         } else {
-            let entry = Record::encode(None, &sealed_name, version);
-            self.txn.put(Table::Records, &lk, &entry)?;
+            let sealed = ns.seal.seal(&aad, value)?;
+            self.txn
+                .put(Table::Records, &lk, &Record::encode(None, version))?;
             self.txn.put(Table::Blobs, &lk, &sealed)?;
         }
         self.dirty = true;
@@ -181,10 +178,13 @@ impl<'t> Transaction<'t> {
         };
         let record = Record::parse(&old)
             .ok_or_else(|| SealError::integrity(subject(), "its record is malformed"))?;
+        let keys = &self.inner.keys;
         self.multiset
-            .remove(&record_element(&self.inner.keys, lk, record.version));
-        self.count = self.count.saturating_sub(1);
+            .remove(&record_element(keys, lk, record.version));
+        self.multiset.remove(&name_element(keys, lk));
+        self.count = self.count.saturating_sub(2);
         self.txn.delete(Table::Records, lk)?;
+        self.txn.delete(Table::Names, lk)?;
         if !record.inline {
             self.txn.delete(Table::Blobs, lk)?;
         }

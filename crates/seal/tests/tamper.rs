@@ -45,11 +45,10 @@ fn value(seed: u64, size: usize) -> Vec<u8> {
 }
 
 /// Splits a record into its inline sealed value (empty for a blob) and the
-/// rest (sealed name and trailer), as an attacker who knows the format can.
+/// rest (the trailer: layout and version), as an attacker who knows the
+/// format can.
 fn split_record(entry: &[u8]) -> (Vec<u8>, Vec<u8>) {
-    let n = entry.len();
-    let name_len = u32::from_le_bytes(entry[n - 13..n - 9].try_into().unwrap()) as usize;
-    let value_len = n - 13 - name_len;
+    let value_len = entry.len() - 9;
     (entry[..value_len].to_vec(), entry[value_len..].to_vec())
 }
 
@@ -149,7 +148,7 @@ fn bit_flip_in_the_key_of_a_record() {
                 (k.value().to_vec(), v.value().to_vec())
             };
             tb.remove(k.as_slice()).unwrap();
-            k[47] ^= 1;
+            k[23] ^= 1;
             tb.insert(k.as_slice(), v.as_slice()).unwrap();
         });
         let e = open_err(&t, "record under a flipped key");
@@ -280,7 +279,7 @@ fn value_moved_across_namespaces() {
         // start with different namespace tags).
         let records = raw_entries(&t.path, Table::Records);
         assert_eq!(records.len(), 2);
-        assert_ne!(records[0].0[..16], records[1].0[..16]);
+        assert_ne!(records[0].0[..8], records[1].0[..8]);
         let (a, b) = (sealed_value(&t, 0), sealed_value(&t, 1));
         // Whichever is which, each now holds the other's value.
         put_sealed_value(&t, &records[0].0, &b);
@@ -344,7 +343,7 @@ fn deleted_and_inserted_records() {
     std::fs::write(&t.path, &backup).unwrap();
     raw_edit(&t.path, Table::Records, |tb| {
         let mut k = index[0].0.clone();
-        k[30] ^= 4;
+        k[20] ^= 4;
         tb.insert(k.as_slice(), index[0].1.as_slice()).unwrap();
     });
     assert!(matches!(
@@ -501,4 +500,79 @@ fn tampered_rollback_state_is_refused() {
     std::fs::write(&state, &bytes).unwrap();
     let e = Store::open(&t.path, &key(1)).err().unwrap();
     assert!(matches!(e, SealError::StateMismatch { .. }), "{e}");
+}
+
+/// Sealed names live in a table of their own, each bound to its lookup key
+/// (AAD) and counted in the multiset hash.
+#[test]
+fn tampered_sealed_names() {
+    let t = store_with(&[("app", "x", b"1".to_vec()), ("app", "y", b"2".to_vec())]);
+    let backup = std::fs::read(&t.path).unwrap();
+    let names = raw_entries(&t.path, Table::Names);
+    assert_eq!(names.len(), 2);
+
+    // Swapped: the set of lookup keys is the same, but neither name opens.
+    raw_edit(&t.path, Table::Names, |tb| {
+        tb.insert(names[0].0.as_slice(), names[1].1.as_slice())
+            .unwrap();
+        tb.insert(names[1].0.as_slice(), names[0].1.as_slice())
+            .unwrap();
+    });
+    let store = t.open_with(&key(1)).unwrap();
+    let e = store
+        .namespace("app")
+        .unwrap()
+        .list("", None, 10)
+        .unwrap_err();
+    assert!(matches!(e, SealError::Integrity { .. }), "{e}");
+    drop(store);
+
+    // Deleted: found at open.
+    std::fs::write(&t.path, &backup).unwrap();
+    raw_edit(&t.path, Table::Names, |tb| {
+        tb.remove(names[0].0.as_slice()).unwrap();
+    });
+    let e = open_err(&t, "deleted name");
+    assert!(matches!(e, SealError::Integrity { .. }), "{e}");
+
+    // Put back after its key was deleted: found at open too.
+    std::fs::write(&t.path, &backup).unwrap();
+    {
+        let store = t.open();
+        let ns = store.namespace("app").unwrap();
+        ns.delete("x").unwrap();
+        ns.delete("y").unwrap();
+    }
+    raw_edit(&t.path, Table::Names, |tb| {
+        tb.insert(names[0].0.as_slice(), names[0].1.as_slice())
+            .unwrap();
+    });
+    let e = open_err(&t, "orphaned name");
+    assert!(matches!(e, SealError::Integrity { .. }), "{e}");
+}
+
+/// A store of another format version is refused with one line that says so.
+#[test]
+fn other_format_version_is_refused() {
+    let t = store_with(&[("app", "k", b"v".to_vec())]);
+    raw_edit(&t.path, Table::Meta, |tb| {
+        let mut v = tb.get(&b"header"[..]).unwrap().unwrap().value().to_vec();
+        v[12..16].copy_from_slice(&1u32.to_le_bytes());
+        tb.insert(&b"header"[..], v.as_slice()).unwrap();
+    });
+    let e = open_err(&t, "format 1 store");
+    assert!(
+        matches!(
+            e,
+            SealError::UnsupportedFormat {
+                found: 1,
+                supported: 2,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let message = e.to_string();
+    assert!(!message.contains('\n'), "{message}");
+    assert!(message.contains("format 1"), "{message}");
 }

@@ -1,6 +1,6 @@
 //! The embedded default backend: one `redb` file, crash-safe (copy-on-write
 //! B-trees with a checksummed commit slot), one writer at a time, readers on
-//! snapshots. The four [`Table`]s are redb tables of `&[u8] → &[u8]` named by
+//! snapshots. The five [`Table`]s are redb tables of `&[u8] → &[u8]` named by
 //! [`Table::name`].
 //!
 //! redb asserts on some kinds of damage (a truncated file trips one on
@@ -173,6 +173,7 @@ impl Backend for RedbBackend {
                     open(Table::ALL[1])?,
                     open(Table::ALL[2])?,
                     open(Table::ALL[3])?,
+                    open(Table::ALL[4])?,
                 ],
                 location: &self.location,
             };
@@ -194,9 +195,9 @@ impl Backend for RedbBackend {
 
 struct RedbRead<'a> {
     txn: ReadTransaction,
-    /// Opened on first use: a single `get` should not pay for four tables.
+    /// Opened on first use: a single `get` should not pay for five tables.
     /// `None` inside means the table does not exist (an empty store).
-    tables: [OnceCell<Option<ReadOnlyTable<Bytes, Bytes>>>; 4],
+    tables: [OnceCell<Option<ReadOnlyTable<Bytes, Bytes>>>; 5],
     location: &'a str,
 }
 
@@ -243,7 +244,7 @@ impl ReadTxn for RedbRead<'_> {
 }
 
 struct RedbWrite<'t, 'l> {
-    tables: [redb::Table<'t, Bytes, Bytes>; 4],
+    tables: [redb::Table<'t, Bytes, Bytes>; 5],
     location: &'l str,
 }
 
