@@ -90,7 +90,9 @@ pub fn build_guest(src: &Path, out_dir: &Path) -> Result<Guest> {
 
 /// The engine configuration of [`Kernel::new`], spelled out for the
 /// reference runtime: cranelift at `Speed`, epoch interruption, fuel as
-/// given, the same wasm stack.
+/// given, the same wasm stack. Memories differ, to the reference's
+/// advantage: it keeps wasmtime's copy-on-write initialisation from the
+/// module's data, which warden's own memories (made to fork) go without.
 pub fn engine_config(settings: &EngineSettings) -> Config {
     let mut config = Config::new();
     config.cranelift_opt_level(OptLevel::Speed);
@@ -224,10 +226,14 @@ impl WasiP1Runner {
     /// Compiles `wasm` once and writes the artifact to `cwasm`; checks that
     /// the engine is compatible with `warden`'s, i.e. configured the same.
     pub fn new(wasm: &Path, cwasm: &Path, warden: &Kernel) -> Result<WasiP1Runner> {
-        let engine = Engine::new(&engine_config(warden.settings())).map_err(wasmtime_err)?;
-        if compat_hash(&engine) != compat_hash(warden.engine()) {
+        let config = engine_config(warden.settings());
+        let mut as_warden = config.clone();
+        as_warden.memory_init_cow(false);
+        let as_warden = Engine::new(&as_warden).map_err(wasmtime_err)?;
+        if compat_hash(&as_warden) != compat_hash(warden.engine()) {
             bail!("the reference engine is not configured as warden's");
         }
+        let engine = Engine::new(&config).map_err(wasmtime_err)?;
         let module = Module::from_file(&engine, wasm).map_err(wasmtime_err)?;
         std::fs::write(cwasm, module.serialize().map_err(wasmtime_err)?)?;
         let mut linker = Linker::new(&engine);
