@@ -28,6 +28,13 @@ fn fork_repeatedly_in_loops_and_from_children() {
     same("fork_many");
 }
 
+/// Children checking their memory several forks later, while the parent
+/// keeps writing and grows its heap: warden's fork layers, end to end.
+#[test]
+fn fork_snapshots_stay_exact() {
+    same("fork_snapshots");
+}
+
 #[test]
 fn fork_shares_file_offsets() {
     same("fork_offsets");
