@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Cages benchmark (issue 3): the same C programs built natively with gcc and
 # as cages with `warden cc`, measured side by side in one run.
-#   fork + _exit + waitpid latency with 1, 16 and 64 MiB of touched heap
+#   fork + _exit + waitpid latency with 1, 16 and 64 MiB of touched heap,
+#   in a loop and for a process's first fork
 #   pipe throughput between two processes, 64 KiB writes
 #   fork + exec + waitpid latency
 # Each figure is the median of REPS runs (default 5), native and warden
@@ -47,6 +48,13 @@ for mib in 1 16 64; do
   target="(lower is better; target <= 1.0)"
   [ "$mib" = 64 ] && target="(lower is better; no target)"
   row "fork+_exit+waitpid, $mib MiB heap" "us" "$n" "$w" "$ratio" "$target"
+done
+# A process's first fork, alone: warden freezes the memory's file then.
+for mib in 1 16 64; do
+  read -r n w < <(measure "first $mib" "$out/native_fork_wait $mib 1" \
+    "$W run $out/bin/fork_wait.wasm $mib 1" | paste -sd' ')
+  ratio=$(awk -v a="$w" -v b="$n" 'BEGIN {printf "%.2f", a/b}')
+  row "first fork+_exit+waitpid, $mib MiB" "us" "$n" "$w" "$ratio" "(lower is better; no target)"
 done
 read -r n w < <(measure pipe "$out/native_pipe_throughput 1024" \
   "$W run $out/bin/pipe_throughput.wasm 1024" | paste -sd' ')

@@ -13,10 +13,14 @@
 //!   native fork.
 //!
 //! So a memory is a stack of frozen layers ([`Layers`]): runs of pages
-//! mapped from a file, and anonymous zero pages in between. The first fork
-//! of a memory copies what the parent has touched once; later forks copy
-//! only what it wrote since (found in `/proc/self/pagemap`). When the
-//! layers get fragmented they are folded into one file again.
+//! mapped from a file, and anonymous zero pages in between. Forks copy only
+//! what the parent wrote since its previous fork (found in
+//! `/proc/self/pagemap`). When the layers get fragmented they are folded
+//! into one file again.
+//!
+//! The memory of a module that can fork starts out in a file of its own,
+//! mapped shared ([`share_from_file`]): its first fork then only freezes
+//! that file, and copies nothing.
 //!
 //! wasmtime's copy-on-write initialisation of memories from the module's
 //! data does not apply to host-provided memories; data segments are copied
@@ -110,7 +114,10 @@ impl CageMemory {
             base,
             size: 0,
             capacity,
-            layers: Arc::new(Mutex::new(Layers::default())),
+            layers: Arc::new(Mutex::new(Layers {
+                capacity,
+                ..Layers::default()
+            })),
         };
         memory.make_accessible(size)?;
         registry()
@@ -127,15 +134,20 @@ impl CageMemory {
         if new_size > self.size {
             let from = self.size.next_multiple_of(page_size());
             let to = new_size.next_multiple_of(page_size());
-            if to > from {
+            let layers = self.layers.lock().unwrap_or_else(|e| e.into_inner());
+            match &layers.live {
+                // SAFETY: [from, to) is inside this memory's reservation and
+                // inside the file, which is as long as the reservation.
+                Some(file) => unsafe { map_file(self.base.as_ptr(), from, to, file, true)? },
                 // SAFETY: [from, to) is inside this memory's reservation.
-                unsafe {
+                None if to > from => unsafe {
                     rustix::mm::mprotect(
                         self.base.as_ptr().add(from).cast(),
                         to - from,
                         MprotectFlags::READ | MprotectFlags::WRITE,
                     )?;
-                }
+                },
+                None => {}
             }
             self.size = new_size;
         }
@@ -210,7 +222,38 @@ pub unsafe fn fork_memory(parent: *mut u8, child: *mut u8, len: usize) -> io::Re
         layers.freeze(parent, len)?;
         layers.map_into(child, len)?;
     }
-    *child_layers.lock().unwrap_or_else(|e| e.into_inner()) = layers.clone();
+    child_layers
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .segments
+        .clone_from(&layers.segments);
+    Ok(())
+}
+
+/// Moves the first `len` bytes of the memory at `base` into a file of its
+/// own, mapped shared, and maps whatever it grows into from the same file:
+/// for a module that can fork, whose first fork then copies nothing.
+///
+/// # Safety
+/// `base` is a cage memory with `len` accessible bytes whose guest is not
+/// running.
+pub unsafe fn share_from_file(base: *mut u8, len: usize) -> io::Result<()> {
+    let layers = layers_of(base)?;
+    let mut layers = layers.lock().unwrap_or_else(|e| e.into_inner());
+    if layers.live.is_some() || !layers.segments.is_empty() {
+        return Ok(());
+    }
+    let page = page_size();
+    let wanted = page_states(base, len / page);
+    let runs = runs_of(len / page, |i| {
+        wanted.as_ref().is_none_or(|s| s[i].touched())
+    });
+    // SAFETY: `base` has `len` accessible bytes.
+    let memory = unsafe { std::slice::from_raw_parts(base, len) };
+    let file = memory_file(memory, &runs, page, layers.capacity)?;
+    // SAFETY: the file holds every non-zero page of the range.
+    unsafe { map_file(base, 0, len, &file, true)? };
+    layers.live = Some(Arc::new(file));
     Ok(())
 }
 
@@ -224,10 +267,13 @@ struct Segment {
 }
 
 /// What a memory holds that is not its own private pages: frozen files,
-/// mapped over sorted, disjoint runs. Everything else is anonymous.
-#[derive(Clone, Debug, Default)]
+/// mapped over sorted, disjoint runs (everything else is anonymous); or,
+/// until its first fork, a live file it is wholly mapped from, shared.
+#[derive(Debug, Default)]
 struct Layers {
+    capacity: usize,
     segments: Vec<Segment>,
+    live: Option<Arc<OwnedFd>>,
 }
 
 impl Layers {
@@ -238,6 +284,18 @@ impl Layers {
     /// # Safety
     /// `base` is this memory; `len` bytes of it are accessible.
     unsafe fn freeze(&mut self, base: *mut u8, len: usize) -> io::Result<()> {
+        if let Some(file) = self.live.take() {
+            // The memory is the file: map it private, and freeze it.
+            // SAFETY: the file holds the range's current contents.
+            unsafe { map_file(base, 0, len, &file, false)? };
+            seal(&file)?;
+            self.segments = vec![Segment {
+                start: 0,
+                end: len,
+                file,
+            }];
+            return Ok(());
+        }
         let page = page_size();
         let pages = len / page;
         let states = page_states(base, pages);
@@ -257,11 +315,13 @@ impl Layers {
         }
         // SAFETY: `base` has `len` accessible bytes.
         let memory = unsafe { std::slice::from_raw_parts(base, len) };
-        let file = Arc::new(frozen_file(memory, &runs, page)?);
+        let file = memory_file(memory, &runs, page, len)?;
+        seal(&file)?;
+        let file = Arc::new(file);
         if fold {
             // SAFETY: the whole accessible range now comes from the file,
             // which holds every non-zero page of it.
-            unsafe { map_file(base, 0, len, &file)? };
+            unsafe { map_file(base, 0, len, &file, false)? };
             self.segments = vec![Segment {
                 start: 0,
                 end: len,
@@ -271,7 +331,7 @@ impl Layers {
             for &(a, b) in &runs {
                 let (start, end) = (a * page, b * page);
                 // SAFETY: the file holds this run's current contents.
-                unsafe { map_file(base, start, end, &file)? };
+                unsafe { map_file(base, start, end, &file, false)? };
                 self.insert(Segment {
                     start,
                     end,
@@ -297,7 +357,7 @@ impl Layers {
                 MapFlags::PRIVATE | MapFlags::FIXED,
             )?;
             for s in &self.segments {
-                map_file(base, s.start, s.end.min(len), &s.file)?;
+                map_file(base, s.start, s.end.min(len), &s.file, false)?;
             }
         }
         Ok(())
@@ -346,21 +406,34 @@ impl Layers {
     }
 }
 
-/// Maps `[start, end)` of the memory at `base` from the same range of `file`.
+/// Maps `[start, end)` of the memory at `base` from the same range of
+/// `file`: private (copy-on-write) or `shared` (writes go to the file).
 ///
 /// # Safety
-/// The range is accessible memory of a cage whose guest is not running.
-unsafe fn map_file(base: *mut u8, start: usize, end: usize, file: &OwnedFd) -> io::Result<()> {
+/// The range is inside the memory's reservation, and the guest does not
+/// run.
+unsafe fn map_file(
+    base: *mut u8,
+    start: usize,
+    end: usize,
+    file: &OwnedFd,
+    shared: bool,
+) -> io::Result<()> {
     if end <= start {
         return Ok(());
     }
+    let sharing = if shared {
+        MapFlags::SHARED
+    } else {
+        MapFlags::PRIVATE
+    };
     // SAFETY: as the caller promises; MAP_FIXED replaces only that range.
     unsafe {
         rustix::mm::mmap(
             base.add(start).cast(),
             end - start,
             ProtFlags::READ | ProtFlags::WRITE,
-            MapFlags::PRIVATE | MapFlags::FIXED,
+            sharing | MapFlags::FIXED,
             file,
             start as u64,
         )?;
@@ -368,14 +441,19 @@ unsafe fn map_file(base: *mut u8, start: usize, end: usize, file: &OwnedFd) -> i
     Ok(())
 }
 
-/// A new memfd as long as `memory`, holding its non-zero pages among
-/// `runs`, sealed so that nothing can change it.
-fn frozen_file(memory: &[u8], runs: &[(usize, usize)], page: usize) -> io::Result<OwnedFd> {
+/// A new memfd of `size` bytes holding the non-zero pages of `memory`
+/// among `runs`, at their offsets.
+fn memory_file(
+    memory: &[u8],
+    runs: &[(usize, usize)],
+    page: usize,
+    size: usize,
+) -> io::Result<OwnedFd> {
     let file = rustix::fs::memfd_create(
-        "warden-fork",
+        "warden-memory",
         MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
     )?;
-    rustix::fs::ftruncate(&file, memory.len() as u64)?;
+    rustix::fs::ftruncate(&file, size as u64)?;
     for &(a, b) in runs {
         // Zero pages stay holes: they read as zeros and cost nothing.
         let data = runs_of(b - a, |i| {
@@ -386,11 +464,17 @@ fn frozen_file(memory: &[u8], runs: &[(usize, usize)], page: usize) -> io::Resul
             write_all_at(&file, &memory[from..to], from as u64)?;
         }
     }
+    Ok(file)
+}
+
+/// Freezes `file`: nothing can write, grow or shrink it any more (there
+/// must be no shared writable mapping of it left).
+fn seal(file: &OwnedFd) -> io::Result<()> {
     rustix::fs::fcntl_add_seals(
-        &file,
+        file,
         SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE | SealFlags::SEAL,
     )?;
-    Ok(file)
+    Ok(())
 }
 
 fn write_all_at(file: &OwnedFd, mut buf: &[u8], mut at: u64) -> io::Result<()> {
@@ -586,6 +670,37 @@ mod tests {
         let layers = layers.lock().expect("lock");
         assert!(layers.segments.len() <= MAX_SEGMENTS + 1);
         assert!(layers.files() <= MAX_FILES + 1);
+    }
+
+    #[test]
+    fn a_memory_in_its_own_file_forks_from_it_and_stays_exact() {
+        let mut parent = memory(4);
+        bytes_mut(&mut *parent)[..WASM_PAGE].fill(1); // "data segments"
+                                                      // SAFETY: the test's own memory, 4 pages accessible.
+        unsafe { share_from_file(parent.as_ptr(), parent.byte_size()) }.expect("share");
+        assert_eq!(bytes(&*parent)[WASM_PAGE - 1], 1);
+        bytes_mut(&mut *parent)[2 * WASM_PAGE] = 2;
+        parent.grow_to(6 * WASM_PAGE).expect("grow");
+        bytes_mut(&mut *parent)[5 * WASM_PAGE + 3] = 3; // grown from the file
+        let child = fork(&*parent);
+        assert!(bytes(&*child) == bytes(&*parent));
+        {
+            let layers = layers_of(parent.as_ptr()).expect("registered");
+            let layers = layers.lock().expect("lock");
+            // The first fork froze the live file itself: no copy, one layer.
+            assert!(layers.live.is_none());
+            assert_eq!((layers.segments.len(), layers.files()), (1, 1));
+        }
+        bytes_mut(&mut *parent)[0] = 9;
+        parent
+            .grow_to(7 * WASM_PAGE)
+            .expect("grow after the freeze");
+        bytes_mut(&mut *parent)[6 * WASM_PAGE] = 4;
+        assert_eq!(bytes(&*child)[0], 1);
+        assert_eq!(bytes(&*child).len(), 6 * WASM_PAGE);
+        let second = fork(&*parent);
+        assert!(bytes(&*second) == bytes(&*parent));
+        assert_eq!(bytes(&*second)[0], 9);
     }
 
     #[test]

@@ -128,6 +128,14 @@ fn instantiate(store: &mut Store<Cage>, module: &Module) -> Result<Instance, Out
     match linker.instantiate(&mut *store, module) {
         Ok(instance) => {
             let memory = instance.get_memory(&mut *store, "memory");
+            if let Some(m) = memory.filter(|_| crate::syscalls::process::can_fork(module)) {
+                // SAFETY: the cage's own fresh memory; its guest has not
+                // started. On failure the memory stays as it was and forks
+                // copy instead.
+                let _ = unsafe {
+                    crate::memory::share_from_file(m.data_ptr(&*store), m.data_size(&*store))
+                };
+            }
             store.data_mut().memory = memory;
             Ok(instance)
         }

@@ -40,6 +40,16 @@ const FORK_EXPORTS: &[&str] = &[
     "__warden_fork_buffer",
 ];
 
+/// Whether `module` can fork: it imports `proc_fork` and has what it needs.
+pub(crate) fn can_fork(module: &wasmtime::Module) -> bool {
+    module
+        .imports()
+        .any(|i| i.module() == MODULE && i.name() == "proc_fork")
+        && FORK_EXPORTS
+            .iter()
+            .all(|name| module.get_export(name).is_some())
+}
+
 const WNOHANG: u32 = 1;
 const FDFLAG_CLOEXEC: u32 = 1;
 /// Largest module `proc_exec` reads.
