@@ -8,7 +8,13 @@ use crate::procs::{exit_status, signal_status, WaitStatus};
 use crate::run::Outcome;
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::{ExternType, Instance, Module, Mutability, Store, Trap, UpdateDeadline};
+use wasmtime::{
+    ExternType, Instance, InstancePre, Module, Mutability, Store, Trap, UpdateDeadline,
+};
+
+/// A module with its imports resolved, instantiated at start, exec and
+/// every fork.
+type Pre = InstancePre<Cage>;
 
 /// What `proc_exec` hands to the cage's run loop.
 pub struct ExecPlan {
@@ -77,11 +83,19 @@ pub fn run_cage(cage: Cage, module: Module, entry: Entry) -> Outcome {
     let mut module = module;
     let mut entry = entry;
     loop {
-        let instance = match instantiate(&mut store, &module) {
+        let linker = store.data().runtime.kernel.linker.clone();
+        let pre = match linker.instantiate_pre(&module) {
+            Ok(pre) => pre,
+            Err(e) => {
+                let outcome = classify(&store, e);
+                return finish(store, outcome);
+            }
+        };
+        let instance = match instantiate(&mut store, &pre) {
             Ok(i) => i,
             Err(outcome) => return finish(store, outcome),
         };
-        match drive(&mut store, &instance, &module, &entry, false) {
+        match drive(&mut store, &instance, &pre, &entry, false) {
             Ended::Outcome(outcome) => return finish(store, outcome),
             Ended::Exec(plan) => {
                 let mut cage = store.into_data();
@@ -123,12 +137,11 @@ fn wait_status(outcome: &Outcome) -> WaitStatus {
     }
 }
 
-fn instantiate(store: &mut Store<Cage>, module: &Module) -> Result<Instance, Outcome> {
-    let linker = store.data().runtime.kernel.linker.clone();
-    match linker.instantiate(&mut *store, module) {
+fn instantiate(store: &mut Store<Cage>, pre: &Pre) -> Result<Instance, Outcome> {
+    match pre.instantiate(&mut *store) {
         Ok(instance) => {
             let memory = instance.get_memory(&mut *store, "memory");
-            if let Some(m) = memory.filter(|_| crate::syscalls::process::can_fork(module)) {
+            if let Some(m) = memory.filter(|_| crate::syscalls::process::can_fork(pre.module())) {
                 // SAFETY: the cage's own fresh memory; its guest has not
                 // started. On failure the memory stays as it was and forks
                 // copy instead.
@@ -153,7 +166,7 @@ enum Ended {
 fn drive(
     store: &mut Store<Cage>,
     instance: &Instance,
-    module: &Module,
+    pre: &Pre,
     entry: &Entry,
     resumed: bool,
 ) -> Ended {
@@ -189,7 +202,7 @@ fn drive(
                     other => other,
                 });
             }
-            if let Err(outcome) = fork(store, instance, module, entry) {
+            if let Err(outcome) = fork(store, instance, pre, entry) {
                 return Ended::Outcome(outcome);
             }
             continue;
@@ -235,7 +248,7 @@ fn call_export(
 fn fork(
     store: &mut Store<Cage>,
     instance: &Instance,
-    module: &Module,
+    pre: &Pre,
     entry: &Entry,
 ) -> Result<(), Outcome> {
     let Some(ForkState::Unwinding {
@@ -251,15 +264,7 @@ fn fork(
         release(store);
         return Err(classify(store, e));
     }
-    let started = start_child(
-        store,
-        instance,
-        module,
-        entry,
-        child,
-        buffer,
-        control.clone(),
-    );
+    let started = start_child(store, instance, pre, entry, child, buffer, control.clone());
     let result = match started {
         Ok(()) => Ok(child),
         Err(_) => {
@@ -283,7 +288,7 @@ fn fork(
 fn start_child(
     store: &mut Store<Cage>,
     instance: &Instance,
-    module: &Module,
+    pre: &Pre,
     entry: &Entry,
     child: u32,
     buffer: u32,
@@ -292,15 +297,15 @@ fn start_child(
     let child_cage = store.data().fork_child(child, control);
     let mut child_store =
         new_store(child_cage).map_err(|o| wasmtime::Error::msg(format!("{o:?}")))?;
-    let child_instance = copy_instance(store, instance, module, &mut child_store)?;
-    let module = module.clone();
+    let child_instance = copy_instance(store, instance, pre, &mut child_store)?;
+    let pre = pre.clone();
     let entry = entry.clone();
     let threads = store.data().runtime.kernel.threads().clone();
     threads
         .run(move || {
             let procs = child_store.data().procs.clone();
             let body = std::panic::AssertUnwindSafe(move || {
-                run_child(child_store, child_instance, module, entry, buffer)
+                run_child(child_store, child_instance, pre, entry, buffer)
             });
             if std::panic::catch_unwind(body).is_err() {
                 // A bug in warden ended this cage; its parent must not wait
@@ -315,7 +320,7 @@ fn start_child(
 fn run_child(
     mut child_store: Store<Cage>,
     child_instance: Instance,
-    module: Module,
+    pre: Pre,
     entry: Entry,
     buffer: u32,
 ) {
@@ -326,7 +331,7 @@ fn run_child(
         Some(buffer as i32),
     );
     let outcome = match rewind {
-        Ok(()) => match drive(&mut child_store, &child_instance, &module, &entry, true) {
+        Ok(()) => match drive(&mut child_store, &child_instance, &pre, &entry, true) {
             Ended::Outcome(o) => o,
             Ended::Exec(plan) => {
                 // An exec right after fork: carry on in this thread.
@@ -346,16 +351,15 @@ fn exec_after_fork(cage: Cage, plan: ExecPlan) {
     let _ = run_cage(cage, plan.module, Entry::Call("_start".into()));
 }
 
-/// A new instance of `module` in `child` with the parent's memory and
-/// mutable globals.
+/// A new instance of the parent's module in `child` with the parent's
+/// memory and mutable globals.
 fn copy_instance(
     parent: &mut Store<Cage>,
     instance: &Instance,
-    module: &Module,
+    pre: &Pre,
     child: &mut Store<Cage>,
 ) -> wasmtime::Result<Instance> {
-    let linker = parent.data().runtime.kernel.linker.clone();
-    let child_instance = linker.instantiate(&mut *child, module)?;
+    let child_instance = pre.instantiate(&mut *child)?;
     if let (Some(from), Some(to)) = (
         instance.get_memory(&mut *parent, "memory"),
         child_instance.get_memory(&mut *child, "memory"),
@@ -373,7 +377,7 @@ fn copy_instance(
         }
         child.data_mut().memory = Some(to);
     }
-    for export in module.exports() {
+    for export in pre.module().exports() {
         if let ExternType::Global(g) = export.ty() {
             if g.mutability() == Mutability::Var {
                 if let (Some(src), Some(dst)) = (
