@@ -287,14 +287,16 @@ impl Layers {
         if let Some(file) = self.live.take() {
             // The memory is the file: map it private, and freeze it.
             // SAFETY: the file holds the range's current contents.
-            unsafe { map_file(base, 0, len, &file, false)? };
-            seal(&file)?;
+            if let Err(e) = unsafe { map_file(base, 0, len, &file, false) } {
+                self.live = Some(file);
+                return Err(e);
+            }
             self.segments = vec![Segment {
                 start: 0,
                 end: len,
-                file,
+                file: file.clone(),
             }];
-            return Ok(());
+            return seal(&file);
         }
         let page = page_size();
         let pages = len / page;
