@@ -28,6 +28,21 @@ static unsigned next(unsigned *state) {
     return *state >> 4;
 }
 
+static void initial(unsigned char *mem) {
+    for (size_t i = 0; i < HEAP; i++)
+        mem[i] = (unsigned char)(i * 7 + i / 4096);
+}
+
+/* A round's scattered writes, some zeroing data, some across pages. */
+static void scribble(unsigned char *mem, unsigned *rng, int round) {
+    for (unsigned n = next(rng) % 5 + 1; n > 0; n--) {
+        size_t at = next(rng) % HEAP, len = next(rng) % 9000;
+        if (at + len > HEAP)
+            len = HEAP - at;
+        memset(mem + at, next(rng) % 3 == 0 ? 0 : round + 1, len);
+    }
+}
+
 struct kid {
     pid_t pid;
     int go, result;
@@ -50,18 +65,11 @@ int main(void) {
     setup();
     heap = malloc(HEAP);
     CHECK(heap != NULL);
-    for (size_t i = 0; i < HEAP; i++)
-        heap[i] = (unsigned char)(i * 7 + i / 4096);
+    initial(heap);
     struct kid kids[LATER] = {0};
     unsigned rng = 1;
     for (int round = 0; round < ROUNDS; round++) {
-        /* Scattered writes, some zeroing data, some across pages. */
-        for (unsigned n = next(&rng) % 5 + 1; n > 0; n--) {
-            size_t at = next(&rng) % HEAP, len = next(&rng) % 9000;
-            if (at + len > HEAP)
-                len = HEAP - at;
-            memset(heap + at, next(&rng) % 3 == 0 ? 0 : round + 1, len);
-        }
+        scribble(heap, &rng, round);
         if (round == ROUNDS / 2) { /* grows linear memory */
             extra = malloc(EXTRA);
             CHECK(extra != NULL);
@@ -105,16 +113,10 @@ int main(void) {
      * own writes on a fresh copy and compare. */
     unsigned char *again = malloc(HEAP);
     CHECK(again != NULL);
-    for (size_t i = 0; i < HEAP; i++)
-        again[i] = (unsigned char)(i * 7 + i / 4096);
+    initial(again);
     rng = 1;
     for (int round = 0; round < ROUNDS; round++)
-        for (unsigned n = next(&rng) % 5 + 1; n > 0; n--) {
-            size_t at = next(&rng) % HEAP, len = next(&rng) % 9000;
-            if (at + len > HEAP)
-                len = HEAP - at;
-            memset(again + at, next(&rng) % 3 == 0 ? 0 : round + 1, len);
-        }
+        scribble(again, &rng, round);
     unsigned char *saved = heap;
     heap = again;
     printf("parent's memory is its own: %s\n", yes(checksum() == mine));
