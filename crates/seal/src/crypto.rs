@@ -10,9 +10,9 @@
 
 use aes::cipher::{BlockEncrypt, KeyInit};
 use aes::{Aes256Enc, Block};
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
-use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use sha2::digest::generic_array::GenericArray;
 use sha2::Sha256;
 use zeroize::Zeroizing;
