@@ -12,11 +12,13 @@
 //!   (HKDF-SHA-256) from a root key that a [`KeySource`] provides; the AAD
 //!   binds namespace, key and version, so a value moved, swapped or replayed
 //!   does not open.
-//! * Key and namespace names are stored as keyed hashes, with the names
-//!   themselves sealed beside them for listing.
+//! * Key names are stored as keyed hashes (AES-256-CMAC), namespace names as
+//!   tags (HMAC-SHA-256); the names themselves are sealed in tables of their
+//!   own, read only for listing and export.
 //! * A sealed state record holds a generation (bumped by every write) and a
-//!   multiset hash over every (namespace, key, version); opening checks it, so
-//!   records deleted, inserted or replayed from an older file are found.
+//!   multiset hash over every namespace, (key, version) and sealed name;
+//!   opening checks it, so records deleted, inserted or replayed from an
+//!   older file are found.
 //! * A state file kept outside the store remembers the last generation seen
 //!   and refuses older copies of the file (rollback).
 //!

@@ -432,6 +432,9 @@ pub(crate) fn namespace_aad(store_id: &[u8; 16], tag: &[u8]) -> Vec<u8> {
     [b"warden-seal/v1/namespace\0".as_slice(), store_id, tag].concat()
 }
 
+/// The multiset element of a table entry (key, value); `None`: malformed.
+type ElementOf<'a> = dyn Fn(&[u8], &[u8]) -> Option<[u8; 32]> + 'a;
+
 /// Recomputes the multiset hash over the namespace registry, the records
 /// (with values up to 4 KiB; blobs are not read) and the sealed names, and
 /// compares it with the sealed one.
@@ -444,46 +447,24 @@ fn verify_elements(
     let mut multiset = Multiset::default();
     let mut count = 0u64;
     let malformed = || SealError::integrity(format!("store {location}"), "a record is malformed");
-    txn.scan(
-        Table::Namespaces,
-        Bound::Unbounded,
-        Bound::Unbounded,
-        &mut |tag, _| {
-            if tag.len() != TAG_LEN {
-                return Err(malformed());
-            }
-            multiset.add(&namespace_element(keys, tag));
+    // Adds the element of every entry of `table`.
+    let mut add_all = |table: Table, element: &ElementOf<'_>| {
+        txn.scan(table, Bound::Unbounded, Bound::Unbounded, &mut |k, v| {
+            multiset.add(&element(k, v).ok_or_else(malformed)?);
             count += 1;
             Ok(true)
-        },
-    )?;
-    txn.scan(
-        Table::Records,
-        Bound::Unbounded,
-        Bound::Unbounded,
-        &mut |lk, entry| {
-            let version = Record::parse(entry).ok_or_else(malformed)?.version;
-            if lk.len() != LOOKUP_LEN {
-                return Err(malformed());
-            }
-            multiset.add(&record_element(keys, lk, version));
-            count += 1;
-            Ok(true)
-        },
-    )?;
-    txn.scan(
-        Table::Names,
-        Bound::Unbounded,
-        Bound::Unbounded,
-        &mut |lk, _| {
-            if lk.len() != LOOKUP_LEN {
-                return Err(malformed());
-            }
-            multiset.add(&name_element(keys, lk));
-            count += 1;
-            Ok(true)
-        },
-    )?;
+        })
+    };
+    add_all(Table::Namespaces, &|tag, _| {
+        (tag.len() == TAG_LEN).then(|| namespace_element(keys, tag))
+    })?;
+    add_all(Table::Records, &|lk, entry| {
+        let version = Record::parse(entry)?.version;
+        (lk.len() == LOOKUP_LEN).then(|| record_element(keys, lk, version))
+    })?;
+    add_all(Table::Names, &|lk, _| {
+        (lk.len() == LOOKUP_LEN).then(|| name_element(keys, lk))
+    })?;
     if multiset != state.multiset || count != state.count {
         return Err(SealError::integrity(
             format!("store {location}"),

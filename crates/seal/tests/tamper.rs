@@ -85,6 +85,21 @@ fn put_sealed_value(t: &TempStore, lookup: &[u8], sealed: &[u8]) {
     }
 }
 
+/// Puts `entry` (key, value) back into `table`, as it was.
+fn put_entry(t: &TempStore, table: Table, entry: &(Vec<u8>, Vec<u8>)) {
+    raw_edit(&t.path, table, |tb| {
+        tb.insert(entry.0.as_slice(), entry.1.as_slice()).unwrap();
+    });
+}
+
+/// Swaps the values of entries `a` and `b` of `table`.
+fn swap_entries(t: &TempStore, table: Table, a: &(Vec<u8>, Vec<u8>), b: &(Vec<u8>, Vec<u8>)) {
+    raw_edit(&t.path, table, |tb| {
+        tb.insert(a.0.as_slice(), b.1.as_slice()).unwrap();
+        tb.insert(b.0.as_slice(), a.1.as_slice()).unwrap();
+    });
+}
+
 fn open_err(t: &TempStore, what: &str) -> SealError {
     match t.open_with(&key(1)) {
         Err(e) => e,
@@ -248,20 +263,10 @@ fn swapped_records() {
                 .unwrap();
         }
         let records = raw_entries(&t.path, Table::Records);
-        raw_edit(&t.path, Table::Records, |tb| {
-            tb.insert(records[0].0.as_slice(), records[1].1.as_slice())
-                .unwrap();
-            tb.insert(records[1].0.as_slice(), records[0].1.as_slice())
-                .unwrap();
-        });
+        swap_entries(&t, Table::Records, &records[0], &records[1]);
         if size > 4096 {
             let blobs = raw_entries(&t.path, Table::Blobs);
-            raw_edit(&t.path, Table::Blobs, |tb| {
-                tb.insert(blobs[0].0.as_slice(), blobs[1].1.as_slice())
-                    .unwrap();
-                tb.insert(blobs[1].0.as_slice(), blobs[0].1.as_slice())
-                    .unwrap();
-            });
+            swap_entries(&t, Table::Blobs, &blobs[0], &blobs[1]);
         }
         assert_tamper(open_and_read(&t, "app", "x"), "swapped record x");
         assert_tamper(open_and_read(&t, "app", "y"), "swapped record y");
@@ -288,12 +293,7 @@ fn value_moved_across_namespaces() {
         assert_tamper(open_and_read(&t, "bob", "k"), "moved into bob");
 
         // Moving whole records does not help either.
-        raw_edit(&t.path, Table::Records, |tb| {
-            tb.insert(records[0].0.as_slice(), records[1].1.as_slice())
-                .unwrap();
-            tb.insert(records[1].0.as_slice(), records[0].1.as_slice())
-                .unwrap();
-        });
+        swap_entries(&t, Table::Records, &records[0], &records[1]);
         assert!(t.open_with(&key(1)).is_err() || open_and_read(&t, "bob", "k").is_err());
     }
 }
@@ -318,10 +318,7 @@ fn replayed_older_version_of_a_value() {
         let e = assert_tamper(open_and_read(&t, "app", "k"), "replayed value");
         assert!(matches!(e, SealError::Integrity { .. }));
         // The whole old record: the multiset hash disagrees at open.
-        raw_edit(&t.path, Table::Records, |tb| {
-            tb.insert(old_records[0].0.as_slice(), old_records[0].1.as_slice())
-                .unwrap();
-        });
+        put_entry(&t, Table::Records, &old_records[0]);
         let e = open_err(&t, "replayed record");
         assert!(matches!(e, SealError::Integrity { .. }), "{e}");
     }
@@ -512,12 +509,7 @@ fn tampered_sealed_names() {
     assert_eq!(names.len(), 2);
 
     // Swapped: the set of lookup keys is the same, but neither name opens.
-    raw_edit(&t.path, Table::Names, |tb| {
-        tb.insert(names[0].0.as_slice(), names[1].1.as_slice())
-            .unwrap();
-        tb.insert(names[1].0.as_slice(), names[0].1.as_slice())
-            .unwrap();
-    });
+    swap_entries(&t, Table::Names, &names[0], &names[1]);
     let store = t.open_with(&key(1)).unwrap();
     let e = store
         .namespace("app")
@@ -543,10 +535,7 @@ fn tampered_sealed_names() {
         ns.delete("x").unwrap();
         ns.delete("y").unwrap();
     }
-    raw_edit(&t.path, Table::Names, |tb| {
-        tb.insert(names[0].0.as_slice(), names[0].1.as_slice())
-            .unwrap();
-    });
+    put_entry(&t, Table::Names, &names[0]);
     let e = open_err(&t, "orphaned name");
     assert!(matches!(e, SealError::Integrity { .. }), "{e}");
 }
