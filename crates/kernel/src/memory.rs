@@ -300,16 +300,22 @@ impl Layers {
         }
         let page = page_size();
         let pages = len / page;
-        let states = page_states(base, pages);
         let fold = self.segments.is_empty()
             || self.segments.len() > MAX_SEGMENTS
             || self.files() > MAX_FILES;
-        // Which pages go into the new file: on a fold, every page that may
-        // hold data; otherwise only the memory's private (written) pages.
-        let wanted = |i: usize| match (&states, fold) {
-            (Some(s), true) if self.segments.is_empty() => s[i].touched(),
-            (Some(s), false) => s[i].private(),
-            _ => true,
+        // A fold over files takes every page; otherwise the page map says
+        // which pages to take (all of them when the host does not say).
+        let states = if fold && !self.segments.is_empty() {
+            None
+        } else {
+            page_states(base, pages)
+        };
+        let wanted = |i: usize| match &states {
+            None => true,
+            // Only anonymous memory: the pages ever touched.
+            Some(s) if fold => s[i].touched(),
+            // The pages written since they were mapped from a file.
+            Some(s) => s[i].private(),
         };
         let runs = runs_of(pages, wanted);
         if runs.is_empty() && !fold {

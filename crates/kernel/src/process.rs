@@ -4,7 +4,7 @@
 //! same cage). When the cage ends, its status goes to the process table.
 
 use crate::cage::{Cage, Control, ForkState, MemoryLimitExceeded, Stop, StopReason};
-use crate::procs::{exit_status, signal_status, WaitStatus};
+use crate::procs::{exit_status, signal_status, ProcTable, WaitStatus};
 use crate::run::Outcome;
 use std::sync::Arc;
 use std::time::Duration;
@@ -304,16 +304,23 @@ fn start_child(
     threads
         .run(move || {
             let procs = child_store.data().procs.clone();
-            let body = std::panic::AssertUnwindSafe(move || {
+            guarded(child, &procs, move || {
                 run_child(child_store, child_instance, pre, entry, buffer)
             });
-            if std::panic::catch_unwind(body).is_err() {
-                // A bug in warden ended this cage; its parent must not wait
-                // for it forever.
-                procs.exit(child, signal_status(crate::abi::signal::linux::ABRT));
-            }
         })
         .map_err(|e| wasmtime::Error::msg(e.to_string()))
+}
+
+/// Runs the body of cage `pid`'s thread. If a bug in warden panics in it,
+/// the process table still hears that the cage ended (as by SIGABRT; the
+/// panic hook has said why), so that nobody waits for it forever.
+pub(crate) fn guarded<R>(pid: u32, procs: &ProcTable, body: impl FnOnce() -> R) -> Option<R> {
+    let body = std::panic::AssertUnwindSafe(body);
+    let result = std::panic::catch_unwind(body).ok();
+    if result.is_none() {
+        procs.exit(pid, signal_status(crate::abi::signal::linux::ABRT));
+    }
+    result
 }
 
 /// A fork child's thread: rewind into `proc_fork`, run to the end.

@@ -2,7 +2,7 @@
 //! entrypoint, a thread of its own, and how it ended.
 
 use crate::cage::{Cage, Control, Runtime, StopReason};
-use crate::process::{run_cage, Entry};
+use crate::process::{guarded, run_cage, Entry};
 use crate::procs::ProcTable;
 use crate::trace::Tracer;
 use crate::vfs::host::HostDir;
@@ -269,14 +269,8 @@ impl Kernel {
         self.threads()
             .run(move || {
                 let (pid, procs) = (cage.pid, cage.procs.clone());
-                let run = std::panic::AssertUnwindSafe(move || run_cage(cage, module, entry));
-                match std::panic::catch_unwind(run) {
-                    Ok(outcome) => {
-                        let _ = tx.send(outcome);
-                    }
-                    // A bug in warden: the panic hook said so; do not wait
-                    // for this cage.
-                    Err(_) => procs.exit(pid, crate::procs::signal_status(6)),
+                if let Some(outcome) = guarded(pid, &procs, move || run_cage(cage, module, entry)) {
+                    let _ = tx.send(outcome);
                 }
             })
             .map_err(|e| KernelError::Host(format!("cannot start the cage's thread: {e}")))?;
