@@ -950,6 +950,20 @@ struct Cached<T> {
     current: Option<T>,
 }
 
+/// The current value of `ino` in `cache`, loaded on first use;
+/// `NotFound` once deleted in this transaction.
+fn current<T: Clone>(
+    cache: &mut BTreeMap<u64, Cached<T>>,
+    ino: u64,
+    load: impl FnOnce() -> FsResult<T>,
+) -> FsResult<&mut T> {
+    let cached = match cache.entry(ino) {
+        std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::btree_map::Entry::Vacant(e) => e.insert(Cached::loaded(load()?)),
+    };
+    cached.current.as_mut().ok_or(FsError::NotFound)
+}
+
 impl<T: Clone> Cached<T> {
     fn loaded(value: T) -> Self {
         Cached {
@@ -999,25 +1013,13 @@ impl<'x, 'a, 't> Work<'x, 'a, 't> {
     }
 
     fn inode(&mut self, ino: u64) -> FsResult<&mut Inode> {
-        if !self.inodes.contains_key(&ino) {
-            let inode = load_inode(&*self.tx, ino, self.subject)?;
-            self.inodes.insert(ino, Cached::loaded(inode));
-        }
-        self.inodes
-            .get_mut(&ino)
-            .and_then(|c| c.current.as_mut())
-            .ok_or(FsError::NotFound)
+        let (tx, subject) = (&*self.tx, self.subject);
+        current(&mut self.inodes, ino, || load_inode(tx, ino, subject))
     }
 
     fn dir(&mut self, ino: u64) -> FsResult<&mut Dir> {
-        if !self.dirs.contains_key(&ino) {
-            let dir = load_dir(&*self.tx, ino, self.subject)?;
-            self.dirs.insert(ino, Cached::loaded(dir));
-        }
-        self.dirs
-            .get_mut(&ino)
-            .and_then(|c| c.current.as_mut())
-            .ok_or(FsError::NotFound)
+        let (tx, subject) = (&*self.tx, self.subject);
+        current(&mut self.dirs, ino, || load_dir(tx, ino, subject))
     }
 
     fn lookup(&mut self, parent: u64, name: &str) -> FsResult<Option<(u64, FileKind)>> {

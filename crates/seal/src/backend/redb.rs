@@ -224,9 +224,7 @@ impl ReadTxn for RedbRead<'_> {
         let Some(t) = self.table(table)? else {
             return Ok(None);
         };
-        call(self.location, || {
-            Ok::<_, redb::StorageError>(t.get(key)?.map(|v| v.value().to_vec()))
-        })
+        get_from(t, key, self.location)
     }
 
     fn scan(
@@ -250,10 +248,7 @@ struct RedbWrite<'t, 'l> {
 
 impl ReadTxn for RedbWrite<'_, '_> {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, SealError> {
-        let t = &self.tables[table.slot()];
-        call(self.location, || {
-            Ok::<_, redb::StorageError>(t.get(key)?.map(|v| v.value().to_vec()))
-        })
+        get_from(&self.tables[table.slot()], key, self.location)
     }
 
     fn scan(
@@ -277,6 +272,16 @@ impl WriteTxn for RedbWrite<'_, '_> {
         let t = &mut self.tables[table.slot()];
         call(self.location, || t.remove(key).map(|old| old.is_some()))
     }
+}
+
+fn get_from(
+    t: &impl ReadableTable<Bytes, Bytes>,
+    key: &[u8],
+    location: &str,
+) -> Result<Option<Vec<u8>>, SealError> {
+    call(location, || {
+        Ok::<_, redb::StorageError>(t.get(key)?.map(|v| v.value().to_vec()))
+    })
 }
 
 fn scan_table(
