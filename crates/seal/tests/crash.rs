@@ -44,6 +44,9 @@ fn crash_child() {
         .unwrap_or(0);
     let store = open(std::path::Path::new(&dir));
     let ns = store.namespace("crash").expect("namespace");
+    // libtest has printed "test crash_child ... " with no newline: end that
+    // line, or the first ack would be glued to it and not be read as one.
+    println!();
     for i in start.. {
         match i % 3 {
             0 => ns.set(format!("k{i}"), value_of(i)).expect("set"),
