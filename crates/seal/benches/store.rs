@@ -13,7 +13,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableDatabase, TableDefinition};
-use warden_seal::{Namespace, RootKey, StaticKey, Store};
+use warden_seal::{Namespace, RootKey, SealError, StaticKey, Store};
 
 const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("plain");
 const KEYS: usize = 10_000;
@@ -30,6 +30,13 @@ const SLICES: usize = 40;
 fn key(i: usize) -> String {
     let stride = if sequential() { 1 } else { 7919 };
     format!("user/{:08}/profile", (i * stride) % KEYS)
+}
+
+/// The keys of the batch that starts at `i`. Both sides get them as one
+/// list, as a caller of a batch read has them, and each side hands back one
+/// value at a time, which the caller copies out and drops.
+fn batch_keys(i: usize) -> Vec<String> {
+    (0..BATCH).map(|j| key(i + j)).collect()
 }
 
 fn sequential() -> bool {
@@ -72,8 +79,8 @@ impl Side for Plain {
         let txn = self.0.begin_write().unwrap();
         {
             let mut t = txn.open_table(TABLE).unwrap();
-            for j in 0..BATCH {
-                t.insert(key(i + j).as_bytes(), v).unwrap();
+            for k in batch_keys(i) {
+                t.insert(k.as_bytes(), v).unwrap();
             }
         }
         txn.commit().unwrap();
@@ -87,16 +94,12 @@ impl Side for Plain {
     }
 
     fn get_batch(&self, i: usize) -> usize {
+        let keys = batch_keys(i);
         let txn = self.0.begin_read().unwrap();
         let t = txn.open_table(TABLE).unwrap();
-        (0..BATCH)
-            .map(|j| {
-                let v = t
-                    .get(key(i + j).as_bytes())
-                    .unwrap()
-                    .unwrap()
-                    .value()
-                    .to_vec();
+        keys.iter()
+            .map(|k| {
+                let v = t.get(k.as_bytes()).unwrap().unwrap().value().to_vec();
                 black_box(v).len()
             })
             .sum()
@@ -111,7 +114,7 @@ impl Side for Sealed {
     }
 
     fn set_batch(&self, i: usize, v: &[u8]) {
-        let entries: Vec<(String, &[u8])> = (0..BATCH).map(|j| (key(i + j), v)).collect();
+        let entries: Vec<(String, &[u8])> = batch_keys(i).into_iter().map(|k| (k, v)).collect();
         self.0.set_many(&entries).unwrap();
     }
 
@@ -120,13 +123,14 @@ impl Side for Sealed {
     }
 
     fn get_batch(&self, i: usize) -> usize {
-        let keys: Vec<String> = (0..BATCH).map(|j| key(i + j)).collect();
+        let mut sum = 0;
         self.0
-            .get_many(&keys)
-            .unwrap()
-            .into_iter()
-            .map(|v| black_box(v).unwrap().len())
-            .sum()
+            .get_many_with(&batch_keys(i), |_, v| {
+                sum += black_box(v.map(<[u8]>::to_vec)).unwrap().len();
+                Ok::<_, SealError>(())
+            })
+            .unwrap();
+        sum
     }
 }
 

@@ -91,10 +91,31 @@ pub enum Outcome {
 /// returns whether to go on.
 pub type Visit<'a> = dyn FnMut(&[u8], &[u8]) -> Result<bool, SealError> + 'a;
 
+/// A callback for [`ReadTxn::get_with`]: sees the value where the backend
+/// holds it (in redb, its page), so that a caller that needs only part of it
+/// copies nothing else.
+pub type Inspect<'a> = dyn FnMut(&[u8]) -> Result<(), SealError> + 'a;
+
 /// A consistent snapshot.
 pub trait ReadTxn {
+    /// Calls `inspect` with the value stored under `key`, if there is one;
+    /// says whether there was.
+    fn get_with(
+        &self,
+        table: Table,
+        key: &[u8],
+        inspect: &mut Inspect<'_>,
+    ) -> Result<bool, SealError>;
+
     /// The value stored under `key`, if any.
-    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, SealError>;
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, SealError> {
+        let mut value = None;
+        self.get_with(table, key, &mut |v| {
+            value = Some(v.to_vec());
+            Ok(())
+        })?;
+        Ok(value)
+    }
 
     /// Visits the entries with keys in `(start, end)` in ascending byte order
     /// until `visit` returns `false`.

@@ -83,20 +83,27 @@ impl SealKey {
 
     /// Opens a sealed record in place and returns the plaintext.
     pub(crate) fn open(&self, aad: &[u8], mut sealed: Vec<u8>) -> Result<Vec<u8>, Unauthentic> {
+        let plain_len = self.open_in_place(aad, &mut sealed)?.len();
+        sealed.truncate(plain_len);
+        Ok(sealed)
+    }
+
+    /// Opens a sealed record in place; the plaintext is a prefix of `sealed`.
+    pub(crate) fn open_in_place<'b>(
+        &self,
+        aad: &[u8],
+        sealed: &'b mut [u8],
+    ) -> Result<&'b mut [u8], Unauthentic> {
         let body_len = sealed
             .len()
             .checked_sub(NONCE_LEN)
             .filter(|&n| n >= TAG_LEN)
             .ok_or(Unauthentic)?;
-        let nonce =
-            Nonce::try_assume_unique_for_key(&sealed[body_len..]).map_err(|_| Unauthentic)?;
-        let plain_len = self
-            .0
-            .open_in_place(nonce, Aad::from(aad), &mut sealed[..body_len])
-            .map_err(|_| Unauthentic)?
-            .len();
-        sealed.truncate(plain_len);
-        Ok(sealed)
+        let (body, nonce) = sealed.split_at_mut(body_len);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| Unauthentic)?;
+        self.0
+            .open_in_place(nonce, Aad::from(aad), body)
+            .map_err(|_| Unauthentic)
     }
 }
 

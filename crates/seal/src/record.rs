@@ -89,7 +89,7 @@ pub(crate) struct Record {
     pub(crate) version: u64,
     pub(crate) inline: bool,
     /// Length of the inline sealed value (0 when the value is a blob).
-    value_len: usize,
+    pub(crate) value_len: usize,
 }
 
 impl Record {
@@ -131,51 +131,69 @@ impl Record {
 /// multiset hash vouches for), the AEAD checks that the value was sealed for
 /// this namespace, key and version.
 pub(crate) fn read_value(txn: &dyn ReadTxn, ns: &NsKeys, key: &[u8]) -> Result<Option<Vec<u8>>> {
-    let lk = ns.lookup_key(key);
-    read_value_at(txn, ns, &lk, || ns.subject(key))
+    read_value_at(txn, ns, &ns.lookup_key(key), || ns.subject(key))
 }
 
+/// [`read_value`] by lookup key.
 pub(crate) fn read_value_at(
     txn: &dyn ReadTxn,
     ns: &NsKeys,
     lk: &LookupKey,
     subject: impl Fn() -> String,
 ) -> Result<Option<Vec<u8>>> {
-    let entry = txn.get(Table::Records, lk)?;
-    open_value(txn, ns, lk, entry, subject)
+    let mut value = Vec::new();
+    Ok(open_value_into(txn, ns, lk, &mut value, subject)?.then_some(value))
 }
 
-/// The value of a record entry (`None`: no record) read from `txn` under
-/// `lk`; `txn` is needed again only for a value kept in a blob.
-pub(crate) fn open_value(
+/// Opens the value of `lk` into `buf`, replacing what it held, so that a
+/// caller reading many values can reuse one buffer; says whether there is a
+/// value.
+pub(crate) fn open_value_into(
     txn: &dyn ReadTxn,
     ns: &NsKeys,
     lk: &LookupKey,
-    entry: Option<Vec<u8>>,
+    buf: &mut Vec<u8>,
     subject: impl Fn() -> String,
-) -> Result<Option<Vec<u8>>> {
-    let Some(mut entry) = entry else {
-        return Ok(None);
+) -> Result<bool> {
+    let mut found = None;
+    txn.get_with(Table::Records, lk, &mut |entry| {
+        let record = Record::parse(entry).ok_or_else(|| malformed(subject()))?;
+        buf.clear();
+        buf.extend_from_slice(&entry[..record.value_len]);
+        found = Some(record);
+        Ok(())
+    })?;
+    let Some(record) = found else {
+        return Ok(false);
     };
-    let record = Record::parse(&entry)
-        .ok_or_else(|| SealError::integrity(subject(), "its record is malformed"))?;
-    let sealed = if record.inline {
-        entry.truncate(record.value_len);
-        entry
-    } else {
-        txn.get(Table::Blobs, lk)?.ok_or_else(|| {
-            SealError::integrity(subject(), "the value is missing from the store file")
-        })?
-    };
-    ns.seal
-        .open(&value_aad(lk, record.version), sealed)
-        .map(Some)
+    if !record.inline {
+        let in_blob = txn.get_with(Table::Blobs, lk, &mut |sealed| {
+            buf.extend_from_slice(sealed);
+            Ok(())
+        })?;
+        if !in_blob {
+            return Err(SealError::integrity(
+                subject(),
+                "the value is missing from the store file",
+            ));
+        }
+    }
+    let plain_len = ns
+        .seal
+        .open_in_place(&value_aad(lk, record.version), buf)
         .map_err(|_| {
             SealError::integrity(
                 subject(),
                 "the value does not authenticate (it was modified, swapped, moved or replayed)",
             )
-        })
+        })?
+        .len();
+    buf.truncate(plain_len);
+    Ok(true)
+}
+
+fn malformed(subject: String) -> SealError {
+    SealError::integrity(subject, "its record is malformed")
 }
 
 /// The key range of a namespace in the records: `[tag, tag + 1)`.

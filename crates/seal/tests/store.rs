@@ -191,6 +191,34 @@ fn get_many_mixes_inline_blob_and_missing() {
         .collect();
     assert_eq!(got, expected);
     assert!(ns.get_many::<&str>(&[]).unwrap().is_empty());
+    // The visiting form hands over the same values, each with its index.
+    let mut visited = Vec::new();
+    ns.get_many_with(&keys, |i, v| {
+        visited.push((i, v.map(<[u8]>::to_vec)));
+        Ok::<_, SealError>(())
+    })
+    .unwrap();
+    assert_eq!(
+        visited,
+        expected.into_iter().enumerate().collect::<Vec<_>>()
+    );
+    // An error from the callback ends the batch and comes back as it is.
+    let mut calls = 0;
+    let e = ns
+        .get_many_with(&keys, |i, _| {
+            calls += 1;
+            if i == 2 {
+                Err(SealError::Key("stop here".into()))
+            } else {
+                Ok(())
+            }
+        })
+        .unwrap_err();
+    assert_eq!(
+        (calls, e.to_string().contains("stop here")),
+        (3, true),
+        "{e}"
+    );
     // The same values one by one.
     for (k, v) in &entries {
         assert_eq!(ns.get(k).unwrap().as_ref(), Some(v));

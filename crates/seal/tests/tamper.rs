@@ -231,15 +231,29 @@ fn swapped_values_read_in_a_batch() {
             vec![good, bad[1]],
             vec![good, "nope", bad[0], bad[1]],
         ] {
+            let first_bad = keys.iter().find(|k| bad.contains(k)).unwrap();
             let e = ns.get_many(&keys).expect_err("swapped values were read");
             assert!(e.is_tamper(), "{size}: {e}");
-            let first_bad = keys.iter().find(|k| bad.contains(k)).unwrap();
             assert!(
                 e.to_string().starts_with(&format!(
                     "integrity check failed for key \"{first_bad}\" in namespace \"app\""
                 )),
                 "{size}: {e}"
             );
+            // The visiting form stops at the same key, having handed over
+            // only the values before it.
+            let mut seen = Vec::new();
+            let e = ns
+                .get_many_with(&keys, |i, v| {
+                    seen.push((keys[i], v.map(<[u8]>::to_vec)));
+                    Ok::<_, SealError>(())
+                })
+                .expect_err("swapped values were read");
+            assert!(e.is_tamper(), "{size}: {e}");
+            assert!(e.to_string().contains(&format!("\"{first_bad}\"")), "{e}");
+            let before = keys.iter().position(|k| k == first_bad).unwrap();
+            assert_eq!(seen.len(), before, "{size}");
+            assert!(seen.iter().all(|(k, _)| !bad.contains(k)));
         }
         let seed = match good {
             "x" => 6,

@@ -19,7 +19,7 @@ use redb::{
     TableError,
 };
 
-use super::{Backend, Durability, Outcome, ReadTxn, Table, Visit, WriteTxn};
+use super::{Backend, Durability, Inspect, Outcome, ReadTxn, Table, Visit, WriteTxn};
 use crate::error::SealError;
 
 type Bytes = &'static [u8];
@@ -220,11 +220,16 @@ impl RedbRead<'_> {
 }
 
 impl ReadTxn for RedbRead<'_> {
-    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, SealError> {
+    fn get_with(
+        &self,
+        table: Table,
+        key: &[u8],
+        inspect: &mut Inspect<'_>,
+    ) -> Result<bool, SealError> {
         let Some(t) = self.table(table)? else {
-            return Ok(None);
+            return Ok(false);
         };
-        get_from(t, key, self.location)
+        get_from(t, key, inspect, self.location)
     }
 
     fn scan(
@@ -247,8 +252,13 @@ struct RedbWrite<'t, 'l> {
 }
 
 impl ReadTxn for RedbWrite<'_, '_> {
-    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, SealError> {
-        get_from(&self.tables[table.slot()], key, self.location)
+    fn get_with(
+        &self,
+        table: Table,
+        key: &[u8],
+        inspect: &mut Inspect<'_>,
+    ) -> Result<bool, SealError> {
+        get_from(&self.tables[table.slot()], key, inspect, self.location)
     }
 
     fn scan(
@@ -277,11 +287,15 @@ impl WriteTxn for RedbWrite<'_, '_> {
 fn get_from(
     t: &impl ReadableTable<Bytes, Bytes>,
     key: &[u8],
+    inspect: &mut Inspect<'_>,
     location: &str,
-) -> Result<Option<Vec<u8>>, SealError> {
-    call(location, || {
-        Ok::<_, redb::StorageError>(t.get(key)?.map(|v| v.value().to_vec()))
-    })
+) -> Result<bool, SealError> {
+    // Only redb's part (the lookup) is guarded; `inspect` is ours.
+    let Some(guard) = call(location, || t.get(key))? else {
+        return Ok(false);
+    };
+    inspect(guard.value())?;
+    Ok(true)
 }
 
 fn scan_table(
