@@ -192,7 +192,8 @@ pub(crate) fn open_value_into(
     Ok(true)
 }
 
-fn malformed(subject: String) -> SealError {
+/// The error for a record that does not parse.
+pub(crate) fn malformed(subject: String) -> SealError {
     SealError::integrity(subject, "its record is malformed")
 }
 

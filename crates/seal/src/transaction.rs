@@ -9,7 +9,8 @@ use crate::crypto::Multiset;
 use crate::error::{Result, SealError};
 use crate::namespace::Namespace;
 use crate::record::{
-    read_value, tag_range, value_aad, LookupKey, NsKeys, Record, INLINE_MAX, TAG_LEN, TRAILER_LEN,
+    malformed, read_value, tag_range, value_aad, LookupKey, NsKeys, Record, INLINE_MAX, TAG_LEN,
+    TRAILER_LEN,
 };
 use crate::store::{
     name_element, namespace_aad, namespace_element, record_element, seal_state, Inner, State,
@@ -132,9 +133,7 @@ impl<'t> Transaction<'t> {
         let version = self.generation;
         let had_blob = match self.txn.get(Table::Records, &lk)? {
             Some(old) => {
-                let record = Record::parse(&old).ok_or_else(|| {
-                    SealError::integrity(ns.subject(key), "its record is malformed")
-                })?;
+                let record = Record::parse(&old).ok_or_else(|| malformed(ns.subject(key)))?;
                 self.multiset
                     .remove(&record_element(keys, &lk, record.version));
                 // The sealed name is bound to the lookup key, not the
@@ -176,8 +175,7 @@ impl<'t> Transaction<'t> {
         let Some(old) = self.txn.get(Table::Records, lk)? else {
             return Ok(false);
         };
-        let record = Record::parse(&old)
-            .ok_or_else(|| SealError::integrity(subject(), "its record is malformed"))?;
+        let record = Record::parse(&old).ok_or_else(|| malformed(subject()))?;
         let keys = &self.inner.keys;
         self.multiset
             .remove(&record_element(keys, lk, record.version));
