@@ -101,8 +101,12 @@ impl SealKey {
             .ok_or(Unauthentic)?;
         let (body, nonce) = sealed.split_at_mut(body_len);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| Unauthentic)?;
+        let (ciphertext, tag) = body.split_at_mut(body_len - TAG_LEN);
+        // Not `open_in_place`: aws-lc-rs implements it as `open_within`,
+        // which then moves the plaintext onto itself (a memmove of the whole
+        // value, about 12 ns of a 100 B read).
         self.0
-            .open_in_place(nonce, Aad::from(aad), body)
+            .open_in_place_separate_tag(nonce, Aad::from(aad), tag, ciphertext)
             .map_err(|_| Unauthentic)
     }
 }
