@@ -3,9 +3,9 @@
 //! File layout:
 //!
 //! ```text
-//! "WSEALBK1" ‖ salt (16: the source store's id, for the root key)
+//! "WSEALBK2" ‖ salt (16: the source store's id, for the root key)
 //!            ‖ backup id (16, random) ‖ key check (32)
-//! frame*     : length (u32 LE) ‖ AES-256-GCM(payload ‖ kind), AAD = label ‖ backup id ‖ frame number
+//! frame*     : length (u32 LE) ‖ sealed(payload ‖ kind), AAD = label ‖ backup id ‖ frame number
 //! frames     : Begin{generation} · (Namespace{name} · Entry{key, value}*)* · End{counts}
 //! ```
 //!
@@ -28,7 +28,9 @@ use crate::keys::{fill_random, sync_dir, KeySource, RootKey};
 use crate::record::{read_value_at, tag_range, LookupKey, NsKeys};
 use crate::store::Store;
 
-const MAGIC: &[u8; 8] = b"WSEALBK1";
+/// The last byte is the backup format: 2 seals with AEGIS, 1 (refused) with
+/// AES-256-GCM.
+const MAGIC: &[u8; 8] = b"WSEALBK2";
 const HEADER_LEN: usize = 8 + 16 + 16 + 32;
 const FRAME_LABEL: &[u8] = b"warden-seal/v1/backup-frame\0";
 
@@ -170,8 +172,15 @@ impl Store {
         let mut header = [0u8; HEADER_LEN];
         file.read_exact(&mut header)
             .map_err(|_| bad("not a warden backup (too short)"))?;
-        if &header[..8] != MAGIC {
+        if header[..7] != MAGIC[..7] {
             return Err(bad("not a warden backup"));
+        }
+        if header[7] != MAGIC[7] {
+            return Err(bad(&format!(
+                "a backup of format {} (this warden reads format {}): import it with the warden that wrote it",
+                char::from(header[7]),
+                char::from(MAGIC[7])
+            )));
         }
         let mut salt = [0u8; 16];
         salt.copy_from_slice(&header[8..24]);

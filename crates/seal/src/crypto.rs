@@ -1,16 +1,27 @@
 //! The primitives, in one place: HKDF-SHA-256 key derivation, AES-256-CMAC
 //! for key names, HMAC-SHA-256 for the multiset hash and the few other MACs,
-//! AES-256-GCM for everything sealed.
+//! AEGIS-256 and AEGIS-256X4 for everything sealed.
 //!
-//! Sealed layout: `ciphertext ‖ tag (16) ‖ nonce (12)`. The nonce goes last
+//! Sealed layout: `ciphertext ‖ tag (16) ‖ nonce (16)`. The nonce goes last
 //! so that opening happens in place and the plaintext is a prefix of the
-//! buffer: no copy, even for a 16 MiB value. Nonces are random; with 96-bit
-//! random nonces a key should seal at most 2^32 records (collision chance
-//! 2^-32), which is per namespace and far beyond what one app writes.
+//! buffer: no copy, even for a 16 MiB value. Nonces are 128 random bits,
+//! zero-extended to AEGIS's 256: two seals under one key share a nonce with
+//! probability about n^2 / 2^129, 2^-33 after n = 2^48 seals, so unlike
+//! AES-GCM's 96-bit nonces (2^32 seals per key) there is no limit a store
+//! can reach. The other 16 bytes would make every record 16 bytes longer.
+//!
+//! Why AEGIS and not AES-256-GCM (formats 1 and 2 used aws-lc-rs's): on the
+//! same machine it opens 100 B in 50 ns against 66 ns and 4 KiB in 176 ns
+//! against 326 ns, which is what lets sealed reads keep 0.7 of plain redb's
+//! speed (docs/benchmarks.md). AEGIS (CAESAR portfolio; IRTF CFRG draft
+//! `draft-irtf-cfrg-aegis-aead`; libsodium's `crypto_aead_aegis256`) has
+//! 256-bit keys and a 128-bit tag; it is not FIPS-approved
+//! (docs/threat-model.md).
 
 use aes::cipher::{BlockEncrypt, KeyInit};
 use aes::{Aes256Enc, Block};
-use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use aegis::aegis256::Aegis256;
+use aegis::aegis256x4::Aegis256X4;
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::digest::generic_array::GenericArray;
@@ -21,6 +32,8 @@ use crate::error::SealError;
 use crate::keys::{fill_random, RootKey, KEY_LEN};
 
 pub(crate) const TAG_LEN: usize = 16;
+/// Random bytes of a nonce, as stored; AEGIS takes them zero-extended.
+const NONCE_LEN: usize = 16;
 /// Bytes a sealed record is longer than its plaintext.
 pub(crate) const SEAL_OVERHEAD: usize = TAG_LEN + NONCE_LEN;
 
@@ -38,15 +51,29 @@ pub(crate) fn derive(root: &RootKey, salt: &[u8], info: &[&[u8]]) -> Zeroizing<[
 #[derive(Debug)]
 pub(crate) struct Unauthentic;
 
-/// An AES-256-GCM key.
-pub(crate) struct SealKey(LessSafeKey);
+/// Plaintexts this long or longer are sealed with AEGIS-256X4, shorter ones
+/// with AEGIS-256. AEGIS-256X4 runs four AEGIS-256 states side by side
+/// (AVX-512 VAES where the CPU has it): 2.7x as fast at 4 KiB, but its
+/// larger state costs more to set up, and below about 256 bytes AEGIS-256
+/// is faster (docs/benchmarks.md). The length is not secret (the ciphertext
+/// has it), and each variant has a key of its own.
+const WIDE_FROM: usize = 256;
+
+/// A sealing key: one key for each AEGIS variant, both derived from the
+/// key it is made from.
+pub(crate) struct SealKey {
+    narrow: Zeroizing<[u8; KEY_LEN]>,
+    wide: Zeroizing<[u8; KEY_LEN]>,
+}
 
 impl SealKey {
     pub(crate) fn new(bytes: &[u8; KEY_LEN]) -> Self {
-        // AES-256 takes exactly 32 bytes, which is what we always pass.
-        let unbound = UnboundKey::new(&AES_256_GCM, bytes)
-            .unwrap_or_else(|_| unreachable!("AES-256 key length is 32"));
-        SealKey(LessSafeKey::new(unbound))
+        // Separate keys, so that no key is ever used with two algorithms.
+        let prf = MacKey::new(bytes);
+        SealKey {
+            narrow: Zeroizing::new(prf.mac(&[b"warden-seal/v3/aegis-256"])),
+            wide: Zeroizing::new(prf.mac(&[b"warden-seal/v3/aegis-256x4"])),
+        }
     }
 
     pub(crate) fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
@@ -68,16 +95,16 @@ impl SealKey {
 
     /// Seals `buf` in place (it holds the plaintext).
     pub(crate) fn seal_vec(&self, aad: &[u8], mut buf: Vec<u8>) -> Result<Vec<u8>, SealError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        fill_random(&mut nonce)?;
-        self.0
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad),
-                &mut buf,
-            )
-            .map_err(|_| SealError::Key("AES-GCM refused to seal (record too large)".into()))?;
-        buf.extend_from_slice(&nonce);
+        let mut random = [0u8; NONCE_LEN];
+        fill_random(&mut random)?;
+        let nonce = extend_nonce(&random);
+        let tag: [u8; TAG_LEN] = if buf.len() < WIDE_FROM {
+            Aegis256::<TAG_LEN>::new(&self.narrow, &nonce).encrypt_in_place(&mut buf, aad)
+        } else {
+            Aegis256X4::<TAG_LEN>::new(&self.wide, &nonce).encrypt_in_place(&mut buf, aad)
+        };
+        buf.extend_from_slice(&tag);
+        buf.extend_from_slice(&random);
         Ok(buf)
     }
 
@@ -94,21 +121,29 @@ impl SealKey {
         aad: &[u8],
         sealed: &'b mut [u8],
     ) -> Result<&'b mut [u8], Unauthentic> {
-        let body_len = sealed
+        let plain_len = sealed
             .len()
-            .checked_sub(NONCE_LEN)
-            .filter(|&n| n >= TAG_LEN)
+            .checked_sub(SEAL_OVERHEAD)
             .ok_or(Unauthentic)?;
-        let (body, nonce) = sealed.split_at_mut(body_len);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| Unauthentic)?;
-        let (ciphertext, tag) = body.split_at_mut(body_len - TAG_LEN);
-        // Not `open_in_place`: aws-lc-rs implements it as `open_within`,
-        // which then moves the plaintext onto itself (a memmove of the whole
-        // value, about 12 ns of a 100 B read).
-        self.0
-            .open_in_place_separate_tag(nonce, Aad::from(aad), tag, ciphertext)
-            .map_err(|_| Unauthentic)
+        let (text, trailer) = sealed.split_at_mut(plain_len);
+        let (tag, random) = trailer.split_at(TAG_LEN);
+        let tag: &[u8; TAG_LEN] = tag.try_into().map_err(|_| Unauthentic)?;
+        let nonce = extend_nonce(random.try_into().map_err(|_| Unauthentic)?);
+        let opened = if plain_len < WIDE_FROM {
+            Aegis256::<TAG_LEN>::new(&self.narrow, &nonce).decrypt_in_place(text, tag, aad)
+        } else {
+            Aegis256X4::<TAG_LEN>::new(&self.wide, &nonce).decrypt_in_place(text, tag, aad)
+        };
+        opened.map_err(|_| Unauthentic)?;
+        Ok(text)
     }
+}
+
+/// AEGIS-256's 256-bit nonce from the stored 128 random bits.
+fn extend_nonce(random: &[u8; NONCE_LEN]) -> [u8; 32] {
+    let mut nonce = [0u8; 32];
+    nonce[..NONCE_LEN].copy_from_slice(random);
+    nonce
 }
 
 /// A pseudo-random function for key names: AES-256-CMAC (NIST SP 800-38B,
@@ -445,6 +480,28 @@ mod tests {
             (64, "e1992190549f6ed5696a2c056c315410"),
         ] {
             assert_eq!(hex::encode(p.prf(&m[..len])), tag, "length {len}");
+        }
+    }
+
+    /// Both AEGIS variants (the length picks one) open what they sealed,
+    /// bind the AAD, and refuse a changed byte anywhere in the record.
+    #[test]
+    fn both_variants_round_trip_and_detect_changes() {
+        let k = SealKey::new(&[9u8; 32]);
+        for len in [0, 1, WIDE_FROM - 1, WIDE_FROM, 4096, 65536 + 7] {
+            let plain: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            let sealed = k.seal(b"aad", &plain).unwrap();
+            assert_eq!(sealed.len(), len + SEAL_OVERHEAD);
+            assert_eq!(k.open(b"aad", sealed.clone()).unwrap(), plain, "{len}");
+            assert!(k.open(b"aae", sealed.clone()).is_err(), "{len}");
+            for at in [0, len / 2, len, len + TAG_LEN, sealed.len() - 1] {
+                let mut changed = sealed.clone();
+                changed[at] ^= 0x40;
+                assert!(k.open(b"aad", changed).is_err(), "{len}: byte {at}");
+            }
+            // Another key, or the record one byte short, does not open.
+            assert!(SealKey::new(&[8u8; 32]).open(b"aad", sealed.clone()).is_err());
+            assert!(k.open(b"aad", sealed[1..].to_vec()).is_err(), "{len}");
         }
     }
 

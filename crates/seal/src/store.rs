@@ -20,11 +20,11 @@ use crate::transaction::Transaction;
 const HEADER_KEY: &[u8] = b"header";
 pub(crate) const STATE_KEY: &[u8] = b"state";
 const HEADER_MAGIC: &[u8; 12] = b"warden-seal\0";
-/// The store's format, in its clear header. 2: short lookup keys (64-bit
-/// namespace tag ‖ 128-bit CMAC of the key name), sealed names in a table of
-/// their own, values' AAD = lookup key ‖ version. 1 (refused): 48-byte
-/// lookup keys with HMAC-SHA-256, names sealed into the records.
-const FORMAT: u32 = 2;
+/// The store's format, in its clear header. 3: values, names and state
+/// sealed with AEGIS-256 / AEGIS-256X4 (crypto.rs). 2 (refused): the same
+/// with AES-256-GCM. 1 (refused): 48-byte lookup keys with HMAC-SHA-256,
+/// names sealed into the records.
+const FORMAT: u32 = 3;
 const HEADER_LEN: usize = 12 + 4 + 16 + 32;
 
 const MAX_NAMESPACE_LEN: usize = 255;

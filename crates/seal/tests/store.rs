@@ -549,6 +549,15 @@ fn bad_backups_change_nothing() {
         assert_eq!(store.generation().unwrap(), generation, "{what}");
         assert_eq!(store.namespaces().unwrap(), vec!["mine"], "{what}");
     }
+    // A backup of the previous format (AES-256-GCM) says so.
+    let p = dst.file("old.wsb");
+    std::fs::write(&p, [b"WSEALBK1".as_slice(), &good[8..]].concat()).unwrap();
+    let err = store.import(&p, &key(1), ImportMode::Replace).err().unwrap();
+    let message = err.to_string();
+    assert!(message.contains("backup of format 1"), "{message}");
+    assert!(!message.contains('\n'), "{message}");
+    assert_eq!(store.generation().unwrap(), generation);
+
     let err = store
         .import(&backup, &key(7), ImportMode::Merge)
         .err()

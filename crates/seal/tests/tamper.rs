@@ -560,16 +560,16 @@ fn other_format_version_is_refused() {
     let t = store_with(&[("app", "k", b"v".to_vec())]);
     raw_edit(&t.path, Table::Meta, |tb| {
         let mut v = tb.get(&b"header"[..]).unwrap().unwrap().value().to_vec();
-        v[12..16].copy_from_slice(&1u32.to_le_bytes());
+        v[12..16].copy_from_slice(&2u32.to_le_bytes());
         tb.insert(&b"header"[..], v.as_slice()).unwrap();
     });
-    let e = open_err(&t, "format 1 store");
+    let e = open_err(&t, "format 2 store");
     assert!(
         matches!(
             e,
             SealError::UnsupportedFormat {
-                found: 1,
-                supported: 2,
+                found: 2,
+                supported: 3,
                 ..
             }
         ),
@@ -577,5 +577,5 @@ fn other_format_version_is_refused() {
     );
     let message = e.to_string();
     assert!(!message.contains('\n'), "{message}");
-    assert!(message.contains("format 1"), "{message}");
+    assert!(message.contains("format 2"), "{message}");
 }
