@@ -18,10 +18,10 @@
 //! 256-bit keys and a 128-bit tag; it is not FIPS-approved
 //! (docs/threat-model.md).
 
-use aes::cipher::{BlockEncrypt, KeyInit};
-use aes::{Aes256Enc, Block};
 use aegis::aegis256::Aegis256;
 use aegis::aegis256x4::Aegis256X4;
+use aes::cipher::{BlockEncrypt, KeyInit};
+use aes::{Aes256Enc, Block};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::digest::generic_array::GenericArray;
@@ -121,10 +121,7 @@ impl SealKey {
         aad: &[u8],
         sealed: &'b mut [u8],
     ) -> Result<&'b mut [u8], Unauthentic> {
-        let plain_len = sealed
-            .len()
-            .checked_sub(SEAL_OVERHEAD)
-            .ok_or(Unauthentic)?;
+        let plain_len = sealed.len().checked_sub(SEAL_OVERHEAD).ok_or(Unauthentic)?;
         let (text, trailer) = sealed.split_at_mut(plain_len);
         let (tag, random) = trailer.split_at(TAG_LEN);
         let tag: &[u8; TAG_LEN] = tag.try_into().map_err(|_| Unauthentic)?;
@@ -197,26 +194,74 @@ impl Prf {
 
     /// CMAC of `msg`.
     pub(crate) fn prf(&self, msg: &[u8]) -> [u8; 16] {
-        // Every block but the last is chained as in CBC-MAC; the last (1 to
-        // 16 bytes, or none for an empty message) is masked with K1 when
-        // complete, padded with 10* and masked with K2 otherwise.
-        let before_last = msg.len().saturating_sub(1) / 16 * 16;
-        let (head, last) = msg.split_at(before_last);
         let mut x = [0u8; 16];
-        for block in head.chunks_exact(16) {
-            xor_into(&mut x, block);
+        for step in 0..cmac_blocks(msg) {
+            self.absorb(&mut x, msg, step);
             self.encrypt(&mut x);
         }
-        xor_into(&mut x, last);
-        if last.len() == 16 {
-            xor_into(&mut x, &*self.k1);
-        } else {
-            x[last.len()] ^= 0x80;
-            xor_into(&mut x, &*self.k2);
-        }
-        self.encrypt(&mut x);
         x
     }
+
+    /// CMAC of each of `msgs`, the same as [`Self::prf`] on each. CMAC chains
+    /// a message's blocks, so one message waits for each AES call in turn;
+    /// here [`LANES`] messages go through AES-NI's pipeline abreast. A batch
+    /// read of 100 B values measured 0.02-0.03 faster against plain redb
+    /// (docs/benchmarks.md).
+    pub(crate) fn prf_all<M: AsRef<[u8]>>(&self, msgs: &[M]) -> Vec<[u8; 16]> {
+        let mut out = vec![[0u8; 16]; msgs.len()];
+        for (msgs, outs) in msgs.chunks(LANES).zip(out.chunks_mut(LANES)) {
+            let steps = msgs.iter().map(|m| cmac_blocks(m.as_ref())).max();
+            // Lanes past the end of `msgs`, or whose message is done, carry
+            // a block that is encrypted and ignored: fewer blocks than the
+            // pipeline's width would be encrypted one at a time.
+            let mut lanes = [Block::default(); LANES];
+            for step in 0..steps.unwrap_or(0) {
+                for ((lane, msg), x) in lanes.iter_mut().zip(msgs).zip(outs.iter_mut()) {
+                    if step < cmac_blocks(msg.as_ref()) {
+                        self.absorb(x, msg.as_ref(), step);
+                        lane.copy_from_slice(x);
+                    }
+                }
+                self.aes.encrypt_blocks(&mut lanes);
+                for ((lane, msg), x) in lanes.iter().zip(msgs).zip(outs.iter_mut()) {
+                    if step < cmac_blocks(msg.as_ref()) {
+                        x.copy_from_slice(lane);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Mixes block `step` of `msg` into the CBC-MAC state `x`. Every block
+    /// but the last is chained as in CBC-MAC; the last (1 to 16 bytes, or
+    /// none for an empty message) is masked with K1 when complete, padded
+    /// with 10* and masked with K2 otherwise.
+    fn absorb(&self, x: &mut [u8; 16], msg: &[u8], step: usize) {
+        let start = step * 16;
+        if step + 1 < cmac_blocks(msg) {
+            xor_into(x, &msg[start..start + 16]);
+            return;
+        }
+        let last = &msg[start..];
+        xor_into(x, last);
+        if last.len() == 16 {
+            xor_into(x, &*self.k1);
+        } else {
+            x[last.len()] ^= 0x80;
+            xor_into(x, &*self.k2);
+        }
+    }
+}
+
+/// Messages hashed abreast by [`Prf::prf_all`]: the `aes` crate's AES-NI
+/// backend encrypts 8 blocks at a time (and one at a time below that).
+const LANES: usize = 8;
+
+/// Number of blocks CMAC processes for `msg`: an empty message is one
+/// (padded) block.
+fn cmac_blocks(msg: &[u8]) -> usize {
+    msg.len().div_ceil(16).max(1)
 }
 
 /// An HMAC-SHA-256 key (RFC 2104), kept as the SHA-256 states after the
@@ -500,8 +545,25 @@ mod tests {
                 assert!(k.open(b"aad", changed).is_err(), "{len}: byte {at}");
             }
             // Another key, or the record one byte short, does not open.
-            assert!(SealKey::new(&[8u8; 32]).open(b"aad", sealed.clone()).is_err());
+            assert!(SealKey::new(&[8u8; 32])
+                .open(b"aad", sealed.clone())
+                .is_err());
             assert!(k.open(b"aad", sealed[1..].to_vec()).is_err(), "{len}");
+        }
+    }
+
+    /// Hashing abreast gives each message its own CMAC, whatever the mix of
+    /// lengths in a group of lanes and however many messages there are.
+    #[test]
+    fn prf_all_is_prf_of_each() {
+        let p = Prf::new(&[0x5a; 32]);
+        let bytes: Vec<u8> = (0..100u32).map(|i| (i * 97 + 3) as u8).collect();
+        // Lengths 0..=100 in a scrambled order, so lanes of one group end at
+        // different steps; 101 messages leave a last group of 5.
+        let msgs: Vec<&[u8]> = (0..=100usize).map(|i| &bytes[..(i * 37) % 101]).collect();
+        for n in [0, 1, 7, 8, 9, msgs.len()] {
+            let expected: Vec<[u8; 16]> = msgs[..n].iter().map(|m| p.prf(m)).collect();
+            assert_eq!(p.prf_all(&msgs[..n]), expected, "{n} messages");
         }
     }
 

@@ -34,9 +34,22 @@ pub(crate) struct NsKeys {
 
 impl NsKeys {
     pub(crate) fn lookup_key(&self, key: &[u8]) -> LookupKey {
+        self.tagged(&self.prf.prf(key))
+    }
+
+    /// [`Self::lookup_key`] of each of `keys`, hashed abreast.
+    pub(crate) fn lookup_keys<K: AsRef<[u8]>>(&self, keys: &[K]) -> Vec<LookupKey> {
+        self.prf
+            .prf_all(keys)
+            .iter()
+            .map(|hash| self.tagged(hash))
+            .collect()
+    }
+
+    fn tagged(&self, key_hash: &[u8; KEY_HASH_LEN]) -> LookupKey {
         let mut lk = [0u8; LOOKUP_LEN];
         lk[..TAG_LEN].copy_from_slice(&self.tag);
-        lk[TAG_LEN..].copy_from_slice(&self.prf.prf(key));
+        lk[TAG_LEN..].copy_from_slice(key_hash);
         lk
     }
 

@@ -552,7 +552,10 @@ fn bad_backups_change_nothing() {
     // A backup of the previous format (AES-256-GCM) says so.
     let p = dst.file("old.wsb");
     std::fs::write(&p, [b"WSEALBK1".as_slice(), &good[8..]].concat()).unwrap();
-    let err = store.import(&p, &key(1), ImportMode::Replace).err().unwrap();
+    let err = store
+        .import(&p, &key(1), ImportMode::Replace)
+        .err()
+        .unwrap();
     let message = err.to_string();
     assert!(message.contains("backup of format 1"), "{message}");
     assert!(!message.contains('\n'), "{message}");
