@@ -8,7 +8,8 @@
 //!
 //! What protects the data (details in `docs/threat-model.md`):
 //!
-//! * Values are sealed with AES-256-GCM under a per-namespace key derived
+//! * Values are sealed with AEGIS-256 (AEGIS-256X4 from 256 bytes up) under
+//!   a per-namespace key derived
 //!   (HKDF-SHA-256) from a root key that a [`KeySource`] provides; the AAD
 //!   binds namespace, key and version, so a value moved, swapped or replayed
 //!   does not open.
