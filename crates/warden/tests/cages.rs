@@ -123,6 +123,18 @@ fn pipeline_built_with_dup2() {
     same("pipeline");
 }
 
+/// Four cages writev records of two buffers, up to PIPE_BUF bytes, into
+/// one pipe: every record arrives whole and in order per writer.
+#[test]
+fn pipe_writes_up_to_pipe_buf_are_atomic() {
+    let out = compare("atomic_writes", &Opts::default());
+    assert!(
+        out.stdout.contains("records: 1600, torn: 0"),
+        "{}",
+        out.stdout
+    );
+}
+
 // signals
 
 #[test]

@@ -505,3 +505,57 @@ still alive
         )
         .quiet();
 }
+
+/// Records that end exactly at the top of a 4 GiB memory, and ones that
+/// cross it: the first succeed, the others are `EFAULT` with nothing
+/// written, and no address arithmetic overflows (a debug build would panic).
+#[test]
+fn records_at_the_top_of_a_full_memory() {
+    let dir = tempdir();
+    let module = wat(
+        dir.path(),
+        "top.wat",
+        r#"(module
+  (import "wasi_snapshot_preview1" "fd_prestat_get" (func $prestat (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "args_sizes_get" (func $args_sizes (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "args_get" (func $args_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 65536)
+  (func $expect (param $got i32) (param $want i32) (param $code i32)
+    (if (i32.ne (local.get $got) (local.get $want)) (then (call $exit (local.get $code)))))
+  (func $subscribe_now (param $at i32)
+    (i64.store (local.get $at) (i64.const 7))
+    (i32.store8 (i32.add (local.get $at) (i32.const 8)) (i32.const 0))
+    (i32.store (i32.add (local.get $at) (i32.const 16)) (i32.const 1))
+    (i64.store (i32.add (local.get $at) (i32.const 24)) (i64.const 0)))
+  (func (export "_start")
+    ;; fd_prestat_get's 8-byte record crossing the top: nothing written.
+    (i32.store8 (i32.const 0xFFFFFFFC) (i32.const 0xAA))
+    (call $expect (call $prestat (i32.const 3) (i32.const 0xFFFFFFFC)) (i32.const 21) (i32.const 10))
+    (call $expect (i32.load8_u (i32.const 0xFFFFFFFC)) (i32.const 0xAA) (i32.const 11))
+    ;; Two ready clocks, room for one event below the top: nothing written.
+    (call $subscribe_now (i32.const 0))
+    (call $subscribe_now (i32.const 48))
+    (i32.store8 (i32.const 0xFFFFFFE0) (i32.const 0xAA))
+    (call $expect (call $poll (i32.const 0) (i32.const 0xFFFFFFE0) (i32.const 2) (i32.const 100)) (i32.const 21) (i32.const 12))
+    (call $expect (i32.load8_u (i32.const 0xFFFFFFE0)) (i32.const 0xAA) (i32.const 13))
+    ;; One event exactly at the top fits.
+    (call $expect (call $poll (i32.const 0) (i32.const 0xFFFFFFE0) (i32.const 1) (i32.const 100)) (i32.const 0) (i32.const 14))
+    (call $expect (i32.load (i32.const 100)) (i32.const 1) (i32.const 15))
+    ;; The arguments' strings ending at the last byte of memory fit.
+    (call $expect (call $args_sizes (i32.const 200) (i32.const 204)) (i32.const 0) (i32.const 16))
+    (i32.store8 (i32.const 0xFFFFFFFF) (i32.const 0xAA))
+    (call $expect
+      (call $args_get (i32.const 300) (i32.sub (i32.const 0) (i32.load (i32.const 204))))
+      (i32.const 0) (i32.const 17))
+    (call $expect (i32.load8_u (i32.const 0xFFFFFFFF)) (i32.const 0) (i32.const 18)))
+)"#,
+    );
+    let out = run(warden_run([
+        "--dir",
+        &format!("{}::/d", s(dir.path())),
+        s(&module),
+    ]));
+    out.code(0).quiet();
+}

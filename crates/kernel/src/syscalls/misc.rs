@@ -4,16 +4,25 @@ use crate::abi::{clockid, signal, Errno, GuestMemory};
 use crate::cage::{Cage, Stop, SysError, SysResult};
 use warden_policy::Subsystem;
 
-/// Writes NUL-terminated strings and the pointer array to them.
+/// Writes NUL-terminated strings and the pointer array to them. Both
+/// regions are checked first, so a call that fails writes nothing.
 fn write_strings(mem: &mut GuestMemory, items: &[Vec<u8>], ptrs: u32, buf: u32) -> SysResult {
-    let mut at = buf;
-    for (i, item) in items.iter().enumerate() {
-        let slot = ptrs.checked_add(i as u32 * 4).ok_or(Errno::FAULT)?;
-        mem.write_u32(slot, at)?;
-        mem.write_bytes(at, item)?;
-        let end = at.checked_add(item.len() as u32).ok_or(Errno::FAULT)?;
-        mem.write_u8(end, 0)?;
-        at = end + 1;
+    let (count, bytes) = sizes(items);
+    let table_len = count.checked_mul(4).ok_or(Errno::FAULT)?;
+    mem.slice(ptrs, table_len)?;
+    let strings = mem.slice_mut(buf, bytes)?;
+    let mut starts = Vec::with_capacity(items.len());
+    let mut at = 0usize;
+    for item in items {
+        strings[at..at + item.len()].copy_from_slice(item);
+        strings[at + item.len()] = 0;
+        // Below `buf + bytes`, which the check above put inside memory.
+        starts.push(buf + at as u32);
+        at += item.len() + 1;
+    }
+    let table = mem.slice_mut(ptrs, table_len)?;
+    for (slot, start) in table.chunks_exact_mut(4).zip(starts) {
+        slot.copy_from_slice(&start.to_le_bytes());
     }
     Ok(())
 }

@@ -40,9 +40,17 @@ impl Cage {
         fdflags: u32,
         opened: u32,
     ) -> SysResult {
-        let node = self.dir_node(fd, rights::PATH_OPEN)?;
-        let path = Self::path(mem, path, path_len)?;
         let (o, f) = (oflags as u16, fdflags as u16);
+        // Creating and truncating need rights of their own on the directory.
+        let mut needed = rights::PATH_OPEN;
+        if o & oflags::CREAT != 0 {
+            needed |= rights::PATH_CREATE_FILE;
+        }
+        if o & oflags::TRUNC != 0 {
+            needed |= rights::PATH_FILESTAT_SET_SIZE;
+        }
+        let node = self.dir_node(fd, needed)?;
+        let path = Self::path(mem, path, path_len)?;
         let write_rights = rights::FD_WRITE | rights::FD_ALLOCATE | rights::FD_FILESTAT_SET_SIZE;
         let req = OpenRequest {
             read: rights_base & (rights::FD_READ | rights::FD_READDIR) != 0,
@@ -54,6 +62,7 @@ impl Cage {
             append: f & fdflags::APPEND != 0,
             nonblock: f & fdflags::NONBLOCK != 0,
             follow: dirflags & lookupflags::SYMLINK_FOLLOW != 0,
+            sync: f & (fdflags::SYNC | fdflags::DSYNC | fdflags::RSYNC),
         };
         let dir = node.as_dir().ok_or(Errno::NOTDIR)?;
         let opened_node = dir.open(path, &req)?;

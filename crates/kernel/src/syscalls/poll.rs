@@ -59,6 +59,9 @@ impl Cage {
         if nsubs == 0 {
             return Err(Errno::INVAL.into());
         }
+        // Every event may be written: check the whole buffer before waiting.
+        let events_len = nsubs.checked_mul(EVENT_SIZE).ok_or(Errno::FAULT)?;
+        mem.slice(events, events_len)?;
         let mut ready: Vec<Event> = Vec::new();
         let mut clocks: Vec<ClockWait> = Vec::new();
         let mut waits: Vec<FdWait> = Vec::new();
@@ -67,9 +70,14 @@ impl Cage {
             let base = subs
                 .checked_add(i.checked_mul(SUBSCRIPTION_SIZE).ok_or(Errno::FAULT)?)
                 .ok_or(Errno::FAULT)?;
-            mem.slice(base, SUBSCRIPTION_SIZE)?;
-            let userdata = mem.read_u64(base)?;
-            let kind = mem.read_u8(base + 8)?;
+            let sub: [u8; SUBSCRIPTION_SIZE as usize] = mem.read(base)?;
+            let field = |at: usize, n: usize| -> u64 {
+                let mut le = [0u8; 8];
+                le[..n].copy_from_slice(&sub[at..at + n]);
+                u64::from_le_bytes(le)
+            };
+            let userdata = field(0, 8);
+            let kind = sub[8];
             let event = |error: Errno| Event {
                 userdata,
                 error,
@@ -83,16 +91,16 @@ impl Cage {
                         ready.push(event(e));
                         continue;
                     }
-                    let id = mem.read_u32(base + 16)?;
-                    let timeout = mem.read_u64(base + 24)?;
-                    let flags = mem.read_u16(base + 40)?;
+                    let id = field(16, 4) as u32;
+                    let timeout = field(24, 8);
+                    let flags = field(40, 2) as u16;
                     match clock_deadline(id, timeout, flags, start) {
                         Ok(deadline) => clocks.push(ClockWait { userdata, deadline }),
                         Err(e) => ready.push(event(e)),
                     }
                 }
                 eventtype::FD_READ | eventtype::FD_WRITE => {
-                    let fd = mem.read_u32(base + 16)?;
+                    let fd = field(16, 4) as u32;
                     let node = match self.fds.get(fd) {
                         Ok(entry) => entry.node.clone(),
                         Err(e) => {
@@ -144,8 +152,11 @@ impl Cage {
             }
         }
 
-        for (i, ev) in ready.iter().enumerate() {
-            mem.write_bytes(events + i as u32 * EVENT_SIZE, &ev.encode())?;
+        // At most one event per subscription, and the buffer was checked
+        // for `nsubs` of them.
+        let out = mem.slice_mut(events, events_len)?;
+        for (slot, ev) in out.chunks_exact_mut(EVENT_SIZE as usize).zip(&ready) {
+            slot.copy_from_slice(&ev.encode());
         }
         mem.write_u32(nevents, ready.len() as u32)?;
         Ok(())
@@ -259,7 +270,11 @@ fn clock_deadline(id: u32, timeout: u64, flags: u16, start: Instant) -> Result<I
             _ => return Err(Errno::NOTSUP),
         }
     };
-    Ok(start + Duration::from_nanos(relative))
+    // A timeout past what `Instant` can hold is as good as never.
+    let far = Duration::from_secs(u64::from(u32::MAX));
+    Ok(start
+        .checked_add(Duration::from_nanos(relative))
+        .unwrap_or_else(|| start + far))
 }
 
 /// Bytes left to read in a file that never blocks.

@@ -1,6 +1,6 @@
 //! `sock_*`: accepted connections on listening sockets the user preopened.
 
-use crate::abi::{fdflags, rights, Errno, GuestMemory, RIFLAGS_RECV_PEEK};
+use crate::abi::{fdflags, filetype, rights, Errno, GuestMemory, RIFLAGS_RECV_PEEK};
 use crate::cage::{Cage, SysResult};
 use crate::fdtable::FdEntry;
 use std::sync::Arc;
@@ -10,6 +10,12 @@ impl Cage {
     fn socket(&self, fd: u32, needed: u64) -> Result<Arc<dyn crate::vfs::Node>, Errno> {
         self.check(Subsystem::Sockets)?;
         let entry = self.fds.get(fd)?;
+        if !matches!(
+            entry.node.filetype(),
+            filetype::SOCKET_STREAM | filetype::SOCKET_DGRAM
+        ) {
+            return Err(Errno::NOTSOCK);
+        }
         entry.require(needed)?;
         Ok(entry.node.clone())
     }

@@ -6,8 +6,9 @@ use crate::abi::{fdflags, filetype, rights, Dirent, Errno, Filestat, Result};
 use crate::note;
 use cap_fs_ext::{
     DirExt, FollowSymlinks, MetadataExt, OpenOptionsFollowExt, OpenOptionsMaybeDirExt,
+    OpenOptionsSyncExt,
 };
-use cap_std::fs::{Dir, Metadata, OpenOptions};
+use cap_std::fs::{Dir, Metadata, OpenOptions, OpenOptionsExt};
 use std::any::Any;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsFd;
@@ -161,8 +162,12 @@ impl Directory for HostDir {
             FollowSymlinks::No
         };
         if req.directory {
-            if req.create || req.exclusive || req.truncate || req.write {
+            if req.create || req.exclusive || req.truncate {
                 return Err(Errno::INVAL);
+            }
+            // A directory is never open for writing (Linux: EISDIR).
+            if req.write || req.append {
+                return Err(Errno::ISDIR);
             }
             let dir = match follow {
                 FollowSymlinks::Yes => self.dir.open_dir(path),
@@ -171,13 +176,24 @@ impl Directory for HostDir {
             .map_err(host_err)?;
             return Ok(Arc::new(HostDir::new(dir, self.read_only)));
         }
+        // As wasmtime: the host open reads unless it only writes, and
+        // writes whenever it creates or truncates, whatever rights were
+        // asked for (an fd never gets more rights than it asked for).
         let mut opts = OpenOptions::new();
-        opts.read(req.read || !wants_write)
-            .write(req.write || (req.truncate && !req.append))
+        opts.read(req.read || !(req.write || req.append))
+            .write(req.write || ((req.create || req.truncate) && !req.append))
             .append(req.append)
-            .truncate(req.truncate)
             .follow(follow)
             .maybe_dir(!wants_write);
+        if req.truncate && req.append {
+            // Linux takes O_TRUNC with O_APPEND; cap-std's own check does not.
+            opts.custom_flags(rustix::fs::OFlags::TRUNC.bits() as i32);
+        } else {
+            opts.truncate(req.truncate);
+        }
+        opts.sync(req.sync & fdflags::SYNC != 0)
+            .dsync(req.sync & fdflags::DSYNC != 0)
+            .rsync(req.sync & fdflags::RSYNC != 0);
         if req.exclusive && req.create {
             opts.create_new(true);
         } else if req.create {
@@ -189,7 +205,7 @@ impl Directory for HostDir {
             let dir = Dir::from_std_file(file.into_std());
             return Ok(Arc::new(HostDir::new(dir, self.read_only)));
         }
-        let mut flags = 0;
+        let mut flags = req.sync;
         if req.append {
             flags |= fdflags::APPEND;
         }
@@ -238,8 +254,9 @@ impl Directory for HostDir {
         let to_dir = self.same_kind(to_dir)?;
         if follow {
             // linkat(AT_SYMLINK_FOLLOW) has no cap-std form; a followed
-            // link is rare and refusing it is safer than resolving by hand.
-            return Err(Errno::NOTSUP);
+            // link is rare and refusing it (EINVAL, as wasmtime does) is
+            // safer than resolving by hand.
+            return Err(Errno::INVAL);
         }
         self.dir.hard_link(from, &to_dir.dir, to).map_err(host_err)
     }
@@ -291,6 +308,8 @@ impl Directory for HostDir {
     }
 }
 
+const SYNC_FLAGS: u16 = fdflags::SYNC | fdflags::DSYNC | fdflags::RSYNC;
+
 /// An open host file. The OS descriptor holds the offset, so fds and cages
 /// sharing this description share it too, as POSIX has it.
 pub struct HostFile {
@@ -325,6 +344,12 @@ impl Node for HostFile {
     }
     fn pwrite(&self, buf: &[u8], offset: u64) -> Result<usize> {
         Self::io(self.file.write_at(buf, offset))
+    }
+    fn write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> Result<usize> {
+        rustix::io::writev(&self.file, bufs).map_err(Errno::from)
+    }
+    fn pwrite_vectored(&self, bufs: &[io::IoSlice<'_>], offset: u64) -> Result<usize> {
+        rustix::io::pwritev(&self.file, bufs, offset).map_err(Errno::from)
     }
     fn seek(&self, pos: SeekFrom) -> Result<u64> {
         Self::io((&self.file).seek(pos))
@@ -421,7 +446,8 @@ impl Node for HostFile {
         oflags.set(rustix::fs::OFlags::NONBLOCK, flags & fdflags::NONBLOCK != 0);
         rustix::fs::fcntl_setfl(self.file.as_fd(), oflags).map_err(Errno::from)?;
         let mut f = self.flags.lock().map_err(|_| Errno::IO)?;
-        *f = flags & (fdflags::APPEND | fdflags::NONBLOCK);
+        // The sync flags stay as opened: Linux cannot change them later.
+        *f = (*f & SYNC_FLAGS) | (flags & (fdflags::APPEND | fdflags::NONBLOCK));
         Ok(())
     }
 }

@@ -17,7 +17,7 @@ pub mod virt;
 use crate::abi::{fdflags, filetype, Dirent, Errno, Filestat, Result};
 use crate::note;
 use std::any::Any;
-use std::io::SeekFrom;
+use std::io::{IoSlice, SeekFrom};
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
@@ -35,6 +35,8 @@ pub struct OpenRequest {
     pub append: bool,
     pub nonblock: bool,
     pub follow: bool,
+    /// `SYNC`, `DSYNC` and `RSYNC` of the fdflags, as asked.
+    pub sync: u16,
 }
 
 /// A time to set: now, or a given instant.
@@ -72,6 +74,22 @@ pub trait Node: Send + Sync + Any {
     }
     fn pwrite(&self, _buf: &[u8], _offset: u64) -> Result<usize> {
         Err(Errno::SPIPE)
+    }
+    /// Writes `bufs` as one write, so that no other writer's data lands
+    /// inside it: one host `writev` where there is a host descriptor, else
+    /// one [`Node::write`] of the gathered bytes.
+    fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> Result<usize> {
+        match bufs {
+            [one] => self.write(one),
+            _ => self.write(&gather(bufs)),
+        }
+    }
+    /// [`Node::write_vectored`] at an offset.
+    fn pwrite_vectored(&self, bufs: &[IoSlice<'_>], offset: u64) -> Result<usize> {
+        match bufs {
+            [one] => self.pwrite(one, offset),
+            _ => self.pwrite(&gather(bufs), offset),
+        }
     }
     fn seek(&self, _pos: SeekFrom) -> Result<u64> {
         Err(Errno::SPIPE)
@@ -157,6 +175,15 @@ pub trait Directory: Send + Sync {
     ) -> Result<()>;
     /// For operations across two directories of the same kind.
     fn as_any(&self) -> &dyn Any;
+}
+
+/// The bytes of several buffers, in one.
+fn gather(bufs: &[IoSlice<'_>]) -> Vec<u8> {
+    let mut all = Vec::with_capacity(bufs.iter().map(|b| b.len()).sum());
+    for b in bufs {
+        all.extend_from_slice(b);
+    }
+    all
 }
 
 /// Rejects what no mount accepts: absolute paths and NUL bytes.

@@ -55,6 +55,15 @@ impl Node for PipeEnd {
         }
         rustix::io::write(&self.fd, buf).map_err(Errno::from)
     }
+    /// One `writev`: Linux keeps a pipe write of at most `PIPE_BUF` bytes
+    /// whole, and this end is non-blocking, so such a write either goes in
+    /// whole or not at all (`EAGAIN`, and the kernel waits and retries).
+    fn write_vectored(&self, bufs: &[std::io::IoSlice<'_>]) -> Result<usize> {
+        if self.reader {
+            return Err(Errno::BADF);
+        }
+        rustix::io::writev(&self.fd, bufs).map_err(Errno::from)
+    }
     fn fdflags(&self) -> u16 {
         self.flags.get()
     }

@@ -82,6 +82,9 @@ impl Node for Stream {
     fn write(&self, buf: &[u8]) -> Result<usize> {
         (&self.socket).write(buf).map_err(Errno::from)
     }
+    fn write_vectored(&self, bufs: &[std::io::IoSlice<'_>]) -> Result<usize> {
+        (&self.socket).write_vectored(bufs).map_err(Errno::from)
+    }
     fn fdflags(&self) -> u16 {
         self.flags.get()
     }

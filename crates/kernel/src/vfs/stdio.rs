@@ -47,6 +47,9 @@ impl Node for HostStream {
     fn write(&self, buf: &[u8]) -> Result<usize> {
         rustix::io::write(self.borrow(), buf).map_err(Errno::from)
     }
+    fn write_vectored(&self, bufs: &[std::io::IoSlice<'_>]) -> Result<usize> {
+        rustix::io::writev(self.borrow(), bufs).map_err(Errno::from)
+    }
     fn readiness(&self) -> Readiness {
         Readiness::Os(self.fd)
     }

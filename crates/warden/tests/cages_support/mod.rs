@@ -283,7 +283,8 @@ fn kill_group(pgid: u32) {
 
 /// Runs `name` natively and under warden; they must agree on stdout and
 /// exit code.
-pub fn compare(name: &str, opts: &Opts) {
+/// Runs `name` both ways and fails unless they agree; returns warden's run.
+pub fn compare(name: &str, opts: &Opts) -> Outcome {
     let native = run_native(name, opts);
     let warden = run_warden(name, opts);
     if native.code != warden.code || native.stdout != warden.stdout {
@@ -304,6 +305,7 @@ pub fn compare(name: &str, opts: &Opts) {
             warden.command,
         );
     }
+    warden
 }
 
 /// The lines that differ, `-` native, `+` warden (a naive diff: enough to
