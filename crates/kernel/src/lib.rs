@@ -11,6 +11,7 @@ pub mod abi;
 mod cache;
 pub mod cage;
 pub mod fdtable;
+pub mod hostfds;
 pub mod memory;
 pub mod note;
 pub mod process;
@@ -108,6 +109,7 @@ pub struct Kernel {
 
 impl Kernel {
     pub fn new(settings: EngineSettings) -> anyhow::Result<Kernel> {
+        hostfds::init();
         let mut config = Config::new();
         config.cranelift_opt_level(OptLevel::Speed);
         // Epoch checks let the host stop a guest that makes no syscalls.

@@ -62,6 +62,7 @@ fn fork_bomb_is_contained() {
         &Opts {
             max_processes: Some(4),
             timeout: Duration::from_secs(120),
+            ..Opts::default()
         },
     );
     assert_eq!(
@@ -135,7 +136,28 @@ fn pipe_writes_up_to_pipe_buf_are_atomic() {
     );
 }
 
+/// Pipes until refused under a low descriptor limit: the guest gets
+/// EMFILE/ENFILE, and fork, wait and signals (which need host descriptors
+/// of warden's own) keep working.
+#[test]
+fn descriptor_exhaustion_leaves_fork_and_signals_working() {
+    compare(
+        "fd_exhaust",
+        &Opts {
+            nofile: Some(1024),
+            ..Opts::default()
+        },
+    );
+}
+
 // signals
+
+/// A child blocked in the open of a FIFO (either direction) is ended by
+/// SIGKILL like any blocked process, and its parent reaps it.
+#[test]
+fn kill_ends_a_child_blocked_opening_a_fifo() {
+    same("fifo_kill");
+}
 
 #[test]
 fn kill_ends_a_looping_child() {

@@ -627,3 +627,75 @@ fn a_file_written_by_one_run_is_read_by_the_next() {
     assert!(child.wait().unwrap().success());
     assert_eq!(text, "line 1\nline 2\n");
 }
+
+fn mkfifo(dir: &std::path::Path) -> std::path::PathBuf {
+    let fifo = dir.join("fifo");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    fifo
+}
+
+/// Opening a FIFO that nobody opens from the other side blocks, as on
+/// Linux, but `--timeout` still ends the run (the host thread never sits
+/// in open(2)).
+#[test]
+fn a_blocked_fifo_open_ends_at_the_timeout() {
+    let dir = tempdir();
+    mkfifo(dir.path());
+    for mode in ["read", "write"] {
+        let out = run_limited(
+            warden_run([
+                "--timeout",
+                "500ms",
+                "--dir",
+                &format!("{}::/d", s(dir.path())),
+                s(&c_guest("fifo")),
+                mode,
+                "/d/fifo",
+            ]),
+            b"",
+            std::time::Duration::from_secs(30),
+        );
+        out.code(124).stdout_is("opening\n");
+        assert!(out.warden_line().contains("time limit"), "{mode}: {out}");
+    }
+}
+
+/// A FIFO between the host and a guest carries data both ways, with
+/// blocking opens on the guest's side.
+#[test]
+fn a_fifo_carries_data_to_and_from_the_host() {
+    let dir = tempdir();
+    let fifo = mkfifo(dir.path());
+    let mount = format!("{}::/d", s(dir.path()));
+    // The host writes once the guest has opened for reading.
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::write(fifo, "from the host\n").unwrap())
+    };
+    let out = run(warden_run([
+        "--dir",
+        &mount,
+        s(&c_guest("fifo")),
+        "read",
+        "/d/fifo",
+    ]));
+    writer.join().unwrap();
+    out.code(0)
+        .stdout_is("opening\nfrom the host\nread: EOF\n")
+        .quiet();
+    // The guest writes once the host has opened for reading.
+    let reader = std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap());
+    let out = run(warden_run([
+        "--dir",
+        &mount,
+        s(&c_guest("fifo")),
+        "write",
+        "/d/fifo",
+    ]));
+    out.code(0).stdout_is("opening\nwrite: OK\n").quiet();
+    assert_eq!(reader.join().unwrap(), "through the fifo\n");
+}

@@ -5,9 +5,12 @@ use super::fd::time_specs;
 use crate::abi::{fdflags, lookupflags, oflags, rights, Errno, GuestMemory};
 use crate::cage::{Cage, SysResult};
 use crate::fdtable::FdEntry;
-use crate::vfs::{check_path, Node, OpenRequest};
+use crate::vfs::{check_path, Node, OpenRequest, Readiness};
 use std::sync::Arc;
 use warden_policy::Subsystem;
+
+/// How often a blocking open of a FIFO looks for a reader.
+const FIFO_RETRY: std::time::Duration = std::time::Duration::from_millis(10);
 
 impl Cage {
     /// The directory node behind `fd`, once the policy and its rights allow.
@@ -65,7 +68,21 @@ impl Cage {
             sync: f & (fdflags::SYNC | fdflags::DSYNC | fdflags::RSYNC),
         };
         let dir = node.as_dir().ok_or(Errno::NOTDIR)?;
-        let opened_node = dir.open(path, &req)?;
+        let opened_node = loop {
+            match dir.open(path, &req) {
+                // A FIFO with no reader yet: wait where a signal or a stop
+                // can end the wait, as a blocking open(2) would.
+                Err(Errno::AGAIN) if !req.nonblock => self.pause(FIFO_RETRY)?,
+                other => break other?,
+            }
+        };
+        // A FIFO opened for reading: a blocking open returns once there is
+        // something to read or a writer came and went.
+        if !req.nonblock && req.read && !req.write && opened_node.blocks_in_kernel() {
+            if let Readiness::Os(raw) = opened_node.readiness() {
+                self.wait_fd(raw, false)?;
+            }
+        }
         let inherit = self.fds.get(fd)?.rights_inheriting;
         let mut entry = FdEntry::new(opened_node);
         entry.rights_base &= rights_base & inherit;

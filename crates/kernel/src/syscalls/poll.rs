@@ -179,6 +179,11 @@ impl Cage {
         self.wait_fds(&wait, None, &mut ready)
     }
 
+    /// Sleeps for `time`, or less if a signal or a stop comes.
+    pub(super) fn pause(&self, time: Duration) -> SysResult {
+        self.wait_fds(&[], Some(time), &mut Vec::new())
+    }
+
     /// Blocks until the cage's waker fires (a signal or a stop).
     pub(super) fn wait_fds_public(&self, ready: &mut Vec<Event>) -> SysResult {
         self.wait_fds(&[], None, ready)

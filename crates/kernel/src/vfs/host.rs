@@ -1,8 +1,9 @@
 //! Host directories, reached only through cap-std: every lookup stays under
 //! the mount's root (no escape by `..`, absolute symlinks or symlink loops).
 
-use super::{dot_entries, nanos, read_only, Directory, Node, OpenRequest, TimeSpec};
+use super::{dot_entries, nanos, read_only, Directory, Node, OpenRequest, Readiness, TimeSpec};
 use crate::abi::{fdflags, filetype, rights, Dirent, Errno, Filestat, Result};
+use crate::hostfds::HostFds;
 use crate::note;
 use cap_fs_ext::{
     DirExt, FollowSymlinks, MetadataExt, OpenOptionsFollowExt, OpenOptionsMaybeDirExt,
@@ -11,7 +12,7 @@ use cap_fs_ext::{
 use cap_std::fs::{Dir, Metadata, OpenOptions, OpenOptionsExt};
 use std::any::Any;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex};
 
@@ -73,16 +74,22 @@ fn filestat_of(meta: &Metadata) -> Filestat {
 pub struct HostDir {
     dir: Dir,
     read_only: bool,
+    _fds: HostFds,
 }
 
 impl HostDir {
     pub fn open_root(path: &std::path::Path, read_only: bool) -> io::Result<HostDir> {
+        let fds = HostFds::take(1).map_err(|_| io::Error::from_raw_os_error(libc::ENFILE))?;
         let dir = Dir::open_ambient_dir(path, cap_std::ambient_authority())?;
-        Ok(HostDir::new(dir, read_only))
+        Ok(HostDir::new(dir, read_only, fds))
     }
 
-    fn new(dir: Dir, read_only: bool) -> HostDir {
-        HostDir { dir, read_only }
+    fn new(dir: Dir, read_only: bool, fds: HostFds) -> HostDir {
+        HostDir {
+            dir,
+            read_only,
+            _fds: fds,
+        }
     }
 
     fn writable(&self) -> Result<()> {
@@ -91,6 +98,15 @@ impl HostDir {
         } else {
             Ok(())
         }
+    }
+
+    fn is_fifo(&self, path: &str, follow: FollowSymlinks) -> bool {
+        use cap_fs_ext::FileTypeExt;
+        let meta = match follow {
+            FollowSymlinks::Yes => self.dir.metadata(path),
+            FollowSymlinks::No => self.dir.symlink_metadata(path),
+        };
+        meta.is_ok_and(|m| m.file_type().is_fifo())
     }
 
     fn same_kind<'a>(&self, other: &'a dyn Directory) -> Result<&'a HostDir> {
@@ -152,6 +168,7 @@ impl Node for HostDir {
 
 impl Directory for HostDir {
     fn open(&self, path: &str, req: &OpenRequest) -> Result<Arc<dyn Node>> {
+        let fds = HostFds::take(1)?;
         let wants_write = req.write || req.create || req.truncate || req.append;
         if wants_write {
             self.writable()?;
@@ -174,7 +191,7 @@ impl Directory for HostDir {
                 FollowSymlinks::No => self.dir.open_dir_nofollow(path),
             }
             .map_err(host_err)?;
-            return Ok(Arc::new(HostDir::new(dir, self.read_only)));
+            return Ok(Arc::new(HostDir::new(dir, self.read_only, fds)));
         }
         // As wasmtime: the host open reads unless it only writes, and
         // writes whenever it creates or truncates, whatever rights were
@@ -191,32 +208,56 @@ impl Directory for HostDir {
         } else {
             opts.truncate(req.truncate);
         }
+        // Never block the host thread in open(2): a FIFO without its other
+        // end would hold it beyond any timeout or kill. The guest's own
+        // blocking open waits in the kernel instead (see `path_open`).
         opts.sync(req.sync & fdflags::SYNC != 0)
             .dsync(req.sync & fdflags::DSYNC != 0)
-            .rsync(req.sync & fdflags::RSYNC != 0);
+            .rsync(req.sync & fdflags::RSYNC != 0)
+            .nonblock(true);
         if req.exclusive && req.create {
             opts.create_new(true);
         } else if req.create {
             opts.create(true);
         }
-        let file = self.dir.open_with(path, &opts).map_err(host_err)?;
+        let file = match self.dir.open_with(path, &opts) {
+            Ok(file) => file,
+            // A FIFO opened for writing with no reader yet: a blocking
+            // open would wait for one.
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) && !req.nonblock => {
+                return Err(if self.is_fifo(path, follow) {
+                    Errno::AGAIN
+                } else {
+                    Errno::NXIO
+                });
+            }
+            Err(e) => return Err(host_err(e)),
+        };
         let meta = file.metadata().map_err(host_err)?;
         if meta.is_dir() {
             let dir = Dir::from_std_file(file.into_std());
-            return Ok(Arc::new(HostDir::new(dir, self.read_only)));
+            return Ok(Arc::new(HostDir::new(dir, self.read_only, fds)));
         }
         let mut flags = req.sync;
         if req.append {
             flags |= fdflags::APPEND;
         }
+        let fifo = {
+            use cap_fs_ext::FileTypeExt;
+            meta.file_type().is_fifo()
+        };
         let node = HostFile {
             file: file.into_std(),
             flags: Mutex::new(flags),
             read_only: self.read_only,
             writable: wants_write,
+            fifo,
+            _fds: fds,
         };
-        if req.nonblock {
-            node.set_fdflags(flags | fdflags::NONBLOCK)?;
+        // The host descriptor keeps O_NONBLOCK only where the kernel does
+        // the blocking (FIFOs) or the guest asked for it.
+        if req.nonblock || !meta.is_file() {
+            node.set_fdflags(flags | if req.nonblock { fdflags::NONBLOCK } else { 0 })?;
         }
         Ok(Arc::new(node))
     }
@@ -318,6 +359,10 @@ pub struct HostFile {
     read_only: bool,
     /// Opened for writing: `ftruncate` needs it (EINVAL otherwise).
     writable: bool,
+    /// A FIFO: a stream whose host descriptor stays non-blocking, so that
+    /// the kernel does the blocking (like warden's own pipes).
+    fifo: bool,
+    _fds: HostFds,
 }
 
 impl HostFile {
@@ -328,10 +373,28 @@ impl HostFile {
 
 impl Node for HostFile {
     fn filetype(&self) -> u8 {
-        filetype::REGULAR_FILE
+        if self.fifo {
+            filetype::UNKNOWN
+        } else {
+            filetype::REGULAR_FILE
+        }
     }
     fn base_rights(&self) -> u64 {
-        rights::REGULAR_FILE
+        if self.fifo {
+            rights::STREAM
+        } else {
+            rights::REGULAR_FILE
+        }
+    }
+    fn blocks_in_kernel(&self) -> bool {
+        self.fifo
+    }
+    fn readiness(&self) -> Readiness {
+        if self.fifo {
+            Readiness::Os(self.file.as_raw_fd())
+        } else {
+            Readiness::Always
+        }
     }
     fn read(&self, buf: &mut [u8]) -> Result<usize> {
         Self::io((&self.file).read(buf))
@@ -443,7 +506,10 @@ impl Node for HostFile {
     fn set_fdflags(&self, flags: u16) -> Result<()> {
         let mut oflags = rustix::fs::fcntl_getfl(self.file.as_fd()).map_err(Errno::from)?;
         oflags.set(rustix::fs::OFlags::APPEND, flags & fdflags::APPEND != 0);
-        oflags.set(rustix::fs::OFlags::NONBLOCK, flags & fdflags::NONBLOCK != 0);
+        oflags.set(
+            rustix::fs::OFlags::NONBLOCK,
+            self.fifo || flags & fdflags::NONBLOCK != 0,
+        );
         rustix::fs::fcntl_setfl(self.file.as_fd(), oflags).map_err(Errno::from)?;
         let mut f = self.flags.lock().map_err(|_| Errno::IO)?;
         // The sync flags stay as opened: Linux cannot change them later.

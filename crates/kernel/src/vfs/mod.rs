@@ -157,6 +157,9 @@ pub trait Node: Send + Sync + Any {
 /// The `path_*` operations, relative to an open directory. Paths are
 /// relative and already checked by [`check_path`].
 pub trait Directory: Send + Sync {
+    /// Opens `path` without blocking the host thread. `EAGAIN` when the
+    /// open would block (a FIFO without a reader) and the request is not
+    /// `nonblock`: the caller waits and asks again.
     fn open(&self, path: &str, req: &OpenRequest) -> Result<Arc<dyn Node>>;
     fn create_dir(&self, path: &str) -> Result<()>;
     fn remove_dir(&self, path: &str) -> Result<()>;

@@ -4,11 +4,13 @@
 
 use super::{GuestNonblock, Node, Readiness};
 use crate::abi::{filetype, rights, Errno, Result};
+use crate::hostfds::HostFds;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
 
 pub struct PipeEnd {
     fd: OwnedFd,
+    _slot: HostFds,
     reader: bool,
     /// The guest's view: `NONBLOCK` when it asked for it.
     flags: GuestNonblock,
@@ -17,15 +19,17 @@ pub struct PipeEnd {
 /// A new pipe: (read end, write end). Linux gives it 64 KiB of buffer.
 pub fn pipe() -> Result<(Arc<dyn Node>, Arc<dyn Node>)> {
     use rustix::pipe::PipeFlags;
+    let slots = (HostFds::take(1)?, HostFds::take(1)?);
     let (r, w) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
-    let end = |fd, reader| -> Arc<dyn Node> {
+    let end = |fd, slot, reader| -> Arc<dyn Node> {
         Arc::new(PipeEnd {
             fd,
+            _slot: slot,
             reader,
             flags: GuestNonblock::default(),
         })
     };
-    Ok((end(r, true), end(w, false)))
+    Ok((end(r, slots.0, true), end(w, slots.1, false)))
 }
 
 impl Node for PipeEnd {

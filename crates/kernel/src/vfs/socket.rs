@@ -8,6 +8,7 @@
 
 use super::{GuestNonblock, Node, Readiness};
 use crate::abi::{filetype, rights, Errno, Result, SDFLAGS_RD, SDFLAGS_WR};
+use crate::hostfds::HostFds;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
@@ -55,10 +56,12 @@ impl Node for Listener {
         Readiness::Os(self.socket.as_raw_fd())
     }
     fn sock_accept(&self, nonblock: bool) -> Result<Arc<dyn Node>> {
+        let slot = HostFds::take(1)?;
         let (stream, _) = self.socket.accept().map_err(Errno::from)?;
         stream.set_nonblocking(true).map_err(Errno::from)?;
         Ok(Arc::new(Stream {
             socket: stream,
+            _slot: slot,
             flags: GuestNonblock::new(nonblock),
         }))
     }
@@ -66,6 +69,7 @@ impl Node for Listener {
 
 pub struct Stream {
     socket: TcpStream,
+    _slot: HostFds,
     flags: GuestNonblock,
 }
 

@@ -22,6 +22,9 @@ use std::time::{Duration, Instant};
 /// Programs exec'd by the tests rather than run by them.
 pub const HELPERS: &[&str] = &["echo_args", "upper", "fdcheck", "pidcheck"];
 
+/// A FIFO in each BIN directory, for programs that block opening one.
+pub const FIFO: &str = "fifo";
+
 /// The file the tests exec to get ENOEXEC: text, executable.
 pub const NOT_A_PROGRAM: &str = "notaprog";
 
@@ -109,6 +112,12 @@ fn build_all() -> Result<Built, String> {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
             .map_err(|e| e.to_string())?;
+        // A FIFO nobody opens from the other side, for fifo_kill.
+        let fifo = dir.join(FIFO);
+        let made = Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            return Err(format!("mkfifo {} failed", fifo.display()));
+        }
     }
     Ok(Built {
         native_bin,
@@ -165,6 +174,8 @@ pub struct Opts {
     /// `max_processes` for warden (a config file); natively `FORK_LIMIT`.
     pub max_processes: Option<u32>,
     pub timeout: Duration,
+    /// A lower `RLIMIT_NOFILE` (soft and hard) to run under, both ways.
+    pub nofile: Option<u32>,
 }
 
 impl Default for Opts {
@@ -172,6 +183,20 @@ impl Default for Opts {
         Opts {
             max_processes: None,
             timeout: Duration::from_secs(60),
+            nofile: None,
+        }
+    }
+}
+
+/// `program`, under `prlimit` when the options lower a limit.
+fn command(program: PathBuf, opts: &Opts) -> Command {
+    match opts.nofile {
+        None => Command::new(program),
+        Some(n) => {
+            // util-linux, essential on Debian; absolute, as the native run has no PATH.
+            let mut cmd = Command::new("/usr/bin/prlimit");
+            cmd.arg(format!("--nofile={n}:{n}")).arg("--").arg(program);
+            cmd
         }
     }
 }
@@ -186,7 +211,7 @@ fn scratch(side: &str, name: &str) -> PathBuf {
 pub fn run_native(name: &str, opts: &Opts) -> Outcome {
     let built = built();
     let scratch = scratch("native", name);
-    let mut cmd = Command::new(built.native_bin.join(name));
+    let mut cmd = command(built.native_bin.join(name), opts);
     cmd.arg(&built.native_bin)
         .arg(&scratch)
         .env_clear()
@@ -203,7 +228,7 @@ pub fn run_native(name: &str, opts: &Opts) -> Outcome {
 pub fn run_warden(name: &str, opts: &Opts) -> Outcome {
     let built = built();
     let scratch = scratch("warden", name);
-    let mut cmd = Command::new(warden());
+    let mut cmd = command(warden().into(), opts);
     cmd.arg("run").env("WARDEN_CACHE_DIR", cache_dir());
     if let Some(n) = opts.max_processes {
         let config = root().join(format!("max-processes-{n}.toml"));
