@@ -30,7 +30,7 @@ pub fn init() {
         if limit.current < limit.maximum {
             limit.current = limit.maximum;
             // Best effort: on failure the current limit stays and is used.
-            let _ = setrlimit(Resource::Nofile, limit.clone());
+            let _ = setrlimit(Resource::Nofile, limit);
             limit = getrlimit(Resource::Nofile);
         }
         let limit = limit
