@@ -85,6 +85,7 @@ fn nothing_readable_on_the_host() {
 fn writes_across_chunks_holes_and_random_access_match_a_model() {
     let t = TempStore::new();
     let fs = fs_in(&t);
+    let keys_before = fs.namespace().all_keys("").unwrap().len();
     let f = fs.open("model", create()).unwrap();
     let mut model: Vec<u8> = Vec::new();
     let mut rng = Rng::new(42);
@@ -122,6 +123,10 @@ fn writes_across_chunks_holes_and_random_access_match_a_model() {
         assert_eq!(f.stat().unwrap().size, model.len() as u64, "step {step}");
     }
     assert!(fs.read_file("model").unwrap() == model);
+    // The chunk index kept up: removing the file leaves no chunk behind.
+    drop(f);
+    fs.unlink("model").unwrap();
+    assert_eq!(fs.namespace().all_keys("").unwrap().len(), keys_before);
 }
 
 #[test]

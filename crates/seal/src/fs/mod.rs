@@ -21,19 +21,22 @@
 //! is stored, not what the size says: the store's names are keyed hashes,
 //! with no order to scan a file's chunks by, and a file may be 2^50 bytes
 //! long with one chunk. A format 1 filesystem (without the index) is
-//! upgraded when mounted, by listing the namespace once. A directory is one
-//! entry, rewritten when it changes: fine for the hundreds or few thousands
-//! of entries programs usually keep in one directory, slow for hundreds of
-//! thousands.
+//! upgraded when mounted, by listing the namespace once. The index is one
+//! entry, rewritten when a chunk appears: a few bytes for a file written
+//! front to back, 16 bytes per separate range for one written in scattered
+//! pieces, so each new range costs what the file already stores. A
+//! directory is one entry, rewritten when it changes: fine for the hundreds
+//! or few thousands of entries programs usually keep in one directory, slow
+//! for hundreds of thousands.
 //!
 //! Every operation is one store transaction, so it happens entirely or not
-//! at all, even across a crash; an append ([`Handle::append`]) finds the end
-//! and writes there in one, so concurrent appenders never overwrite each
-//! other. It is durable when it returns, unless the
-//! store was opened with [`Durability::Eventual`](crate::Durability), in
-//! which case [`Handle::sync`] (`fd_sync`) is the point of durability: a
-//! program writing a file in small pieces then pays one `fsync` instead of one
-//! per write.
+//! at all, even across a crash; an append ([`Handle::append`]) finds the
+//! end and writes there in one, so concurrent appenders never overwrite
+//! each other. It is durable when it returns, unless the store was opened
+//! with [`Durability::Eventual`](crate::Durability), in which case
+//! [`Handle::sync`] (`fd_sync`) is the point of durability: a program
+//! writing a file in small pieces then pays one `fsync` instead of one per
+//! write.
 //!
 //! Paths given to [`SealedFs`] are relative to the root (`""` or `"."` is
 //! the root); `..`, empty components (`a//b`, a trailing `/`) and absolute

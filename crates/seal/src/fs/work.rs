@@ -296,23 +296,23 @@ impl<'x, 'a, 't> Work<'x, 'a, 't> {
             let src = &data[(pos - offset) as usize..(upto - offset) as usize];
             let from = (pos - chunk_start) as usize;
             let key = chunk_key(ino, index);
-            let exists = self.extents(ino)?.contains(index);
-            let chunk = if from == 0 && src.len() == CHUNK_SIZE {
-                src.to_vec()
+            // Whether the chunk exists is asked of the chunk itself (the
+            // index agrees: both change in one transaction), so that the
+            // index is read only when a chunk appears, not at every write.
+            let (chunk, existed) = if from == 0 && src.len() == CHUNK_SIZE {
+                (src.to_vec(), self.tx.exists(key)?)
             } else {
-                let mut chunk = if exists {
-                    self.tx.get(key)?.unwrap_or_default()
-                } else {
-                    Vec::new()
-                };
+                let stored = self.tx.get(key)?;
+                let existed = stored.is_some();
+                let mut chunk = stored.unwrap_or_default();
                 if chunk.len() < from + src.len() {
                     chunk.resize(from + src.len(), 0);
                 }
                 chunk[from..from + src.len()].copy_from_slice(src);
-                chunk
+                (chunk, existed)
             };
             self.tx.set(key, chunk)?;
-            if !exists {
+            if !existed {
                 self.extents(ino)?.insert(index);
             }
             pos = upto;
