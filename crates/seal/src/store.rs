@@ -198,6 +198,10 @@ pub(crate) struct Inner {
     /// Generation of the newest commit, durable or not.
     last_commit: AtomicU64,
     namespaces: RwLock<HashMap<String, Arc<NsKeys>>>,
+    /// The filesystem state of each namespace mounted as a sealed
+    /// filesystem, so that every `SealedFs` of one namespace in this store
+    /// shares one open-file bookkeeping (see `fs::SealedFs::new`).
+    pub(crate) filesystems: crate::fs::Registry,
 }
 
 fn open_store(
@@ -273,6 +277,7 @@ fn open_store(
             seen,
             last_commit: AtomicU64::new(state.generation),
             namespaces: RwLock::new(HashMap::new()),
+            filesystems: crate::fs::Registry::default(),
         }),
     })
 }

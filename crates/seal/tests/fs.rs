@@ -85,6 +85,7 @@ fn nothing_readable_on_the_host() {
 fn writes_across_chunks_holes_and_random_access_match_a_model() {
     let t = TempStore::new();
     let fs = fs_in(&t);
+    let keys_before = fs.namespace().all_keys("").unwrap().len();
     let f = fs.open("model", create()).unwrap();
     let mut model: Vec<u8> = Vec::new();
     let mut rng = Rng::new(42);
@@ -122,6 +123,10 @@ fn writes_across_chunks_holes_and_random_access_match_a_model() {
         assert_eq!(f.stat().unwrap().size, model.len() as u64, "step {step}");
     }
     assert!(fs.read_file("model").unwrap() == model);
+    // The chunk index kept up: removing the file leaves no chunk behind.
+    drop(f);
+    fs.unlink("model").unwrap();
+    assert_eq!(fs.namespace().all_keys("").unwrap().len(), keys_before);
 }
 
 #[test]
@@ -423,4 +428,245 @@ fn concurrent_writers_on_separate_files() {
             .collect();
         assert!(data == expected);
     }
+}
+
+/// Runs `f` on a thread and fails if it has not finished after a generous
+/// 20 s: an operation whose cost followed a file's nominal size (2^50 bytes
+/// is 2^34 chunks) would run for hours. Not a timing assertion: what is
+/// tested takes milliseconds.
+fn finishes<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(20)) {
+        Ok(v) => v,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("{what} did not finish in 20 s: its cost follows the nominal size")
+        }
+        Err(e) => panic!("{what} panicked: {e}"),
+    }
+}
+
+#[test]
+fn huge_nominal_sizes_cost_only_what_is_stored() {
+    use warden_seal::fs::MAX_FILE_SIZE;
+    let t = TempStore::new();
+    let fs = fs_in(&t);
+    let ns = fs.namespace().clone();
+    let keys_before = ns.all_keys("").unwrap().len();
+    let data = finishes(
+        "truncate, extend and unlink of a 2^50-byte file",
+        move || {
+            // Grow then shrink, with data at both ends of the range.
+            let f = fs.open("big", create()).unwrap();
+            f.write_at(0, b"head").unwrap();
+            f.set_len(MAX_FILE_SIZE).unwrap();
+            f.write_at(MAX_FILE_SIZE - 4, b"tail").unwrap();
+            let mut buf = [0xAAu8; 8];
+            assert_eq!(f.read_at(MAX_FILE_SIZE - 8, &mut buf).unwrap(), 8);
+            assert_eq!(&buf, b"\0\0\0\0tail");
+            f.set_len(2).unwrap();
+            let kept = fs.read_file("big").unwrap();
+            f.set_len(0).unwrap();
+            // Unlink of a closed file of nominal size 2^50.
+            f.set_len(MAX_FILE_SIZE).unwrap();
+            drop(f);
+            fs.unlink("big").unwrap();
+            // Unlink while open: the last close removes it.
+            let g = fs.open("open", create()).unwrap();
+            g.write_at(3 * CHUNK_SIZE as u64, b"x").unwrap();
+            g.set_len(MAX_FILE_SIZE).unwrap();
+            fs.unlink("open").unwrap();
+            drop(g);
+            // O_TRUNC and rename over a huge file.
+            let h = fs.open("h", create()).unwrap();
+            h.set_len(MAX_FILE_SIZE).unwrap();
+            drop(fs.open("h", create().truncate()).unwrap());
+            h.set_len(MAX_FILE_SIZE).unwrap();
+            fs.write_file("small", b"s").unwrap();
+            fs.rename("small", "h").unwrap();
+            drop(h);
+            fs.unlink("h").unwrap();
+            kept
+        },
+    );
+    assert_eq!(data, b"he");
+    assert_eq!(ns.all_keys("").unwrap().len(), keys_before);
+}
+
+#[test]
+fn two_mounts_of_one_namespace_share_open_unlinked_files() {
+    let t = TempStore::new();
+    let store = t.open();
+    // What two `--sealed` mounts of one namespace do.
+    let a = SealedFs::new(store.namespace("shared").unwrap()).unwrap();
+    let b = SealedFs::new(store.namespace("shared").unwrap()).unwrap();
+    let keys_before = a.namespace().all_keys("").unwrap().len();
+    let h = a.open("tmp", create()).unwrap();
+    h.write_at(0, b"still here").unwrap();
+    b.unlink("tmp").unwrap();
+    assert!(!a.exists("tmp").unwrap());
+    let mut buf = [0u8; 10];
+    assert_eq!(h.read_at(0, &mut buf).unwrap(), 10);
+    assert_eq!(&buf, b"still here");
+    // A third mount made now must not remove it as a crash's leftover.
+    let c = SealedFs::new(store.namespace("shared").unwrap()).unwrap();
+    assert_eq!(h.read_at(0, &mut buf).unwrap(), 10);
+    h.write_at(0, b"written").unwrap();
+    assert_eq!(h.stat().unwrap().nlink, 0);
+    drop(h);
+    assert_eq!(c.namespace().all_keys("").unwrap().len(), keys_before);
+
+    // Open through one, replaced by a rename through the other.
+    a.write_file("x", b"old").unwrap();
+    let old = b.open("x", OpenFlags::existing()).unwrap();
+    a.write_file("y", b"new").unwrap();
+    a.rename("y", "x").unwrap();
+    let mut buf = [0u8; 3];
+    old.read_at(0, &mut buf).unwrap();
+    assert_eq!(&buf, b"old");
+}
+
+#[test]
+fn directory_handles_follow_renames_and_fail_once_removed() {
+    let t = TempStore::new();
+    let fs = fs_in(&t);
+    fs.mkdir("a").unwrap();
+    fs.mkdir("a/b").unwrap();
+    let a = fs.open("a", OpenFlags::existing().directory()).unwrap();
+    let b = a.open_at("b", OpenFlags::existing().directory()).unwrap();
+    fs.rename("a", "renamed").unwrap();
+    fs.mkdir("a").unwrap();
+    fs.mkdir("a/b").unwrap();
+    b.open_at("f", create())
+        .unwrap()
+        .write_at(0, b"in b")
+        .unwrap();
+    assert_eq!(fs.read_file("renamed/b/f").unwrap(), b"in b");
+    assert!(!fs.exists("a/b/f").unwrap());
+    a.mkdir_at("new").unwrap();
+    assert!(fs.exists("renamed/new").unwrap());
+    assert_eq!(b.stat_at("../new").unwrap().kind, FileKind::Directory);
+    b.rename_at("f", &a, "moved").unwrap();
+    assert_eq!(fs.read_file("renamed/moved").unwrap(), b"in b");
+    a.unlink_at("./moved").unwrap();
+    a.rmdir_at("new/").unwrap();
+    assert_eq!(a.stat_at("..").unwrap().ino, ROOT_INO);
+    assert!(matches!(a.stat_at("../.."), Err(FsError::OutsideMount)));
+    assert!(matches!(a.rmdir_at(".."), Err(FsError::Invalid(_))));
+    assert!(matches!(a.mkdir_at("."), Err(FsError::Exists)));
+
+    // Removed: everything through the handle is NotFound, even with a new
+    // directory at the old path.
+    fs.rmdir("renamed/b").unwrap();
+    fs.mkdir("renamed/b").unwrap();
+    assert!(matches!(b.open_at("g", create()), Err(FsError::NotFound)));
+    assert!(matches!(b.mkdir_at("g"), Err(FsError::NotFound)));
+    assert!(matches!(b.stat(), Err(FsError::NotFound)));
+    assert!(matches!(b.readdir(), Err(FsError::NotFound)));
+    assert!(fs.readdir("renamed/b").unwrap().is_empty());
+}
+
+#[test]
+fn appends_never_overwrite_each_other() {
+    let t = TempStore::new();
+    let fs = fs_in(&t);
+    let shared = std::sync::Arc::new(fs.open("log", create()).unwrap());
+    let threads: Vec<_> = (0..4u8)
+        .map(|n| {
+            let fs = fs.clone();
+            let shared = shared.clone();
+            std::thread::spawn(move || {
+                let own = fs.open("log", OpenFlags::existing()).unwrap();
+                for i in 0..200 {
+                    let line = format!("{n} {i:03}\n");
+                    // Half through a handle of its own, half through one
+                    // all threads share.
+                    let h = if i % 2 == 0 { &own } else { &*shared };
+                    h.append(line.as_bytes()).unwrap();
+                }
+            })
+        })
+        .collect();
+    for th in threads {
+        th.join().unwrap();
+    }
+    let text = String::from_utf8(fs.read_file("log").unwrap()).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 800);
+    lines.sort();
+    lines.dedup();
+    assert_eq!(lines.len(), 800, "every line is there once");
+    // The offset returned is the new end.
+    let end = shared.append(b"x").unwrap();
+    assert_eq!(end, shared.stat().unwrap().size);
+}
+
+#[test]
+fn grow_to_never_shrinks() {
+    let t = TempStore::new();
+    let fs = fs_in(&t);
+    let f = fs.open("f", create()).unwrap();
+    f.write_at(0, &[1u8; 100]).unwrap();
+    f.grow_to(50).unwrap();
+    assert_eq!(f.stat().unwrap().size, 100);
+    f.grow_to(3 * CHUNK_SIZE as u64).unwrap();
+    assert_eq!(f.stat().unwrap().size, 3 * CHUNK_SIZE as u64);
+    let data = fs.read_file("f").unwrap();
+    assert!(data[..100].iter().all(|&b| b == 1) && data[100..].iter().all(|&b| b == 0));
+}
+
+/// A filesystem written by format 1 (no chunk index) is upgraded when
+/// mounted, and its files keep their data and are removed whole.
+#[test]
+fn a_format_1_filesystem_is_upgraded() {
+    let t = TempStore::new();
+    let big = pseudo_random(9, 2 * CHUNK_SIZE + 10);
+    let keys_before;
+    {
+        let fs = fs_in(&t);
+        keys_before = fs.namespace().all_keys("").unwrap().len();
+        fs.mkdir("d").unwrap();
+        fs.write_file("d/big", &big).unwrap();
+        let f = fs.open("sparse", create()).unwrap();
+        f.write_at(5 * CHUNK_SIZE as u64, b"far").unwrap();
+        // Turn it into what format 1 wrote: no `x` records, format 1.
+        let ns = fs.namespace();
+        let index_keys: Vec<Vec<u8>> = ns.all_keys("x").unwrap();
+        assert_eq!(index_keys.len(), 2);
+        ns.delete_many(&index_keys).unwrap();
+        let mut sb = ns.get("s").unwrap().unwrap();
+        assert_eq!(&sb[4..8], &2u32.to_le_bytes());
+        sb[4..8].copy_from_slice(&1u32.to_le_bytes());
+        ns.set("s", &sb).unwrap();
+    }
+    let fs = fs_in(&t);
+    let ns = fs.namespace().clone();
+    assert_eq!(&ns.get("s").unwrap().unwrap()[4..8], &2u32.to_le_bytes());
+    assert_eq!(ns.all_keys("x").unwrap().len(), 2);
+    assert_eq!(fs.read_file("d/big").unwrap(), big);
+    let f = fs.open("sparse", OpenFlags::existing()).unwrap();
+    let mut buf = [0u8; 3];
+    f.read_at(5 * CHUNK_SIZE as u64, &mut buf).unwrap();
+    assert_eq!(&buf, b"far");
+    drop(f);
+    fs.unlink("d/big").unwrap();
+    fs.unlink("sparse").unwrap();
+    fs.rmdir("d").unwrap();
+    assert_eq!(ns.all_keys("").unwrap().len(), keys_before);
+}
+
+#[test]
+fn a_filesystem_of_an_unknown_format_is_refused() {
+    let t = TempStore::new();
+    {
+        let fs = fs_in(&t);
+        let mut sb = fs.namespace().get("s").unwrap().unwrap();
+        sb[4..8].copy_from_slice(&9u32.to_le_bytes());
+        fs.namespace().set("s", &sb).unwrap();
+    }
+    let err = SealedFs::new(t.open().namespace("mount").unwrap()).unwrap_err();
+    assert!(matches!(err, FsError::Integrity(_)), "{err}");
+    assert!(err.to_string().contains("format 9"), "{err}");
 }

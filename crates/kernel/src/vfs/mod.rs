@@ -258,6 +258,16 @@ impl Cursor {
         Ok(n)
     }
 
+    /// An `O_APPEND` write done by `append`, which finds the end and writes
+    /// there in one atomic step and returns how much it wrote and the offset
+    /// just past it; the offset moves there.
+    pub fn append(&self, append: impl FnOnce() -> Result<(usize, u64)>) -> Result<usize> {
+        let mut at = self.0.lock().map_err(|_| Errno::IO)?;
+        let (n, end) = append()?;
+        *at = end;
+        Ok(n)
+    }
+
     /// `lseek`, with `size` asked only for `SeekFrom::End`.
     pub fn seek(&self, pos: SeekFrom, size: impl FnOnce() -> Result<u64>) -> Result<u64> {
         let mut at = self.0.lock().map_err(|_| Errno::IO)?;

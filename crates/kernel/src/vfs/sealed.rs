@@ -25,6 +25,7 @@ fn fs_err(e: FsError) -> Errno {
             Errno::NAMETOOLONG
         }
         FsError::InvalidName(_) | FsError::Invalid(_) => Errno::INVAL,
+        FsError::OutsideMount => note::deny(Errno::NOTCAPABLE, "path escapes its mount"),
         FsError::Integrity(_) => note::deny(Errno::IO, "sealed data failed its integrity check"),
         _ => Errno::IO,
     }
@@ -57,28 +58,11 @@ fn time(t: Option<TimeSpec>) -> Option<u64> {
     })
 }
 
-/// Joins `rel` onto `base` (both relative to the mount root), resolving
-/// `.` and `..`; climbing above the root is refused.
-fn resolve(base: &str, rel: &str) -> Result<String> {
-    let mut parts: Vec<&str> = base.split('/').filter(|c| !c.is_empty()).collect();
-    for component in rel.split('/') {
-        match component {
-            "" | "." => {}
-            ".." => {
-                if parts.pop().is_none() {
-                    return Err(note::deny(Errno::NOTCAPABLE, "path escapes its mount"));
-                }
-            }
-            name => parts.push(name),
-        }
-    }
-    Ok(parts.join("/"))
-}
-
-/// An open sealed directory: the filesystem and its path from the root.
+/// An open sealed directory. Paths are resolved from its inode, not from
+/// the path it was opened by: it stays the same directory when it or an
+/// ancestor is renamed, and operations through it fail with `ENOENT` once
+/// it is removed, as on a POSIX filesystem.
 pub struct SealedDir {
-    fs: SealedFs,
-    path: String,
     handle: Handle,
 }
 
@@ -87,15 +71,7 @@ impl SealedDir {
         let handle = fs
             .open("", OpenFlags::existing().directory())
             .map_err(fs_err)?;
-        Ok(SealedDir {
-            fs,
-            path: String::new(),
-            handle,
-        })
-    }
-
-    fn at(&self, rel: &str) -> Result<String> {
-        resolve(&self.path, rel)
+        Ok(SealedDir { handle })
     }
 
     fn same_fs<'a>(&self, other: &'a dyn Directory) -> Result<&'a SealedDir> {
@@ -103,7 +79,7 @@ impl SealedDir {
             .as_any()
             .downcast_ref::<SealedDir>()
             .ok_or(Errno::XDEV)?;
-        if other.fs.namespace().name() != self.fs.namespace().name() {
+        if other.handle.fs().namespace().name() != self.handle.fs().namespace().name() {
             return Err(Errno::XDEV);
         }
         Ok(other)
@@ -130,11 +106,11 @@ impl Node for SealedDir {
     }
     fn readdir(&self) -> Result<Vec<Dirent>> {
         let me = self.handle.ino();
-        let parent = if self.path.is_empty() {
-            me
-        } else {
-            let up = resolve(&self.path, "..")?;
-            self.fs.stat(&up).map(|m| m.ino).unwrap_or(me)
+        // The mount root is its own `..` (the guest cannot climb above it).
+        let parent = match self.handle.stat_at("..") {
+            Ok(m) => m.ino,
+            Err(FsError::OutsideMount) => me,
+            Err(e) => return Err(fs_err(e)),
         };
         let mut out = vec![
             Dirent {
@@ -164,24 +140,19 @@ impl Node for SealedDir {
 
 impl Directory for SealedDir {
     fn open(&self, path: &str, req: &OpenRequest) -> Result<Arc<dyn Node>> {
-        let at = self.at(path)?;
         let flags = OpenFlags {
             create: req.create,
             exclusive: req.exclusive,
             truncate: req.truncate,
             directory: req.directory,
         };
-        let handle = self.fs.open(&at, flags).map_err(fs_err)?;
+        let handle = self.handle.open_at(path, flags).map_err(fs_err)?;
         match handle.kind() {
             FileKind::Directory => {
                 if req.write || req.truncate || req.append {
                     return Err(Errno::ISDIR);
                 }
-                Ok(Arc::new(SealedDir {
-                    fs: self.fs.clone(),
-                    path: at,
-                    handle,
-                }))
+                Ok(Arc::new(SealedDir { handle }))
             }
             FileKind::File => Ok(Arc::new(SealedFile {
                 handle,
@@ -193,22 +164,22 @@ impl Directory for SealedDir {
         }
     }
     fn create_dir(&self, path: &str) -> Result<()> {
-        self.fs.mkdir(&self.at(path)?).map_err(fs_err)
+        self.handle.mkdir_at(path).map_err(fs_err)
     }
     fn remove_dir(&self, path: &str) -> Result<()> {
-        self.fs.rmdir(&self.at(path)?).map_err(fs_err)
+        self.handle.rmdir_at(path).map_err(fs_err)
     }
     fn unlink(&self, path: &str) -> Result<()> {
-        self.fs.unlink(&self.at(path)?).map_err(fs_err)
+        self.handle.unlink_at(path).map_err(fs_err)
     }
     fn rename(&self, from: &str, to_dir: &dyn Directory, to: &str) -> Result<()> {
         let to_dir = self.same_fs(to_dir)?;
-        self.fs
-            .rename(&self.at(from)?, &to_dir.at(to)?)
+        self.handle
+            .rename_at(from, &to_dir.handle, to)
             .map_err(fs_err)
     }
     fn link(&self, from: &str, _follow: bool, _to_dir: &dyn Directory, _to: &str) -> Result<()> {
-        self.fs.stat(&self.at(from)?).map_err(fs_err)?;
+        self.handle.stat_at(from).map_err(fs_err)?;
         Err(note::deny(Errno::PERM, "sealed mounts have no hard links"))
     }
     fn symlink(&self, _target: &str, _path: &str) -> Result<()> {
@@ -218,12 +189,12 @@ impl Directory for SealedDir {
         ))
     }
     fn readlink(&self, path: &str) -> Result<String> {
-        self.fs.stat(&self.at(path)?).map_err(fs_err)?;
+        self.handle.stat_at(path).map_err(fs_err)?;
         Err(Errno::INVAL)
     }
     fn stat_at(&self, path: &str, _follow: bool) -> Result<Filestat> {
-        self.fs
-            .stat(&self.at(path)?)
+        self.handle
+            .stat_at(path)
             .map(|m| filestat(&m))
             .map_err(fs_err)
     }
@@ -234,8 +205,8 @@ impl Directory for SealedDir {
         atim: Option<TimeSpec>,
         mtim: Option<TimeSpec>,
     ) -> Result<()> {
-        self.fs
-            .set_times(&self.at(path)?, time(atim), time(mtim))
+        self.handle
+            .set_times_at(path, time(atim), time(mtim))
             .map_err(fs_err)
     }
     fn as_any(&self) -> &dyn Any {
@@ -269,12 +240,19 @@ impl Node for SealedFile {
         self.offset.read(buf, |b, at| self.pread(b, at))
     }
     fn write(&self, buf: &[u8]) -> Result<usize> {
-        let end = if self.append {
-            Some(self.size()?)
-        } else {
-            None
-        };
-        self.offset.write(buf, end, |b, at| self.pwrite(b, at))
+        if !self.append {
+            return self.offset.write(buf, None, |b, at| self.pwrite(b, at));
+        }
+        if !self.writable {
+            return Err(Errno::BADF);
+        }
+        // Finding the end and writing there are one store transaction:
+        // cages appending through other opens of the file cannot slip a
+        // write in between.
+        self.offset.append(|| {
+            let end = self.handle.append(buf).map_err(fs_err)?;
+            Ok((buf.len(), end))
+        })
     }
     fn pread(&self, buf: &mut [u8], offset: u64) -> Result<usize> {
         if !self.readable {
@@ -310,10 +288,12 @@ impl Node for SealedFile {
     }
     fn allocate(&self, offset: u64, len: u64) -> Result<()> {
         let end = offset.checked_add(len).ok_or(Errno::FBIG)?;
-        if end > self.size()? {
-            self.set_size(end)?;
+        if !self.writable {
+            return Err(Errno::INVAL);
         }
-        Ok(())
+        // In one step: a size read first could be stale by the time it is
+        // set, and shrink what another writer just wrote.
+        self.handle.grow_to(end).map_err(fs_err)
     }
     fn fdflags(&self) -> u16 {
         if self.append {
@@ -326,14 +306,112 @@ impl Node for SealedFile {
 
 #[cfg(test)]
 mod tests {
-    use super::resolve;
+    use super::SealedDir;
     use crate::abi::Errno;
+    use crate::vfs::{Directory, OpenRequest};
+    use warden_seal::fs::SealedFs;
+    use warden_seal::{RootKey, StaticKey, Store};
+
+    fn mount() -> (tempfile::TempDir, SealedFs, SealedDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let key = StaticKey::new(RootKey::from_bytes([3; 32]));
+        let store = Store::open(dir.path().join("store.redb"), &key).unwrap();
+        let fs = SealedFs::new(store.namespace("mount").unwrap()).unwrap();
+        let root = SealedDir::root(fs.clone()).unwrap();
+        (dir, fs, root)
+    }
+
+    fn open_dir(root: &SealedDir, path: &str) -> std::sync::Arc<dyn crate::vfs::Node> {
+        let req = OpenRequest {
+            directory: true,
+            read: true,
+            ..OpenRequest::default()
+        };
+        root.open(path, &req).unwrap()
+    }
+
+    fn create() -> OpenRequest {
+        OpenRequest {
+            create: true,
+            write: true,
+            ..OpenRequest::default()
+        }
+    }
+
+    #[test]
+    fn an_open_directory_follows_its_renames() {
+        let (_tmp, fs, root) = mount();
+        root.create_dir("a").unwrap();
+        root.create_dir("a/inner").unwrap();
+        let a = open_dir(&root, "a");
+        let inner = open_dir(&root, "a/inner");
+        root.rename("a", &root, "b").unwrap();
+        // A new directory at the old path must not receive what is created
+        // through the open fds.
+        root.create_dir("a").unwrap();
+        root.create_dir("a/inner").unwrap();
+        a.as_dir().unwrap().open("x", &create()).unwrap();
+        inner.as_dir().unwrap().open("y", &create()).unwrap();
+        assert!(fs.exists("b/x").unwrap());
+        assert!(fs.exists("b/inner/y").unwrap());
+        assert!(!fs.exists("a/x").unwrap());
+        assert!(!fs.exists("a/inner/y").unwrap());
+        // Paths through the fd follow it too, `..` included.
+        let a = a.as_dir().unwrap();
+        a.create_dir("sub").unwrap();
+        assert!(fs.exists("b/sub").unwrap());
+        assert_eq!(a.stat_at("inner/y", false).unwrap().size, 0);
+        a.open("../top", &create()).unwrap();
+        assert!(fs.exists("top").unwrap());
+        a.rename("x", a, "x2").unwrap();
+        assert!(fs.exists("b/x2").unwrap());
+        a.unlink("x2").unwrap();
+        a.remove_dir("sub").unwrap();
+        assert_eq!(
+            fs.readdir("b").unwrap().len(),
+            1,
+            "only `inner` is left in b"
+        );
+        assert_eq!(
+            a.open("../..", &OpenRequest::default()).err(),
+            Some(Errno::NOTCAPABLE)
+        );
+    }
+
+    #[test]
+    fn a_removed_directory_fd_gives_enoent() {
+        let (_tmp, _fs, root) = mount();
+        root.create_dir("d").unwrap();
+        let d = open_dir(&root, "d");
+        root.remove_dir("d").unwrap();
+        root.create_dir("d").unwrap();
+        let d = d.as_dir().unwrap();
+        assert_eq!(d.open("x", &create()).err(), Some(Errno::NOENT));
+        assert_eq!(d.create_dir("sub").err(), Some(Errno::NOENT));
+        assert_eq!(d.stat_at("", false).err(), Some(Errno::NOENT));
+        assert!(root.stat_at("d/x", false).is_err());
+        assert!(root.stat_at("d/sub", false).is_err());
+    }
 
     #[test]
     fn resolution_stays_inside() {
-        assert_eq!(resolve("", "a/./b/../c").unwrap(), "a/c");
-        assert_eq!(resolve("a/b", "../../x").unwrap(), "x");
-        assert_eq!(resolve("a", "../..").err(), Some(Errno::NOTCAPABLE));
-        assert_eq!(resolve("", "").unwrap(), "");
+        let (_tmp, fs, root) = mount();
+        root.create_dir("a").unwrap();
+        root.create_dir("a/b").unwrap();
+        root.open("a/./b/../c", &create()).unwrap();
+        assert!(fs.exists("a/c").unwrap());
+        let b = open_dir(&root, "a/b");
+        let b = b.as_dir().unwrap();
+        b.open("../../x", &create()).unwrap();
+        assert!(fs.exists("x").unwrap());
+        assert_eq!(
+            b.open("../../..", &OpenRequest::default()).err(),
+            Some(Errno::NOTCAPABLE)
+        );
+        assert_eq!(root.stat_at("..", false).err(), Some(Errno::NOTCAPABLE));
+        assert_eq!(
+            root.stat_at("", false).unwrap().ino,
+            crate::vfs::Node::stat(&root).unwrap().ino
+        );
     }
 }

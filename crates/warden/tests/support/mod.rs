@@ -125,6 +125,16 @@ pub fn c_guest(name: &str) -> PathBuf {
     })
 }
 
+/// `tests/guests/c/NAME.c` built with `warden cc`: for programs that fork.
+pub fn cc_guest(name: &str) -> PathBuf {
+    let out = guests_dir().join(format!("cc/{name}.wasm"));
+    build_c(name, out, &|src, tmp| {
+        let mut cmd = warden();
+        cmd.args(["cc", "-O2", "-Wall"]).arg(src).arg("-o").arg(tmp);
+        cmd
+    })
+}
+
 /// The same C program built natively with gcc, to show what it prints on a
 /// POSIX system.
 pub fn c_native(name: &str) -> PathBuf {
