@@ -11,6 +11,9 @@ use std::time::{Duration, UNIX_EPOCH};
 /// a short write, which POSIX allows.
 const IOV_MAX: u32 = 1024;
 
+/// Iovecs a write gathers on the stack before it allocates.
+const INLINE_IOVECS: usize = 8;
+
 /// Turns `fst_flags` and the two times into what to set.
 pub(super) fn time_specs(
     atim: u64,
@@ -443,19 +446,38 @@ impl Cage {
         count: u32,
         offset: Option<u64>,
     ) -> SysResult<u32> {
-        let mut bufs = Vec::with_capacity(count.min(IOV_MAX) as usize);
+        // Most writes have a buffer or two: those need no allocation.
+        let mut inline = [IoSlice::new(&[]); INLINE_IOVECS];
+        let mut spilled = Vec::new();
+        let mut used = 0usize;
         let mut total = 0u32;
         for i in 0..count.min(IOV_MAX) {
             let (ptr, len) = mem.iovec(iovs, i)?;
             // A write reports its size in a u32: take no more than fits.
             let len = len.min(u32::MAX - total);
-            if len > 0 {
-                bufs.push(IoSlice::new(mem.slice(ptr, len)?));
-                total += len;
+            if len == 0 {
+                continue;
             }
+            let buf = IoSlice::new(mem.slice(ptr, len)?);
+            match inline.get_mut(used) {
+                Some(slot) => *slot = buf,
+                None => {
+                    if spilled.is_empty() {
+                        spilled.extend_from_slice(&inline);
+                    }
+                    spilled.push(buf);
+                }
+            }
+            used += 1;
+            total += len;
         }
+        let bufs = if spilled.is_empty() {
+            &mut inline[..used]
+        } else {
+            &mut spilled[..]
+        };
         let whole = node.blocks_in_kernel() && node.fdflags() & crate::abi::fdflags::NONBLOCK == 0;
-        let mut rest = &mut bufs[..];
+        let mut rest = bufs;
         let mut written = 0u32;
         while !rest.is_empty() {
             let n = match offset {
