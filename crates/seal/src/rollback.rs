@@ -2,9 +2,10 @@
 //!
 //! A copy of the whole store file is valid ciphertext, so only something
 //! kept elsewhere can tell that it is old. That is a small state file (by
-//! default next to the store, `<store>.seen`; `warden kv` keeps it next to the
-//! key file) holding the store's id and two slots, each a generation and an
-//! HMAC of (store id, generation) under a key derived from the root key.
+//! default next to the store, `<store>.seen`; `warden kv` and `warden run`
+//! keep it next to the key file, one per canonical store path) holding the
+//! store's id and two slots, each a generation and an HMAC of (store id,
+//! generation) under a key derived from the root key.
 //!
 //! After every durable commit the newer generation is written over the older
 //! slot with one `pwrite`, without `fsync` (which would double the cost of a
@@ -12,7 +13,8 @@
 //! power cut can therefore lose only the newest slot, and the other still
 //! holds an earlier generation: the guard then protects against copies older
 //! than that. Because the state is written only after the store commit, it
-//! never runs ahead of the store file.
+//! never runs ahead of the store file. A write that fails is reported
+//! ([`SealError::StateUpdate`]) rather than leaving the guard silently behind.
 
 use std::fs;
 use std::io::{self, Write};
