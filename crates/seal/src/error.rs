@@ -60,6 +60,20 @@ pub enum SealError {
         state: String,
         detail: String,
     },
+    /// The rollback state could not record a generation that is now in the
+    /// store file. Writes made so far stand; until the state is updated, a
+    /// copy of the store from before them would not be refused.
+    #[error(
+        "cannot update the rollback state {state} of store {location}: {source} (what was \
+         written stands, but an older copy of the store would not be refused until the state \
+         file can be written)"
+    )]
+    StateUpdate {
+        location: String,
+        state: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// The root key could not be obtained (bad key file, missing passphrase, ...).
     #[error("sealing key: {0}")]
     Key(String),

@@ -43,7 +43,8 @@ pub use backup::{BackupSummary, ImportMode};
 pub use error::{KeyName, SealError};
 pub use keys::{KeyFile, KeySource, Passphrase, RootKey, StaticKey, KEY_LEN};
 pub use namespace::{Namespace, NsTransaction, Page, View};
-pub use store::{default_state_file, state_file_beside, OpenOptions, Store};
+pub use rollback::{canonical_path, default_state_file, state_file_beside};
+pub use store::{OpenOptions, Store};
 pub use transaction::Transaction;
 
 /// `Result` with [`SealError`].

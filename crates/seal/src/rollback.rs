@@ -2,9 +2,10 @@
 //!
 //! A copy of the whole store file is valid ciphertext, so only something
 //! kept elsewhere can tell that it is old. That is a small state file (by
-//! default next to the store, `<store>.seen`; `warden kv` keeps it next to the
-//! key file) holding the store's id and two slots, each a generation and an
-//! HMAC of (store id, generation) under a key derived from the root key.
+//! default next to the store, `<store>.seen`; `warden kv` and `warden run`
+//! keep it next to the key file, one per canonical store path) holding the
+//! store's id and two slots, each a generation and an HMAC of (store id,
+//! generation) under a key derived from the root key.
 //!
 //! After every durable commit the newer generation is written over the older
 //! slot with one `pwrite`, without `fsync` (which would double the cost of a
@@ -12,12 +13,13 @@
 //! power cut can therefore lose only the newest slot, and the other still
 //! holds an earlier generation: the guard then protects against copies older
 //! than that. Because the state is written only after the store commit, it
-//! never runs ahead of the store file.
+//! never runs ahead of the store file. A write that fails is reported
+//! ([`SealError::StateUpdate`]) rather than leaving the guard silently behind.
 
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use crate::crypto::MacKey;
 use crate::error::SealError;
@@ -29,6 +31,56 @@ const SLOT_LEN: usize = 8 + 32;
 const HEADER_LEN: usize = MAGIC.len() + ID_LEN;
 const FILE_LEN: usize = HEADER_LEN + 2 * SLOT_LEN;
 const SLOT_LABEL: &[u8] = b"warden-seal/v1/seen";
+
+/// `<store file>.seen`
+pub fn default_state_file(store: &Path) -> PathBuf {
+    let mut name = store.as_os_str().to_owned();
+    name.push(".seen");
+    PathBuf::from(name)
+}
+
+/// A rollback state file kept beside a key file, one per store file:
+/// `<key file>.<first 8 bytes of SHA-256(canonical store path), hex>.seen`.
+/// Restoring an old copy of a store's directory then does not restore its
+/// state too (unless the key file lives in that directory as well).
+///
+/// The path is canonical ([`canonical_path`]) so that one store file has
+/// one state however it is named: with a state per spelling, opening an
+/// old copy as `dir/../dir/store.redb` or through a symlink would find no
+/// state and be trusted as new.
+pub fn state_file_beside(key_file: &Path, store: &Path) -> PathBuf {
+    use sha2::{Digest, Sha256};
+    let canonical = canonical_path(store);
+    let digest = Sha256::digest(canonical.as_os_str().as_encoded_bytes());
+    let mut name = key_file.as_os_str().to_owned();
+    name.push(format!(".{}.seen", hex::encode(&digest[..8])));
+    PathBuf::from(name)
+}
+
+/// `path` made absolute with every symlink, `.` and `..` resolved, as far
+/// as it exists: the nearest existing ancestor is canonicalised and the
+/// rest (a file not created yet) appended, `..` in it taken lexically.
+/// Two spellings of one file, existing or not, give the same path.
+pub fn canonical_path(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let parts: Vec<Component<'_>> = absolute.components().collect();
+    for existing in (1..=parts.len()).rev() {
+        let prefix: PathBuf = parts[..existing].iter().collect();
+        if let Ok(mut resolved) = fs::canonicalize(&prefix) {
+            for part in &parts[existing..] {
+                match part {
+                    Component::ParentDir => {
+                        resolved.pop();
+                    }
+                    Component::Normal(name) => resolved.push(name),
+                    Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+                }
+            }
+            return resolved;
+        }
+    }
+    absolute
+}
 
 /// What a state file says about which store it belongs to.
 pub(crate) fn peek_store_id(path: &Path) -> Result<Option<[u8; ID_LEN]>, SealError> {
@@ -52,6 +104,8 @@ pub(crate) fn peek_store_id(path: &Path) -> Result<Option<[u8; ID_LEN]>, SealErr
 /// An open state file and the generation it last recorded.
 pub(crate) struct SeenState {
     path: PathBuf,
+    /// The store's location, for errors.
+    location: String,
     file: fs::File,
     key: MacKey,
     store_id: [u8; ID_LEN],
@@ -79,7 +133,7 @@ impl SeenState {
         let bytes = match fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Self::create(path, store_id, key, generation);
+                return Self::create(path, store_id, key, generation, location);
             }
             Err(e) => {
                 return Err(SealError::io(
@@ -128,6 +182,7 @@ impl SeenState {
             .map_err(|e| SealError::io(format!("cannot open rollback state {shown}"), e))?;
         let mut state = SeenState {
             path: path.to_path_buf(),
+            location: location.to_string(),
             file,
             key,
             store_id,
@@ -144,6 +199,7 @@ impl SeenState {
         store_id: [u8; ID_LEN],
         key: MacKey,
         generation: u64,
+        location: &str,
     ) -> Result<SeenState, SealError> {
         let shown = path.display();
         let dir = match path.parent() {
@@ -184,6 +240,7 @@ impl SeenState {
             .map_err(|e| SealError::io(format!("cannot open rollback state {shown}"), e))?;
         Ok(SeenState {
             path: path.to_path_buf(),
+            location: location.to_string(),
             file,
             key,
             store_id,
@@ -199,12 +256,13 @@ impl SeenState {
         }
         let slot = slot_bytes(&self.key, &self.store_id, generation);
         let offset = (HEADER_LEN + self.next_slot * SLOT_LEN) as u64;
-        self.file.write_all_at(&slot, offset).map_err(|e| {
-            SealError::io(
-                format!("cannot update rollback state {}", self.path.display()),
-                e,
-            )
-        })?;
+        self.file
+            .write_all_at(&slot, offset)
+            .map_err(|source| SealError::StateUpdate {
+                location: self.location.clone(),
+                state: self.path.display().to_string(),
+                source,
+            })?;
         self.seen = generation;
         self.next_slot ^= 1;
         Ok(())
@@ -212,6 +270,14 @@ impl SeenState {
 
     pub(crate) fn seen(&self) -> u64 {
         self.seen
+    }
+
+    /// Makes every later update fail, as a full or failing disk would.
+    #[cfg(test)]
+    pub(crate) fn break_for_test(&mut self) -> io::Result<()> {
+        // A read-only descriptor: `pwrite` on it fails with EBADF.
+        self.file = fs::File::open(&self.path)?;
+        Ok(())
     }
 }
 
@@ -228,4 +294,83 @@ fn slot_bytes(key: &MacKey, store_id: &[u8; ID_LEN], generation: u64) -> [u8; SL
     out[..8].copy_from_slice(&g);
     out[8..].copy_from_slice(&mac);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Durability;
+    use crate::keys::{RootKey, StaticKey};
+    use crate::store::{OpenOptions, Store};
+
+    fn break_state(store: &Store) {
+        store
+            .inner
+            .seen
+            .as_ref()
+            .expect("a rollback state")
+            .lock()
+            .unwrap()
+            .break_for_test()
+            .unwrap();
+    }
+
+    /// A commit whose rollback state cannot be updated is reported: the
+    /// guard would otherwise stay at an old generation without anyone
+    /// knowing, and accept a copy of the store from before this commit.
+    #[test]
+    fn a_failed_rollback_state_update_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = StaticKey::new(RootKey::from_bytes([5; 32]));
+        let path = dir.path().join("s.redb");
+        let store = Store::open(&path, &key).unwrap();
+        let ns = store.namespace("app").unwrap();
+        ns.set("k", "v1").unwrap();
+        let seen = store.last_seen_generation();
+        break_state(&store);
+        let e = ns
+            .set("k", "v2")
+            .expect_err("the failed update was ignored");
+        assert!(
+            matches!(&e, SealError::StateUpdate { state, .. } if state.ends_with("s.redb.seen")),
+            "{e}"
+        );
+        assert!(e.to_string().contains("rollback state"), "{e}");
+        // The write itself was committed; the guard did not move.
+        assert_eq!(ns.get("k").unwrap().unwrap(), b"v2");
+        assert_eq!(store.last_seen_generation(), seen);
+        drop((ns, store));
+
+        // With eventual durability the update happens at `flush`.
+        let store = OpenOptions::new()
+            .durability(Durability::Eventual)
+            .open(&path, &key)
+            .unwrap();
+        let ns = store.namespace("app").unwrap();
+        ns.set("k", "v3").unwrap();
+        break_state(&store);
+        let e = store.flush().expect_err("the failed update was ignored");
+        assert!(matches!(e, SealError::StateUpdate { .. }), "{e}");
+    }
+
+    #[test]
+    fn canonical_path_of_files_not_created_yet() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = fs::canonicalize(dir.path()).unwrap();
+        fs::create_dir(d.join("a")).unwrap();
+        std::os::unix::fs::symlink(d.join("a"), d.join("link")).unwrap();
+        let want = d.join("a/new/file");
+        for spelling in [
+            "a/new/file",
+            "link/new/file",
+            "a/./new/x/../file",
+            "link/../a/new/file",
+        ] {
+            assert_eq!(
+                canonical_path(&dir.path().join(spelling)),
+                want,
+                "{spelling}"
+            );
+        }
+    }
 }

@@ -14,7 +14,7 @@ use crate::error::{Result, SealError};
 use crate::keys::{fill_random, KeySource, RootKey};
 use crate::namespace::Namespace;
 use crate::record::{NsKeys, Record, LOOKUP_LEN, TAG_LEN};
-use crate::rollback::{peek_store_id, SeenState};
+use crate::rollback::{default_state_file, peek_store_id, SeenState};
 use crate::transaction::Transaction;
 
 const HEADER_KEY: &[u8] = b"header";
@@ -128,26 +128,6 @@ fn create_private_file(path: &Path) -> Result<()> {
     }
 }
 
-/// `<store file>.seen`
-pub fn default_state_file(store: &Path) -> PathBuf {
-    let mut name = store.as_os_str().to_owned();
-    name.push(".seen");
-    PathBuf::from(name)
-}
-
-/// A rollback state file kept beside a key file, one per store path:
-/// `<key file>.<first 8 bytes of SHA-256(absolute store path), hex>.seen`.
-/// Restoring an old copy of a store's directory then does not restore its
-/// state too (unless the key file lives in that directory as well).
-pub fn state_file_beside(key_file: &Path, store: &Path) -> PathBuf {
-    use sha2::{Digest, Sha256};
-    let absolute = std::path::absolute(store).unwrap_or_else(|_| store.to_path_buf());
-    let digest = Sha256::digest(absolute.as_os_str().as_encoded_bytes());
-    let mut name = key_file.as_os_str().to_owned();
-    name.push(format!(".{}.seen", hex::encode(&digest[..8])));
-    PathBuf::from(name)
-}
-
 /// The keys of a store, all derived from the root key with the store's id as salt.
 pub(crate) struct StoreKeys {
     pub(crate) root: RootKey,
@@ -194,9 +174,12 @@ pub(crate) struct Inner {
     pub(crate) store_id: [u8; 16],
     pub(crate) keys: StoreKeys,
     durability: Durability,
-    seen: Option<Mutex<SeenState>>,
+    pub(crate) seen: Option<Mutex<SeenState>>,
     /// Generation of the newest commit, durable or not.
     last_commit: AtomicU64,
+    /// Generation of the newest commit known to be durable: a flush with
+    /// nothing newer to make durable writes nothing.
+    durable: AtomicU64,
     namespaces: RwLock<HashMap<String, Arc<NsKeys>>>,
     /// The filesystem state of each namespace mounted as a sealed
     /// filesystem, so that every `SealedFs` of one namespace in this store
@@ -276,6 +259,7 @@ fn open_store(
             durability: options.durability,
             seen,
             last_commit: AtomicU64::new(state.generation),
+            durable: AtomicU64::new(state.generation),
             namespaces: RwLock::new(HashMap::new()),
             filesystems: crate::fs::Registry::default(),
         }),
@@ -588,9 +572,7 @@ impl Store {
 
     /// Makes every commit durable (needed with [`Durability::Eventual`]).
     pub fn flush(&self) -> Result<()> {
-        self.inner.backend.flush()?;
-        self.inner
-            .record_seen(self.inner.last_commit.load(Ordering::SeqCst))
+        self.inner.flush()
     }
 
     /// Checks the whole store again, as at open: the sealed state and the
@@ -642,9 +624,12 @@ impl Store {
         if let Some(generation) = committed {
             inner.last_commit.fetch_max(generation, Ordering::SeqCst);
             if inner.durability == Durability::Immediate {
+                inner.durable.fetch_max(generation, Ordering::SeqCst);
                 // The commit stands even if the state file cannot be
-                // updated; the guard is then only as recent as its last write.
-                let _ = inner.record_seen(generation);
+                // updated, but the caller must hear of it: until the state
+                // is updated, a copy of the store from before this commit
+                // would not be refused.
+                inner.record_seen(generation).map_err(E::from)?;
             }
         }
         result.unwrap_or_else(|| {
@@ -659,6 +644,17 @@ impl Store {
 impl Inner {
     pub(crate) fn load_state(&self, txn: &dyn ReadTxn) -> Result<State> {
         load_state(txn, &self.keys, &self.store_id, &self.location)
+    }
+
+    /// Makes every commit so far durable and records it in the rollback
+    /// state; nothing is written when there is nothing new.
+    fn flush(&self) -> Result<()> {
+        let newest = self.last_commit.load(Ordering::SeqCst);
+        if newest > self.durable.load(Ordering::SeqCst) {
+            self.backend.flush()?;
+            self.durable.fetch_max(newest, Ordering::SeqCst);
+        }
+        self.record_seen(newest)
     }
 
     fn record_seen(&self, generation: u64) -> Result<()> {
@@ -748,8 +744,10 @@ impl Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if self.durability == Durability::Eventual && self.backend.flush().is_ok() {
-            let _ = self.record_seen(self.last_commit.load(Ordering::SeqCst));
+        // A drop cannot report a failure: callers that must know (`warden
+        // run`) call `Store::flush` first, which returns it.
+        if self.durability == Durability::Eventual {
+            let _ = self.flush();
         }
     }
 }

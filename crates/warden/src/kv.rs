@@ -19,7 +19,8 @@
 //! * 1 — the command failed and changed nothing: unknown namespace, missing
 //!   key, no store, wrong key, a store or backup that fails its integrity
 //!   check, an older copy of the store (rollback), an I/O error. One line on
-//!   stderr says which.
+//!   stderr says which. Also 1, with a line saying so, when a write was made
+//!   but the rollback state could not be updated (`SealError::StateUpdate`).
 //! * 2 — the command line itself is wrong (reported by clap).
 
 use std::io::{self, IsTerminal, Read, Write};

@@ -7,6 +7,7 @@
 mod cc;
 mod kv;
 mod run;
+mod state;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

@@ -1,6 +1,6 @@
 //! `warden run` and `warden compile`.
 
-use crate::Failure;
+use crate::{state, Failure};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -262,8 +262,31 @@ fn tracer(target: &Option<String>) -> Result<Option<Arc<Tracer>>, Failure> {
     })
 }
 
+/// The sealed store file and its key file: flag, else variable, else the
+/// default under the data directory (an error only when there is none).
+struct StoreFiles {
+    store: anyhow::Result<PathBuf>,
+    key_file: anyhow::Result<PathBuf>,
+}
+
+impl StoreFiles {
+    fn of(args: &RunArgs) -> StoreFiles {
+        let path = |given: &Option<PathBuf>, env: &str, file: &str| match given {
+            Some(p) => Ok(p.clone()),
+            None => crate::kv::default_path(env, file),
+        };
+        StoreFiles {
+            store: path(&args.store, "WARDEN_STORE", "store.redb"),
+            key_file: path(&args.key_file, "WARDEN_KEY_FILE", "store.key"),
+        }
+    }
+}
+
 /// The sealed store, opened only when the policy has sealed mounts.
-fn sealed_store(args: &RunArgs, policy: &Policy) -> Result<Option<warden_seal::Store>, Failure> {
+fn sealed_store(
+    files: &StoreFiles,
+    policy: &Policy,
+) -> Result<Option<warden_seal::Store>, Failure> {
     if !policy
         .mounts
         .iter()
@@ -271,14 +294,12 @@ fn sealed_store(args: &RunArgs, policy: &Policy) -> Result<Option<warden_seal::S
     {
         return Ok(None);
     }
-    let path = |given: &Option<PathBuf>, env: &str, file: &str| match given {
-        Some(p) => Ok(p.clone()),
-        None => {
-            crate::kv::default_path(env, file).map_err(|e| Failure::bad_input(format!("{e:#}")))
-        }
+    let path = |p: &anyhow::Result<PathBuf>| match p {
+        Ok(p) => Ok(p.clone()),
+        Err(e) => Err(Failure::bad_input(format!("{e:#}"))),
     };
-    let store = path(&args.store, "WARDEN_STORE", "store.redb")?;
-    let key_file = path(&args.key_file, "WARDEN_KEY_FILE", "store.key")?;
+    let store = path(&files.store)?;
+    let key_file = path(&files.key_file)?;
     if let Some(dir) = store.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .map_err(|e| Failure::bad_input(format!("cannot create {}: {e}", dir.display())))?;
@@ -290,13 +311,24 @@ fn sealed_store(args: &RunArgs, policy: &Policy) -> Result<Option<warden_seal::S
 
 pub fn run(args: RunArgs) -> Result<u8, Failure> {
     let policy = resolve_policy(&args)?;
+    let cache = cache_mode(&args);
+    let files = StoreFiles::of(&args);
+    let cache_dir = match &cache {
+        CacheMode::Dir(dir) => Some(dir.as_path()),
+        CacheMode::Off => None,
+    };
+    let state = state::state_paths(
+        cache_dir,
+        files.store.as_deref().ok(),
+        files.key_file.as_deref().ok(),
+    );
+    state::check_mounts(&policy.mounts, &state)?;
     let module_path = args.module();
     let settings = EngineSettings {
         fuel: policy.limits.fuel.is_some(),
         max_stack: policy.limits.max_stack,
     };
     let kernel = Kernel::new(settings).map_err(|e| Failure::host(format!("{e:#}")))?;
-    let cache = cache_mode(&args);
     let module = kernel
         .load(
             &module_path,
@@ -305,17 +337,25 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
             &mut progress(&module_path),
         )
         .map_err(kernel_failure)?;
+    let store = sealed_store(&files, &policy)?;
     let options = RunOptions {
         program: module_path.to_string_lossy().into_owned(),
         tracer: tracer(&args.trace)?,
         cache,
-        store: sealed_store(&args, &policy)?,
+        store: store.clone(),
     };
     let outcome = kernel
         .run(&module_path, &module, &policy, options)
         .map_err(kernel_failure)?;
     if let Some(message) = outcome.message() {
         eprintln!("warden: {message}");
+    }
+    // The store is opened with eventual durability: this makes the run's
+    // writes durable and records them in the rollback state. Dropping the
+    // store would do the same but could not report a failure, and a state
+    // that silently stays behind would accept an older copy of the store.
+    if let Some(store) = store {
+        store.flush().map_err(Failure::host)?;
     }
     Ok(outcome.exit_code() as u8)
 }

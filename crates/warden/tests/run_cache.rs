@@ -185,3 +185,166 @@ fn a_cache_others_can_write_is_not_used() {
     assert!(entries(&cache).is_empty());
     assert!(!cache.join("index").exists());
 }
+
+/// A module that prints `text` and a newline.
+fn say(text: &str) -> String {
+    format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "fd_write"
+    (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "{text}\n")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const {len}))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))
+"#,
+        len = text.len() + 1
+    )
+}
+
+/// Runs `module` with `cache` and asserts it printed `text`.
+#[track_caller]
+fn runs_as(cache: &Path, module: &Path, text: &str) {
+    run(warden_run(["--cache-dir", s(cache), s(module)]))
+        .code(0)
+        .stdout_is(&format!("{text}\n"));
+}
+
+/// The one entry `run` added to `cache`.
+#[track_caller]
+fn new_entry(cache: &Path, before: &[String], module: &Path, text: &str) -> std::path::PathBuf {
+    runs_as(cache, module, text);
+    let added: Vec<String> = entries(cache)
+        .into_iter()
+        .filter(|e| !before.contains(e))
+        .collect();
+    assert_eq!(added.len(), 1, "{added:?}");
+    cache.join(&added[0])
+}
+
+/// Another module's compiled code put in place of a module's cache entry
+/// (what a guest with write access to the cache could do) must never run:
+/// the entry does not authenticate, so the module is compiled again and
+/// the entry rewritten.
+#[test]
+fn another_modules_artifact_in_the_cache_is_not_run() {
+    let dir = tempdir();
+    let cache = dir.path().join("cache");
+    let a = wat(dir.path(), "a.wat", &say("module A"));
+    let b = wat(dir.path(), "b.wat", &say("module B"));
+    let entry_a = new_entry(&cache, &[], &a, "module A");
+    let entry_b = new_entry(&cache, &entries(&cache), &b, "module B");
+    let artifact_b = std::fs::read(&entry_b).unwrap();
+    std::fs::write(&entry_a, &artifact_b).unwrap();
+    runs_as(&cache, &a, "module A");
+    assert!(
+        std::fs::read(&entry_a).unwrap() != artifact_b,
+        "not rewritten"
+    );
+    runs_as(&cache, &a, "module A");
+    runs_as(&cache, &b, "module B");
+}
+
+/// A cache entry with bytes changed in its middle is compiled again and
+/// rewritten, never run.
+#[test]
+fn a_changed_cache_artifact_is_recompiled() {
+    let dir = tempdir();
+    let cache = dir.path().join("cache");
+    let a = wat(dir.path(), "a.wat", &say("module A"));
+    let entry = new_entry(&cache, &[], &a, "module A");
+    let mut bytes = std::fs::read(&entry).unwrap();
+    let middle = bytes.len() / 2;
+    for b in &mut bytes[middle..middle + 16] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&entry, &bytes).unwrap();
+    runs_as(&cache, &a, "module A");
+    assert!(std::fs::read(&entry).unwrap() != bytes, "not rewritten");
+}
+
+/// The index maps a module file (device, inode, size, times) to its cache
+/// key so that a warm run need not hash the module. A record pointing at
+/// another module's key must not be believed.
+#[test]
+fn a_forged_index_record_is_not_believed() {
+    let dir = tempdir();
+    let cache = dir.path().join("cache");
+    let a = wat(dir.path(), "a.wat", &say("module A"));
+    let b = wat(dir.path(), "b.wat", &say("module B"));
+    // A file changed less than two seconds ago is not indexed (its change
+    // time could not show a write racing with the read).
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let entry_a = new_entry(&cache, &[], &a, "module A");
+    let entry_b = new_entry(&cache, &entries(&cache), &b, "module B");
+    let key = |e: &Path| e.file_stem().unwrap().to_string_lossy().into_owned();
+    let (key_a, key_b) = (key(&entry_a), key(&entry_b));
+    let mut forged = 0;
+    for record in std::fs::read_dir(cache.join("index")).unwrap() {
+        let record = record.unwrap().path();
+        let text = std::fs::read_to_string(&record).unwrap();
+        if text.contains(&key_a) {
+            std::fs::write(&record, text.replace(&key_a, &key_b)).unwrap();
+            forged += 1;
+        }
+    }
+    assert_eq!(forged, 1, "no index record for module A");
+    runs_as(&cache, &a, "module A");
+}
+
+/// The index stamp must describe the bytes that were read. A module path
+/// that is swapped for another file while warden reads it (here: a FIFO
+/// that warden reads module A from, replaced by module B's file before the
+/// read ends) must not leave B's file recorded under A's key.
+#[test]
+fn the_index_stamp_is_of_the_file_that_was_read() {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = tempdir();
+    let cache = dir.path().join("cache");
+    let a = wat(dir.path(), "a.wat", &say("module A"));
+    let b = wat(dir.path(), "b.wat", &say("module B"));
+    let prog = dir.path().join("prog.wat");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&prog)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let child = warden_run(["--cache-dir", s(&cache), s(&prog)])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Opening the write end without blocking fails until warden has opened
+    // the read end.
+    let start = std::time::Instant::now();
+    let mut fifo = loop {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&prog)
+        {
+            Ok(f) => break f,
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+                assert!(start.elapsed() < WATCHDOG, "warden never opened the FIFO");
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => panic!("cannot open the FIFO: {e}"),
+        }
+    };
+    // Small enough for the pipe buffer: the write does not block.
+    fifo.write_all(&std::fs::read(&a).unwrap()).unwrap();
+    std::fs::rename(&b, &prog).unwrap();
+    drop(fifo);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "module A\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // `prog.wat` is now module B's file, unchanged since it was written.
+    runs_as(&cache, &prog, "module B");
+}
