@@ -11,6 +11,7 @@ pub mod abi;
 mod cache;
 pub mod cage;
 pub mod fdtable;
+pub mod limits;
 pub mod memory;
 pub mod note;
 pub mod process;
