@@ -191,6 +191,11 @@ impl Limiter {
         Limiter::new(self.max_memory, self.total.clone())
     }
 
+    /// The run's total memory limit, in bytes.
+    pub fn total_limit(&self) -> u64 {
+        self.total.limit()
+    }
+
     /// The cage's memories are gone (its end, or an exec): they count no
     /// more.
     pub fn release(&mut self) {

@@ -179,6 +179,11 @@ fn instantiate(store: &mut Store<Cage>, pre: &Pre) -> Result<Instance, Outcome> 
             store.data_mut().memory = memory;
             Ok(instance)
         }
+        // The run's other cages leave no room for this one's initial
+        // memory: reported as a memory limit, not as a trap.
+        Err(_) if store.data().limiter.refused_total => {
+            Err(Outcome::MemoryLimit(store.data().limiter.total_limit()))
+        }
         Err(err) => Err(classify(store, err)),
     }
 }
