@@ -244,6 +244,32 @@ mod tests {
     }
 
     #[test]
+    fn cage_limiters_share_the_total_and_release_it() {
+        use crate::cage::Limiter;
+        use std::sync::Arc;
+        use wasmtime::ResourceLimiter;
+        let total = Arc::new(MemoryTotal::new(100));
+        let mut parent = Limiter::new(None, total.clone());
+        assert!(parent.memory_growing(0, 60, None).unwrap());
+        let mut child = parent.sibling();
+        // The child's copy does not fit: refused, not a trap.
+        assert!(!child.memory_growing(0, 60, None).unwrap());
+        assert!(child.refused_total);
+        assert!(child.memory_growing(0, 40, None).unwrap());
+        assert_eq!(total.used(), 100);
+        // A growth that then fails counts no more.
+        parent
+            .memory_grow_failed(wasmtime::Error::msg("no"))
+            .unwrap();
+        assert_eq!(total.used(), 40);
+        drop(child);
+        assert_eq!(total.used(), 0);
+        // Its own limit still traps.
+        let mut limited = Limiter::new(Some(10), total);
+        assert!(limited.memory_growing(0, 20, None).is_err());
+    }
+
+    #[test]
     fn memory_total_refuses_past_its_limit_and_releases() {
         let total = MemoryTotal::new(100);
         assert!(total.claim(60));

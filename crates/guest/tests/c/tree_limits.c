@@ -8,8 +8,8 @@
  *   tree_limits BIN SCRATCH exec CHUNKS     burn CHUNKS chunks, then exec
  *       this program again to burn CHUNKS more (`again`).
  *   tree_limits BIN SCRATCH grow N MIB      fork N children, each growing
- *       its heap 1 MiB at a time up to MIB MiB; a child exits with the
- *       number of MiB it got, the parent prints the sum.
+ *       its heap 1 MiB at a time up to MIB MiB, all holding their memory
+ *       at once; the parent prints the sum of what they got.
  *   tree_limits BIN SCRATCH bigfork MIB     grow the heap by MIB MiB, then
  *       fork: with a total memory limit below twice that, the fork fails.
  *   tree_limits BIN SCRATCH deny N          try N forks and N kills.
@@ -104,26 +104,38 @@ int main(int argc, char **argv) {
     if (strcmp(mode, "grow") == 0) {
         CHECK(argc == 6);
         int n = atoi(argv[4]), mib = atoi(argv[5]);
+        /* Each child reports what it got on `done`, then holds its memory
+         * until the parent closes `hold`: all of it is in use at once,
+         * however the host schedules the children. */
+        int done[2], hold[2];
+        CHECK(pipe(done) == 0 && pipe(hold) == 0);
         for (int i = 0; i < n; i++) {
             fflush(stdout);
             pid_t pid = fork();
             CHECK(pid >= 0);
             if (pid == 0) {
+                close(done[0]);
+                close(hold[1]);
                 int got = grow(mib);
-                /* Stay alive until every sibling has grown, so that all
-                 * the memory is in use at once. */
-                msleep(300);
-                _exit(got);
+                write_all(done[1], &got, sizeof got);
+                char c;
+                while (read(hold[0], &c, 1) < 0 && errno == EINTR) {
+                }
+                _exit(0);
             }
         }
+        close(done[1]);
+        close(hold[0]);
         int total = 0, short_of = 0;
         for (int i = 0; i < n; i++) {
-            int status = 0;
-            CHECK(wait(&status) > 0);
-            CHECK(WIFEXITED(status));
-            total += WEXITSTATUS(status);
-            short_of += WEXITSTATUS(status) < mib;
+            int got = 0;
+            CHECK(read(done[0], &got, sizeof got) == (ssize_t)sizeof got);
+            total += got;
+            short_of += got < mib;
         }
+        close(hold[1]);
+        for (int i = 0; i < n; i++)
+            CHECK(wait(NULL) > 0);
         printf("children grew: %d MiB in total\n", total);
         printf("children refused memory: %d\n", short_of);
         return 0;
