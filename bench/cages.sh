@@ -21,9 +21,9 @@ for p in fork_wait pipe_throughput exec_wait; do
   "$W" cc -O2 "bench/cages/$p.c" -o "$out/bin/$p.wasm"
 done
 # Warm the compile cache so no run below compiles.
-"$W" run "$out/bin/fork_wait.wasm" 1 1 >/dev/null
-"$W" run "$out/bin/pipe_throughput.wasm" 1 >/dev/null
-"$W" run --dir "$out/bin::/bin" "$out/bin/exec_wait.wasm" /bin/exec_wait.wasm 1 >/dev/null
+"$W" run --allow process "$out/bin/fork_wait.wasm" 1 1 >/dev/null
+"$W" run --allow process "$out/bin/pipe_throughput.wasm" 1 >/dev/null
+"$W" run --allow process --dir "$out/bin::/bin" "$out/bin/exec_wait.wasm" /bin/exec_wait.wasm 1 >/dev/null
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 measure() { # name, native command, warden command
@@ -43,7 +43,7 @@ row() { # label, unit, native, warden, ratio expression, target text
 for mib in 1 16 64; do
   iters=$(( mib == 64 ? 30 : (mib == 16 ? 100 : 300) ))
   read -r n w < <(measure "fork $mib" "$out/native_fork_wait $mib $iters" \
-    "$W run $out/bin/fork_wait.wasm $mib $iters" | paste -sd' ')
+    "$W run --allow process $out/bin/fork_wait.wasm $mib $iters" | paste -sd' ')
   ratio=$(awk -v a="$w" -v b="$n" 'BEGIN {printf "%.2f", a/b}')
   target="(lower is better; target <= 1.0)"
   [ "$mib" = 64 ] && target="(lower is better; no target)"
@@ -52,15 +52,15 @@ done
 # A process's first fork, alone: warden freezes the memory's file then.
 for mib in 1 16 64; do
   read -r n w < <(measure "first $mib" "$out/native_fork_wait $mib 1" \
-    "$W run $out/bin/fork_wait.wasm $mib 1" | paste -sd' ')
+    "$W run --allow process $out/bin/fork_wait.wasm $mib 1" | paste -sd' ')
   ratio=$(awk -v a="$w" -v b="$n" 'BEGIN {printf "%.2f", a/b}')
   row "first fork+_exit+waitpid, $mib MiB" "us" "$n" "$w" "$ratio" "(lower is better; no target)"
 done
 read -r n w < <(measure pipe "$out/native_pipe_throughput 1024" \
-  "$W run $out/bin/pipe_throughput.wasm 1024" | paste -sd' ')
+  "$W run --allow process $out/bin/pipe_throughput.wasm 1024" | paste -sd' ')
 ratio=$(awk -v a="$w" -v b="$n" 'BEGIN {printf "%.2f", a/b}')
 row "pipe throughput, 64 KiB writes" "MiB/s" "$n" "$w" "$ratio" "(higher is better; target >= 0.5)"
 read -r n w < <(measure exec "$out/native_exec_wait $out/native_exec_wait 200" \
-  "$W run --dir $out/bin::/bin $out/bin/exec_wait.wasm /bin/exec_wait.wasm 200" | paste -sd' ')
+  "$W run --allow process --dir $out/bin::/bin $out/bin/exec_wait.wasm /bin/exec_wait.wasm 200" | paste -sd' ')
 ratio=$(awk -v a="$w" -v b="$n" 'BEGIN {printf "%.2f", a/b}')
 row "fork+exec+waitpid" "us" "$n" "$w" "$ratio" "(lower is better; no target)"

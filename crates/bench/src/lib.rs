@@ -199,6 +199,7 @@ impl WardenRunner {
             tracer: None,
             cache: self.cache.clone(),
             store: None,
+            notes: None,
         };
         let outcome = self.kernel.run(&self.wasm, &module, policy, options)?;
         match outcome {

@@ -4,6 +4,8 @@
 
 use crate::abi::{signal, Errno, Result};
 use crate::fdtable::{FdEntry, FdTable};
+use crate::limits::{FuelPool, MemoryTotal};
+use crate::note::{Denial, DenialNotes};
 use crate::procs::ProcTable;
 use crate::trace::Tracer;
 use crate::vfs::stdio::{Denied, HostStream, Null};
@@ -23,6 +25,8 @@ pub enum StopReason {
     Running = 0,
     Timeout = 1,
     Killed = 2,
+    /// Another cage of the run used up the run's fuel.
+    OutOfFuel = 3,
 }
 
 /// Shared between a cage's thread and whoever may stop it.
@@ -75,6 +79,7 @@ impl Control {
         match self.stop.load(Ordering::SeqCst) {
             1 => StopReason::Timeout,
             2 => StopReason::Killed,
+            3 => StopReason::OutOfFuel,
             _ => StopReason::Running,
         }
     }
@@ -155,9 +160,53 @@ impl From<Errno> for SysError {
 
 pub type SysResult<T = ()> = std::result::Result<T, SysError>;
 
-/// Memory-limit bookkeeping, consulted by wasmtime on every `memory.grow`.
+/// Memory-limit bookkeeping, consulted by wasmtime on every `memory.grow`
+/// (and for a memory's initial size): the cage's own limit, and the run's
+/// total, which this cage's memory counts against until it is released.
 pub struct Limiter {
     pub max_memory: Option<u64>,
+    total: Arc<MemoryTotal>,
+    /// Bytes this cage's memories count in `total`.
+    counted: u64,
+    /// The last growth counted, undone if the growth then fails.
+    last_claim: u64,
+    /// Set once the run's total has refused this cage a growth, so that a
+    /// fork whose child could not get its memory fails with `ENOMEM`.
+    pub refused_total: bool,
+}
+
+impl Limiter {
+    pub fn new(max_memory: Option<u64>, total: Arc<MemoryTotal>) -> Limiter {
+        Limiter {
+            max_memory,
+            total,
+            counted: 0,
+            last_claim: 0,
+            refused_total: false,
+        }
+    }
+
+    /// A limiter for another cage of the same run, counting nothing yet.
+    pub fn sibling(&self) -> Limiter {
+        Limiter::new(self.max_memory, self.total.clone())
+    }
+
+    /// The run's total memory limit, in bytes.
+    pub fn total_limit(&self) -> u64 {
+        self.total.limit()
+    }
+
+    /// The cage's memories are gone (its end, or an exec): they count no
+    /// more.
+    pub fn release(&mut self) {
+        self.total.release(std::mem::take(&mut self.counted));
+    }
+}
+
+impl Drop for Limiter {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 /// The error `memory.grow` past the limit traps with.
@@ -170,14 +219,33 @@ pub struct MemoryLimitExceeded {
 impl wasmtime::ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        match self.max_memory {
-            Some(limit) if desired as u64 > limit => Err(MemoryLimitExceeded { limit }.into()),
-            _ => Ok(true),
+        if let Some(limit) = self.max_memory {
+            if desired as u64 > limit {
+                return Err(MemoryLimitExceeded { limit }.into());
+            }
         }
+        // Past the run's total, growth fails as it would on a host out of
+        // memory: `memory.grow` returns -1 and the guest goes on.
+        let more = (desired as u64).saturating_sub(current as u64);
+        if !self.total.claim(more) {
+            self.refused_total = true;
+            return Ok(false);
+        }
+        self.counted += more;
+        self.last_claim = more;
+        Ok(true)
+    }
+
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        // Counted in `memory_growing`, but the memory did not grow.
+        let claimed = std::mem::take(&mut self.last_claim);
+        self.counted -= claimed;
+        self.total.release(claimed);
+        Ok(())
     }
 
     fn table_growing(
@@ -250,10 +318,13 @@ impl Cage {
             (policy.stdio.stdout, HostStream::stdout),
             (policy.stdio.stderr, HostStream::stderr),
         ];
-        for (mode, host) in stdio {
+        for (fd, (mode, host)) in (0u8..).zip(stdio) {
             let node: Arc<dyn Node> = match mode {
                 StdioMode::Allow => Arc::new(host()),
-                StdioMode::Deny => Arc::new(Denied),
+                StdioMode::Deny => Arc::new(DeniedStream {
+                    fd,
+                    notes: runtime.notes.clone(),
+                }),
                 StdioMode::Ignore => Arc::new(Null),
             };
             fds.insert(FdEntry::new(node)).map_err(KernelError::Setup)?;
@@ -283,9 +354,7 @@ impl Cage {
             args,
             env,
             allowed,
-            limiter: Limiter {
-                max_memory: policy.limits.max_memory,
-            },
+            limiter: Limiter::new(policy.limits.max_memory, runtime.memory.clone()),
             tracer: runtime.tracer.clone(),
             control,
             dispositions: [Disposition::Default; signal::linux::MAX as usize + 1],
@@ -305,9 +374,7 @@ impl Cage {
             args: self.args.clone(),
             env: self.env.clone(),
             allowed: self.allowed,
-            limiter: Limiter {
-                max_memory: self.limiter.max_memory,
-            },
+            limiter: self.limiter.sibling(),
             tracer: self.tracer.clone(),
             control,
             dispositions: self.dispositions,
@@ -332,11 +399,13 @@ impl Cage {
         }
     }
 
-    /// Fails with `ENOTCAPABLE`, noted for the trace, unless `sub` is allowed.
+    /// Fails with `ENOTCAPABLE`, noted for the trace (and, the first time
+    /// in the run, on stderr), unless `sub` is allowed.
     pub fn check(&self, sub: Subsystem) -> Result<()> {
         if self.allowed[sub as usize] {
             Ok(())
         } else {
+            self.runtime.notes.denied(Denial::Subsystem(sub));
             Err(note::deny(Errno::NOTCAPABLE, policy_note(sub)))
         }
     }
@@ -408,13 +477,52 @@ impl Cage {
 }
 
 /// What every cage of a run shares: the engine and linker, how to load
-/// modules for `exec`, the process table and the tracer.
+/// modules for `exec`, the process table, the tracer, the denial notes and
+/// the run's limits.
 pub struct Runtime {
     pub kernel: crate::Kernel,
     pub cache: crate::CacheMode,
-    pub fuel: Option<u64>,
+    /// The run's fuel budget, when it has one.
+    pub fuel: Option<Arc<FuelPool>>,
+    /// The linear memory of all the run's cages.
+    pub memory: Arc<MemoryTotal>,
     pub procs: Arc<ProcTable>,
     pub tracer: Option<Arc<Tracer>>,
+    pub notes: Arc<DenialNotes>,
+}
+
+/// A standard stream in mode `deny`: every transfer fails with
+/// `ENOTCAPABLE`, and the first one in the run says how to grant it.
+struct DeniedStream {
+    fd: u8,
+    notes: Arc<DenialNotes>,
+}
+
+impl DeniedStream {
+    fn refuse(&self) -> Errno {
+        self.notes.denied(Denial::Stream(self.fd));
+        let why = match self.fd {
+            0 => "denied by policy: stdin",
+            1 => "denied by policy: stdout",
+            _ => "denied by policy: stderr",
+        };
+        note::deny(Errno::NOTCAPABLE, why)
+    }
+}
+
+impl Node for DeniedStream {
+    fn filetype(&self) -> u8 {
+        Denied.filetype()
+    }
+    fn base_rights(&self) -> u64 {
+        Denied.base_rights()
+    }
+    fn read(&self, _buf: &mut [u8]) -> Result<usize> {
+        Err(self.refuse())
+    }
+    fn write(&self, _buf: &[u8]) -> Result<usize> {
+        Err(self.refuse())
+    }
 }
 
 fn policy_note(sub: Subsystem) -> &'static str {

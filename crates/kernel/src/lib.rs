@@ -12,6 +12,7 @@ mod cache;
 pub mod cage;
 pub mod fdtable;
 pub mod hostfds;
+pub mod limits;
 pub mod memory;
 pub mod note;
 pub mod process;

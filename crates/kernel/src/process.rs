@@ -3,7 +3,9 @@
 //! copy into a new instance, rewind both) and an exec (a new module in the
 //! same cage). When the cage ends, its status goes to the process table.
 
+use crate::abi::Errno;
 use crate::cage::{Cage, Control, ForkState, MemoryLimitExceeded, Stop, StopReason};
+use crate::limits;
 use crate::procs::{exit_status, signal_status, ProcTable, WaitStatus};
 use crate::run::Outcome;
 use std::sync::Arc;
@@ -43,14 +45,19 @@ pub enum Entry {
 /// A store for `cage` with its limits and the epoch check that lets the
 /// host stop it (timeouts, kills, fatal signals) even in a loop with no
 /// syscalls.
+///
+/// With a fuel budget the store joins the run's pool holding nothing;
+/// [`limits::refill`] gives it its share (see `limits` for why in slices).
+/// Every store made here must end through [`retire`].
 pub fn new_store(cage: Cage) -> Result<Store<Cage>, Outcome> {
     let runtime = cage.runtime.clone();
     let mut store = Store::new(runtime.kernel.engine(), cage);
     store.limiter(|cage| &mut cage.limiter);
-    if let Some(fuel) = runtime.fuel {
+    if let Some(pool) = &runtime.fuel {
         store
-            .set_fuel(fuel)
+            .set_fuel(0)
             .map_err(|e| Outcome::Trapped(format!("cannot set fuel: {e:#}")))?;
+        pool.join();
     }
     store.epoch_deadline_callback(|ctx| {
         let cage = ctx.data();
@@ -67,6 +74,18 @@ pub fn new_store(cage: Cage) -> Result<Store<Cage>, Outcome> {
     Ok(store)
 }
 
+/// Ends a store made by [`new_store`]: its unused fuel goes back to the
+/// run's pool and its memory counts no more in the run's total.
+pub fn retire(store: Store<Cage>) -> Cage {
+    let leftover = store.get_fuel().unwrap_or(0);
+    let mut cage = store.into_data();
+    if let Some(pool) = &cage.runtime.fuel {
+        pool.leave(leftover);
+    }
+    cage.limiter.release();
+    cage
+}
+
 /// Runs `cage` from the start of `module` to its end, through any execs.
 pub fn run_cage(cage: Cage, module: Module, entry: Entry) -> Outcome {
     // Whatever happens, the process table must hear that this cage ended,
@@ -80,6 +99,7 @@ pub fn run_cage(cage: Cage, module: Module, entry: Entry) -> Outcome {
         Ok(s) => s,
         Err(outcome) => return ended(outcome),
     };
+    limits::refill(&mut store);
     let mut module = module;
     let mut entry = entry;
     loop {
@@ -98,12 +118,14 @@ pub fn run_cage(cage: Cage, module: Module, entry: Entry) -> Outcome {
         match drive(&mut store, &instance, &pre, &entry, false) {
             Ended::Outcome(outcome) => return finish(store, outcome),
             Ended::Exec(plan) => {
-                let mut cage = store.into_data();
+                // The new image runs on what is left of the run's budget.
+                let mut cage = retire(store);
                 cage.exec_reset(plan.args, plan.env);
                 store = match new_store(cage) {
                     Ok(s) => s,
                     Err(outcome) => return ended(outcome),
                 };
+                limits::refill(&mut store);
                 module = plan.module;
                 entry = Entry::Call("_start".into());
             }
@@ -112,10 +134,15 @@ pub fn run_cage(cage: Cage, module: Module, entry: Entry) -> Outcome {
 }
 
 /// Ends a cage: its descriptors close (so pipe readers see EOF), then its
-/// parent can reap it.
+/// parent can reap it. A cage that ran out of fuel used up the run's
+/// budget: every other cage stops too.
 fn finish(store: Store<Cage>, outcome: Outcome) -> Outcome {
-    let cage = store.into_data();
+    let cage = retire(store);
     let (pid, procs) = (cage.pid, cage.procs.clone());
+    if let (Outcome::FuelExhausted(_), Some(pool)) = (&outcome, &cage.runtime.fuel) {
+        pool.mark_exhausted();
+        procs.stop_all(StopReason::OutOfFuel);
+    }
     drop(cage);
     procs.exit(pid, wait_status(&outcome));
     outcome
@@ -151,6 +178,11 @@ fn instantiate(store: &mut Store<Cage>, pre: &Pre) -> Result<Instance, Outcome> 
             }
             store.data_mut().memory = memory;
             Ok(instance)
+        }
+        // The run's other cages leave no room for this one's initial
+        // memory: reported as a memory limit, not as a trap.
+        Err(_) if store.data().limiter.refused_total => {
+            Err(Outcome::MemoryLimit(store.data().limiter.total_limit()))
         }
         Err(err) => Err(classify(store, err)),
     }
@@ -267,10 +299,10 @@ fn fork(
     let started = start_child(store, instance, pre, entry, child, buffer, control.clone());
     let result = match started {
         Ok(()) => Ok(child),
-        Err(_) => {
+        Err(errno) => {
             // The child never ran: release its pid and fail the fork.
             release(store);
-            Err(crate::abi::Errno::AGAIN)
+            Err(errno)
         }
     };
     store.data_mut().fork = Some(ForkState::Rewinding { result });
@@ -284,7 +316,9 @@ fn fork(
 }
 
 /// Builds the child's instance from the parent's state and starts its
-/// thread, which rewinds into `proc_fork` and runs on.
+/// thread, which rewinds into `proc_fork` and runs on. Fails with
+/// `ENOMEM` when the run's total memory has no room for the child's copy,
+/// `EAGAIN` when anything else kept it from starting.
 fn start_child(
     store: &mut Store<Cage>,
     instance: &Instance,
@@ -293,14 +327,27 @@ fn start_child(
     child: u32,
     buffer: u32,
     control: Arc<Control>,
-) -> wasmtime::Result<()> {
+) -> Result<(), Errno> {
     let child_cage = store.data().fork_child(child, control);
-    let mut child_store =
-        new_store(child_cage).map_err(|o| wasmtime::Error::msg(format!("{o:?}")))?;
-    let child_instance = copy_instance(store, instance, pre, &mut child_store)?;
+    let mut child_store = new_store(child_cage).map_err(|_| Errno::AGAIN)?;
+    // The parent gives back what it held alone, then the child draws its
+    // slice: both before any of the child's code (a start function) runs.
+    limits::refill(&mut *store);
+    limits::refill(&mut child_store);
+    let child_instance = match copy_instance(store, instance, pre, &mut child_store) {
+        Ok(i) => i,
+        Err(_) => {
+            let refused = child_store.data().limiter.refused_total;
+            retire(child_store);
+            return Err(if refused { Errno::NOMEM } else { Errno::AGAIN });
+        }
+    };
     let pre = pre.clone();
     let entry = entry.clone();
     let threads = store.data().runtime.kernel.threads().clone();
+    // If the thread cannot start, the job (and the child's store in it)
+    // is dropped: its fuel is lost to the run, which can only end it
+    // sooner, never later.
     threads
         .run(move || {
             let procs = child_store.data().procs.clone();
@@ -308,7 +355,7 @@ fn start_child(
                 run_child(child_store, child_instance, pre, entry, buffer)
             });
         })
-        .map_err(|e| wasmtime::Error::msg(e.to_string()))
+        .map_err(|_| Errno::AGAIN)
 }
 
 /// Runs the body of cage `pid`'s thread. If a bug in warden panics in it,
@@ -342,7 +389,7 @@ fn run_child(
             Ended::Outcome(o) => o,
             Ended::Exec(plan) => {
                 // An exec right after fork: carry on in this thread.
-                let cage = child_store.into_data();
+                let cage = retire(child_store);
                 return exec_after_fork(cage, *plan);
             }
         },
@@ -403,7 +450,7 @@ fn copy_instance(
 /// How a cage's run ended, from the error its call returned.
 pub fn classify(store: &Store<Cage>, err: wasmtime::Error) -> Outcome {
     let cage = store.data();
-    let fuel = cage.runtime.fuel;
+    let fuel = cage.runtime.fuel.as_ref().map(|pool| pool.budget());
     let stack = cage
         .runtime
         .kernel
@@ -416,6 +463,7 @@ pub fn classify(store: &Store<Cage>, err: wasmtime::Error) -> Outcome {
             Stop::Signal(sig) => Outcome::Signaled(*sig),
             Stop::ExitDenied(code) => Outcome::ExitDenied(*code),
             Stop::Host(StopReason::Killed) => Outcome::Killed,
+            Stop::Host(StopReason::OutOfFuel) => Outcome::FuelExhausted(fuel.unwrap_or(0)),
             Stop::Host(_) => Outcome::Timeout(Duration::ZERO),
             Stop::Exec(_) => Outcome::Trapped("exec failed".into()),
         };
@@ -429,6 +477,7 @@ pub fn classify(store: &Store<Cage>, err: wasmtime::Error) -> Outcome {
             Trap::StackOverflow => Outcome::StackOverflow(stack),
             Trap::Interrupt => match cage.control.stop_reason() {
                 StopReason::Killed => Outcome::Killed,
+                StopReason::OutOfFuel => Outcome::FuelExhausted(fuel.unwrap_or(0)),
                 _ => Outcome::Timeout(Duration::ZERO),
             },
             other => Outcome::Trapped(

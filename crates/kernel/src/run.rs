@@ -2,6 +2,8 @@
 //! entrypoint, a thread of its own, and how it ended.
 
 use crate::cage::{Cage, Control, Runtime, StopReason};
+use crate::limits::{FuelPool, MemoryTotal};
+use crate::note::DenialNotes;
 use crate::process::{guarded, run_cage, Entry};
 use crate::procs::ProcTable;
 use crate::trace::Tracer;
@@ -32,6 +34,9 @@ pub struct RunOptions {
     pub cache: CacheMode,
     /// The sealed store, when the policy has sealed mounts.
     pub store: Option<warden_seal::Store>,
+    /// Where the first denial of each subsystem is noted (`warden: note:
+    /// ...`); `None` for none (`--quiet`).
+    pub notes: Option<Box<dyn std::io::Write + Send>>,
 }
 
 /// A preopened directory: its guest path and its node.
@@ -94,6 +99,17 @@ impl Outcome {
             )),
             Outcome::Killed => Some("guest was killed".into()),
         }
+    }
+}
+
+/// A run whose budget ran out, in whichever cage, ended out of fuel, even
+/// if cage 1 had exited or was stopped for it.
+fn fuel_outcome(outcome: Outcome, fuel: Option<&FuelPool>) -> Outcome {
+    match (fuel, &outcome) {
+        (Some(pool), Outcome::Exited(_) | Outcome::Killed) if pool.is_exhausted() => {
+            Outcome::FuelExhausted(pool.budget())
+        }
+        _ => outcome,
     }
 }
 
@@ -225,6 +241,7 @@ impl Kernel {
             tracer,
             cache,
             store,
+            notes,
         } = options;
         let entry = self.entry(path, module, policy.entrypoint.as_deref())?;
         let preopens = self.preopens(policy, store.as_ref())?;
@@ -239,12 +256,18 @@ impl Kernel {
         let pid = procs
             .spawn(0, control.clone())
             .map_err(KernelError::Setup)?;
+        let fuel = policy
+            .limits
+            .fuel
+            .map(|budget| Arc::new(FuelPool::new(budget)));
         let runtime = Arc::new(Runtime {
             kernel: self.clone(),
             cache,
-            fuel: policy.limits.fuel,
+            fuel: fuel.clone(),
+            memory: Arc::new(MemoryTotal::new(policy.limits.total_memory())),
             procs: procs.clone(),
             tracer: tracer.clone(),
+            notes: Arc::new(DenialNotes::new(notes)),
         });
         let mut cage = Cage::new(pid, &program, policy, preopens, runtime, control.clone())?;
         // Listening sockets come after the directories: wasi-libc stops
@@ -263,6 +286,7 @@ impl Kernel {
             // wait for the cages it forked.
             let outcome = run_cage(cage, module, entry);
             procs.wait_idle(None);
+            let outcome = fuel_outcome(outcome, fuel.as_deref());
             return self.finish_run(outcome, None, tracer.as_deref(), store.as_ref());
         }
         let (tx, rx) = mpsc::channel();
@@ -301,6 +325,7 @@ impl Kernel {
                 }
             }
         };
+        let outcome = fuel_outcome(outcome, fuel.as_deref());
         self.finish_run(outcome, timeout, tracer.as_deref(), store.as_ref())
     }
 

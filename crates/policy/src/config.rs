@@ -81,6 +81,7 @@ struct AllowConfig {
 #[serde(deny_unknown_fields)]
 struct LimitsConfig {
     max_memory: Option<Size>,
+    max_total_memory: Option<Size>,
     max_stack: Option<Size>,
     fuel: Option<u64>,
     timeout: Option<ConfigDuration>,
@@ -186,6 +187,7 @@ impl Config {
         }
         let l = self.limits;
         policy.limits.max_memory = l.max_memory.map(|s| s.0);
+        policy.limits.max_total_memory = l.max_total_memory.map(|s| s.0);
         policy.limits.max_stack = l.max_stack.map(|s| s.0);
         policy.limits.fuel = l.fuel.filter(|&f| f > 0);
         policy.limits.timeout = l.timeout.map(|d| d.0);
@@ -274,8 +276,10 @@ virtual = "/conf"
 stdin = "allow"
 [allow]
 clocks = false
+process = true
 [limits]
 max_memory = "64MiB"
+max_total_memory = "1GiB"
 max_stack = 1048576
 fuel = 0
 timeout = "2s"
@@ -299,7 +303,9 @@ timeout = "2s"
         );
         assert_eq!(p.stdio.stdin, StdioMode::Allow);
         assert!(!p.allows(Subsystem::Clocks));
+        assert!(p.allows(Subsystem::Process));
         assert_eq!(p.limits.max_memory, Some(64 << 20));
+        assert_eq!(p.limits.max_total_memory, Some(1 << 30));
         assert_eq!(p.limits.max_stack, Some(1 << 20));
         assert_eq!(p.limits.fuel, None);
         assert_eq!(p.limits.timeout, Some(std::time::Duration::from_secs(2)));

@@ -57,11 +57,12 @@ impl Subsystem {
         }
     }
 
-    /// What a user gets with no flags: clocks, random, exit and process
-    /// (bounded by `max_processes`), and the (empty unless granted) env, fs
-    /// and sockets families.
+    /// What a user gets with no flags: clocks, random and exit, and the
+    /// env, fs and sockets families, which stay empty unless variables,
+    /// mounts or sockets are granted. `process` (fork, exec, signals
+    /// between cages) creates new cages, so it must be granted.
     pub fn default_allowed(self) -> bool {
-        true
+        !matches!(self, Subsystem::Process)
     }
 }
 
@@ -151,14 +152,35 @@ pub struct Mount {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Limits {
-    /// Linear memory, in bytes.
+    /// Linear memory of one cage, in bytes.
     pub max_memory: Option<u64>,
+    /// Linear memory of all the cages of a run together, in bytes; `None`
+    /// is [`Limits::total_memory`]'s default.
+    pub max_total_memory: Option<u64>,
     /// Native stack for wasm frames, in bytes.
     pub max_stack: Option<u64>,
-    /// Instruction budget; `None` is unlimited.
+    /// Instruction budget of the whole run (every cage, across fork and
+    /// exec); `None` is unlimited.
     pub fuel: Option<u64>,
     pub timeout: Option<Duration>,
     pub max_processes: Option<u32>,
+}
+
+/// The total memory limit when none is given: 4 GiB, what one wasm32 cage
+/// can address, so that a program that does not fork is limited only by
+/// `max_memory`, while a tree of cages cannot take 64 times that.
+pub const DEFAULT_MAX_TOTAL_MEMORY: u64 = 4 << 30;
+
+impl Limits {
+    /// The memory all cages of a run may use together: the limit given,
+    /// else [`DEFAULT_MAX_TOTAL_MEMORY`], and never less than one cage's
+    /// `max_memory`.
+    pub fn total_memory(&self) -> u64 {
+        match self.max_total_memory {
+            Some(total) => total,
+            None => DEFAULT_MAX_TOTAL_MEMORY.max(self.max_memory.unwrap_or(0)),
+        }
+    }
 }
 
 /// Everything a cage may do, resolved from config and flags.
@@ -243,6 +265,15 @@ impl Policy {
                 "listening sockets are given but the `sockets` subsystem is denied".into(),
             ));
         }
+        if let (Some(one), Some(total)) = (self.limits.max_memory, self.limits.max_total_memory) {
+            if one > total {
+                return Err(PolicyError::Contradiction(format!(
+                    "limits.max_memory ({}) is larger than limits.max_total_memory ({})",
+                    format_size(one),
+                    format_size(total)
+                )));
+            }
+        }
         if let Some(stack) = self.limits.max_stack {
             if stack < 16 * 1024 {
                 return Err(PolicyError::BadValue {
@@ -315,7 +346,30 @@ mod tests {
         assert_eq!(p.stdio.stdin, StdioMode::Ignore);
         assert_eq!(p.stdio.stdout, StdioMode::Allow);
         assert!(p.allows(Subsystem::Clocks));
+        assert!(
+            !p.allows(Subsystem::Process),
+            "fork and exec must be granted"
+        );
         p.validate().unwrap();
+    }
+
+    #[test]
+    fn total_memory_defaults_to_4_gib_and_covers_one_cage() {
+        let mut limits = Limits::default();
+        assert_eq!(limits.total_memory(), 4 << 30);
+        limits.max_memory = Some(8 << 30);
+        assert_eq!(limits.total_memory(), 8 << 30);
+        limits.max_total_memory = Some(1 << 30);
+        assert_eq!(limits.total_memory(), 1 << 30);
+    }
+
+    #[test]
+    fn one_cage_over_the_total_contradicts() {
+        let mut p = Policy::default();
+        p.limits.max_memory = Some(2 << 30);
+        p.limits.max_total_memory = Some(1 << 30);
+        let err = p.validate().unwrap_err().to_string();
+        assert!(err.contains("max_total_memory"), "{err}");
     }
 
     #[test]

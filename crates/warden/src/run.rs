@@ -41,7 +41,7 @@ pub struct RunArgs {
     /// Pass a host variable through, if set
     #[arg(long = "env-inherit", value_name = "NAME")]
     env_inherit: Vec<String>,
-    /// Allow a subsystem: clocks, random, exit, env, fs, sockets
+    /// Allow a subsystem: clocks, random, exit, env, fs, sockets, process
     #[arg(long, value_name = "SUBSYS")]
     allow: Vec<String>,
     /// Deny a subsystem: calls fail with ENOTCAPABLE
@@ -59,13 +59,16 @@ pub struct RunArgs {
     /// Preopen a listening TCP socket (after the directories)
     #[arg(long, value_name = "ADDR")]
     listen: Vec<String>,
-    /// Linear memory limit, e.g. 64MiB
+    /// Linear memory limit of each cage, e.g. 64MiB
     #[arg(long = "max-memory", value_name = "SIZE")]
     max_memory: Option<String>,
+    /// Linear memory limit of all cages of the run together [default: 4GiB]
+    #[arg(long = "max-total-memory", value_name = "SIZE")]
+    max_total_memory: Option<String>,
     /// Native stack for wasm frames, e.g. 1MiB
     #[arg(long = "max-stack", value_name = "SIZE")]
     max_stack: Option<String>,
-    /// Instruction budget (0 = unlimited)
+    /// Instruction budget of the whole run, every cage (0 = unlimited)
     #[arg(long, value_name = "N")]
     fuel: Option<u64>,
     /// Wall-clock limit, e.g. 30s
@@ -74,6 +77,9 @@ pub struct RunArgs {
     /// Export to call (default `_start`)
     #[arg(long, value_name = "NAME")]
     entrypoint: Option<String>,
+    /// Do not print a note on the first denial of each subsystem
+    #[arg(long)]
+    quiet: bool,
     /// Trace every syscall to stderr, or to FILE
     #[arg(long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "-")]
     trace: Option<String>,
@@ -189,6 +195,10 @@ fn resolve_policy(args: &RunArgs) -> Result<Policy, Failure> {
     }
     if let Some(v) = &args.max_memory {
         policy.limits.max_memory = Some(Size::parse_flag("--max-memory", v).map_err(bad)?);
+    }
+    if let Some(v) = &args.max_total_memory {
+        policy.limits.max_total_memory =
+            Some(Size::parse_flag("--max-total-memory", v).map_err(bad)?);
     }
     if let Some(v) = &args.max_stack {
         policy.limits.max_stack = Some(Size::parse_flag("--max-stack", v).map_err(bad)?);
@@ -343,6 +353,7 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
         tracer: tracer(&args.trace)?,
         cache,
         store: store.clone(),
+        notes: (!args.quiet).then(|| Box::new(std::io::stderr()) as Box<dyn std::io::Write + Send>),
     };
     let outcome = kernel
         .run(&module_path, &module, &policy, options)

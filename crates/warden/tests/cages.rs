@@ -230,7 +230,7 @@ fn cc_leaves_a_plain_program_plain() {
         "{:?}",
         iface.exports
     );
-    let run = std::process::Command::new(warden())
+    let run = std::process::Command::new(warden_runtime())
         .arg("run")
         .arg(&out.module)
         .env("WARDEN_CACHE_DIR", cache_dir())
@@ -272,8 +272,8 @@ fn cc_builds_a_forking_program_for_the_process_abi() {
         iface.mutable_global_exports,
         vec!["__stack_pointer".to_string()]
     );
-    let run = std::process::Command::new(warden())
-        .arg("run")
+    let run = std::process::Command::new(warden_runtime())
+        .args(["run", "--allow", "process"])
         .arg(&out.module)
         .env("WARDEN_CACHE_DIR", cache_dir())
         .output()

@@ -128,9 +128,25 @@ fn denied_stdout_and_stderr_fail_with_enotcapable() {
     let stdio = rust_guest("stdio");
     let out = run(warden_run(["--stdout", "deny", s(&stdio), "stdout"]));
     out.code(0).stdout_is("");
-    assert_eq!(out.stderr, "stdout write: err 76\n", "{out}");
+    // warden's note on the denial, then what the guest saw.
+    assert_eq!(
+        out.stderr,
+        format!("{}\nstdout write: err 76\n", note_line("stdout")),
+        "{out}"
+    );
 
     let out = run(warden_run(["--stderr", "deny", s(&stdio), "stderr"]));
+    out.code(0)
+        .stdout_is("stderr write: err 76\n")
+        .notes(&["stderr"]);
+    // --quiet: the denial is silent.
+    let out = run(warden_run([
+        "--quiet",
+        "--stderr",
+        "deny",
+        s(&stdio),
+        "stderr",
+    ]));
     out.code(0).stdout_is("stderr write: err 76\n").quiet();
 
     // Allowed, the same writes arrive.
@@ -170,7 +186,7 @@ fn stdin_deny_fails_with_enotcapable() {
         &mut warden_run(["--stdin", "deny", s(&stdio), "stdin"]),
         b"secret\n",
     );
-    out.code(0).stdout_is("stdin: err 76\n").quiet();
+    out.code(0).stdout_is("stdin: err 76\n").notes(&["stdin"]);
 }
 
 #[test]
@@ -193,7 +209,9 @@ fn c_stdin_matches_the_native_run() {
         &mut warden_run(["--stdin", "deny", s(&c_guest("stdin_upper"))]),
         &input,
     );
-    out.code(1).stdout_is("read error: ENOTCAPABLE\n").quiet();
+    out.code(1)
+        .stdout_is("read error: ENOTCAPABLE\n")
+        .notes(&["stdin"]);
 }
 
 #[test]
@@ -356,8 +374,12 @@ fn config_stdio_modes() {
         b"abc",
     );
     out.code(0).stdout_is("stdin: ok 3 bytes\nabc").quiet();
+    // The guest's stderr is denied; warden's own note still reaches the
+    // host's stderr.
     let out = run(warden_run(["--config", s(&config), s(&stdio), "stderr"]));
-    out.code(0).stdout_is("stderr write: err 76\n").quiet();
+    out.code(0)
+        .stdout_is("stderr write: err 76\n")
+        .notes(&["stderr"]);
     // A flag overrides the config.
     let out = run(warden_run([
         "--config",

@@ -67,6 +67,29 @@ fn a_module_whose_initial_memory_is_over_the_limit_does_not_run() {
 }
 
 #[test]
+fn a_total_memory_below_the_initial_memory_is_exit_122() {
+    // The Rust guests start with more than 1 MiB of linear memory.
+    let out = run(warden_run([
+        "--max-total-memory",
+        "512KiB",
+        s(&rust_guest("hello")),
+    ]));
+    out.code(122).stdout_is("");
+    let line = out.warden_line();
+    assert!(line.contains("memory limit of 512 KiB"), "{out}");
+    // A total under one cage's own limit contradicts it.
+    let out = run(warden_run([
+        "--max-memory",
+        "2MiB",
+        "--max-total-memory",
+        "1MiB",
+        s(&rust_guest("hello")),
+    ]));
+    let line = out.bad_input();
+    assert!(line.contains("max_total_memory"), "{out}");
+}
+
+#[test]
 fn fuel_exhausted_is_exit_121() {
     let out = run(warden_run([
         "--fuel",

@@ -45,18 +45,18 @@ fn clocks_denied() {
     run(warden_run(["--deny", "clocks", s(&guest), "clocks"]))
         .code(0)
         .stdout_is(expected)
-        .quiet();
+        .notes(&["clocks"]);
     // A clock subscription of poll_oneoff reports the denial in its event.
     run(warden_run(["--deny", "clocks", s(&guest), "sleep", "30"]))
         .code(0)
         .stdout_is("sleep: err 76\n")
-        .quiet();
+        .notes(&["clocks"]);
     let dir = tempdir();
     let cfg = config(&dir, "[allow]\nclocks = false\n");
     run(warden_run(["--config", &cfg, s(&guest), "clocks"]))
         .code(0)
         .stdout_is(expected)
-        .quiet();
+        .notes(&["clocks"]);
     // --allow overrides the config.
     run(warden_run([
         "--config",
@@ -95,11 +95,11 @@ fn c_clocks_match_native_and_can_be_denied() {
         .stdout_is(
             "realtime: ENOTCAPABLE\nmonotonic: ENOTCAPABLE\ngetres: ENOTCAPABLE\ntime: ok plausible=0\n",
         )
-        .quiet();
+        .notes(&["clocks"]);
     run(warden_run(["--deny", "clocks", s(&guest), "sleep", "30"]))
         .code(0)
         .stdout_is("nanosleep: ENOTCAPABLE\n")
-        .quiet();
+        .notes(&["clocks"]);
 }
 
 #[test]
@@ -112,13 +112,13 @@ fn random_allowed_and_denied() {
     run(warden_run(["--deny", "random", s(&guest), "random"]))
         .code(0)
         .stdout_is("random: err 76\n")
-        .quiet();
+        .notes(&["random"]);
     let dir = tempdir();
     let cfg = config(&dir, "[allow]\nrandom = false\n");
     run(warden_run(["--config", &cfg, s(&guest), "random"]))
         .code(0)
         .stdout_is("random: err 76\n")
-        .quiet();
+        .notes(&["random"]);
 
     let native = run(Command::new(c_native("envclock")).arg("entropy"));
     native.code(0).stdout_is("getentropy: ok distinct=1\n");
@@ -130,7 +130,7 @@ fn random_allowed_and_denied() {
     run(warden_run(["--deny", "random", s(&c), "entropy"]))
         .code(0)
         .stdout_is("getentropy: ENOTCAPABLE\n")
-        .quiet();
+        .notes(&["random"]);
 }
 
 #[test]
@@ -142,6 +142,10 @@ fn exit_denied_stops_the_guest_instead_of_exiting_with_its_code() {
     assert!(
         line.contains("proc_exit(3)") && line.contains("exit"),
         "{out}"
+    );
+    assert!(
+        out.stderr.starts_with(&(note_line("exit") + "\n")),
+        "the denial is noted first\n{out}"
     );
 
     let dir = tempdir();
@@ -179,13 +183,13 @@ fn env_allowed_and_denied() {
     ]))
     .code(0)
     .stdout_is("environ: err 76\n")
-    .quiet();
+    .notes(&["env"]);
     let dir = tempdir();
     let cfg = config(&dir, "[env]\nA = \"1\"\n[allow]\nenv = false\n");
     run(warden_run(["--config", &cfg, s(&guest), "raw"]))
         .code(0)
         .stdout_is("environ: err 76\n")
-        .quiet();
+        .notes(&["env"]);
 }
 
 #[test]
@@ -202,7 +206,7 @@ fn env_denied_as_seen_through_libc() {
         "env",
         "A",
     ]));
-    out.code(71).stdout_is("").quiet();
+    out.code(71).stdout_is("").notes(&["env"]);
     let out = run(warden_run([
         "--deny",
         "env",
@@ -210,7 +214,7 @@ fn env_denied_as_seen_through_libc() {
         "get",
         "A",
     ]));
-    out.code(71).stdout_is("").quiet();
+    out.code(71).stdout_is("").notes(&["env"]);
 }
 
 #[test]
@@ -225,13 +229,13 @@ fn fs_denied_path_calls_fail() {
     run(warden_run(["--deny", "fs", s(&guest), "fsprobe"]))
         .code(0)
         .stdout_is("path_open: err 76\npath_create_directory: err 76\npath_filestat_get: err 76\npath_unlink_file: err 76\n")
-        .quiet();
+        .notes(&["fs"]);
     let dir = tempdir();
     let cfg = config(&dir, "[allow]\nfs = false\n");
     run(warden_run(["--config", &cfg, s(&guest), "fsprobe"]))
         .code(0)
         .stdout_is("path_open: err 76\npath_create_directory: err 76\npath_filestat_get: err 76\npath_unlink_file: err 76\n")
-        .quiet();
+        .notes(&["fs"]);
 }
 
 #[test]
@@ -258,7 +262,7 @@ fn sockets_denied() {
     run(warden_run(["--deny", "sockets", s(&guest), "probe", "3"]))
         .code(0)
         .stdout_is("fdstat: err 8\nset NONBLOCK: err 8\nsock_accept: err 76\n")
-        .quiet();
+        .notes(&["sockets"]);
     let out = run(warden_run([
         "--deny",
         "sockets",
@@ -307,4 +311,34 @@ fn allowed_subsystems_from_a_config_and_a_flag_that_denies() {
         "9",
     ]))
     .code(9);
+}
+
+#[test]
+fn process_is_denied_by_default() {
+    // Seen from a module that imports the process ABI: a kill of itself
+    // (signal 0 checks only) is refused by the policy unless granted.
+    let dir = tempdir();
+    let module = wat(
+        dir.path(),
+        "kill.wat",
+        r#"(module
+  (import "warden" "proc_signal" (func $signal (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (func (export "_start") (call $exit (call $signal (i32.const 1) (i32.const 0)))))"#,
+    );
+    // ENOTCAPABLE (76) as the exit code, and one note.
+    run(warden_run([s(&module)])).code(76).notes(&["process"]);
+    run(warden_run(["--quiet", s(&module)])).code(76).quiet();
+    run(warden_run(["--allow", "process", s(&module)]))
+        .code(0)
+        .quiet();
+    let cfg = config(&dir, "[allow]\nprocess = true\n");
+    run(warden_run(["--config", &cfg, s(&module)]))
+        .code(0)
+        .quiet();
+    let cfg = config(&dir, "[allow]\nprocess = false\n");
+    run(warden_run(["--config", &cfg, s(&module)]))
+        .code(76)
+        .notes(&["process"]);
 }

@@ -63,6 +63,12 @@ fn dispatch(
     args: &[u64],
     call: impl FnOnce(&mut Cage, &mut GuestMemory) -> SysResult,
 ) -> wasmtime::Result<i32> {
+    // No guest code runs during the call, which may block: the cage's
+    // fuel waits in the run's pool meanwhile (see `limits`).
+    let metered = caller.data().runtime.fuel.is_some();
+    if metered {
+        crate::limits::park(&mut *caller);
+    }
     let memory = match caller.data().memory {
         Some(m) => Some(m),
         None => match caller.get_export("memory") {
@@ -98,6 +104,9 @@ fn dispatch(
         Err(SysError::Errno(e)) => e.0 as i32,
         Err(SysError::Stop(stop)) => return Err(stop.into()),
     };
+    if metered {
+        crate::limits::refill(&mut *caller);
+    }
     if caller.data().control.pending() != 0 {
         deliver_signals(caller)?;
     }

@@ -2,11 +2,11 @@
 //! `crates/guest/tests/c` natively with gcc and with `warden cc`, run each
 //! both ways with a watchdog, and compare what a user sees.
 //!
-//! Layout, under cargo's `CARGO_TARGET_TMPDIR` (`target/tmp`):
-//! `cages/native/bin/NAME` and `cages/wasm/bin/NAME` (the same names, no
-//! extension, so that a program execs `BIN/echo_args` either way),
-//! `cages/cache` (`WARDEN_CACHE_DIR`, for the guest library and compiled
-//! modules) and a scratch directory per run. Each program runs as
+//! Layout, under cargo's `CARGO_TARGET_TMPDIR` (`target/tmp`) and a
+//! directory per checkout ([`root`]): `native/bin/NAME` and `wasm/bin/NAME`
+//! (the same names, no extension, so that a program execs `BIN/echo_args`
+//! either way), `cache` (`WARDEN_CACHE_DIR`, for the guest library and
+//! compiled modules) and a scratch directory per run. Each program runs as
 //! `NAME BIN SCRATCH`: natively with the host paths, under warden with
 //! `--dir BIN::/bin --dir SCRATCH::/scratch` and `/bin /scratch`.
 
@@ -32,9 +32,23 @@ pub fn warden() -> &'static str {
     env!("CARGO_BIN_EXE_warden")
 }
 
-/// `target/tmp/cages`.
+/// The program run as `warden run`: this checkout's `warden`, or the one
+/// named by `WARDEN_TEST_RUNTIME`, to run the tests against another build
+/// (say, of the commit before a fix, to see a new test fail).
+pub fn warden_runtime() -> std::ffi::OsString {
+    std::env::var_os("WARDEN_TEST_RUNTIME").unwrap_or_else(|| warden().into())
+}
+
+/// `target/tmp/cages/CHECKOUT`: CHECKOUT names this source tree, so that
+/// checkouts (git worktrees) sharing one target directory do not build
+/// over each other's programs.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("cages")
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    env!("CARGO_MANIFEST_DIR").hash(&mut h);
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("cages")
+        .join(format!("{:016x}", h.finish()))
 }
 
 pub fn cache_dir() -> PathBuf {
@@ -176,6 +190,14 @@ pub struct Opts {
     pub timeout: Duration,
     /// A lower `RLIMIT_NOFILE` (soft and hard) to run under, both ways.
     pub nofile: Option<u32>,
+    /// Whether warden grants `process` (`--allow process`): every program
+    /// here forks or execs, so the tests grant it unless they check the
+    /// denial.
+    pub allow_process: bool,
+    /// More `warden run` flags, before the module.
+    pub flags: Vec<String>,
+    /// More program arguments, after `BIN SCRATCH`.
+    pub args: Vec<String>,
 }
 
 impl Default for Opts {
@@ -184,6 +206,9 @@ impl Default for Opts {
             max_processes: None,
             timeout: Duration::from_secs(60),
             nofile: None,
+            allow_process: true,
+            flags: Vec::new(),
+            args: Vec::new(),
         }
     }
 }
@@ -214,6 +239,7 @@ pub fn run_native(name: &str, opts: &Opts) -> Outcome {
     let mut cmd = command(built.native_bin.join(name), opts);
     cmd.arg(&built.native_bin)
         .arg(&scratch)
+        .args(&opts.args)
         .env_clear()
         .env("PATH", &built.native_bin);
     if let Some(n) = opts.max_processes {
@@ -228,20 +254,25 @@ pub fn run_native(name: &str, opts: &Opts) -> Outcome {
 pub fn run_warden(name: &str, opts: &Opts) -> Outcome {
     let built = built();
     let scratch = scratch("warden", name);
-    let mut cmd = command(warden().into(), opts);
+    let mut cmd = command(PathBuf::from(warden_runtime()), opts);
     cmd.arg("run").env("WARDEN_CACHE_DIR", cache_dir());
     if let Some(n) = opts.max_processes {
         let config = root().join(format!("max-processes-{n}.toml"));
         std::fs::write(&config, format!("[limits]\nmax_processes = {n}\n")).unwrap();
         cmd.arg("--config").arg(config);
     }
+    if opts.allow_process {
+        cmd.args(["--allow", "process"]);
+    }
+    cmd.args(&opts.flags);
     cmd.arg("--dir")
         .arg(format!("{}::/bin", built.wasm_bin.display()))
         .arg("--dir")
         .arg(format!("{}::/scratch", scratch.display()))
         .args(["--env", "PATH=/bin"])
         .arg(built.wasm_bin.join(name))
-        .args(["/bin", "/scratch"]);
+        .args(["/bin", "/scratch"])
+        .args(&opts.args);
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     run(cmd, opts.timeout)
 }

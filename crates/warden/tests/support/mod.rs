@@ -151,9 +151,14 @@ pub fn shared_cache_dir() -> PathBuf {
     target_dir().join("warden-test-cache")
 }
 
-/// `warden` (the binary under test) with the shared compile cache.
+/// `warden` (the binary under test) with the shared compile cache: this
+/// checkout's, or the one named by `WARDEN_TEST_RUNTIME`, to run the tests
+/// against another build (say, of the commit before a fix, to see a new
+/// test fail).
 pub fn warden() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_warden"));
+    let program = std::env::var_os("WARDEN_TEST_RUNTIME")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_warden").into());
+    let mut cmd = Command::new(program);
     cmd.env("WARDEN_CACHE_DIR", shared_cache_dir());
     cmd
 }
@@ -220,6 +225,17 @@ impl Output {
         self
     }
 
+    /// Asserts that stderr holds exactly the notes warden prints on the
+    /// first denial of each of `denied` in a run (a subsystem, or `stdin`,
+    /// `stdout`, `stderr`), once each, in that order: what a user who was
+    /// denied something sees, and nothing else.
+    #[track_caller]
+    pub fn notes(&self, denied: &[&str]) -> &Self {
+        let expected: String = denied.iter().map(|d| note_line(d) + "\n").collect();
+        assert_eq!(self.stderr, expected, "unexpected stderr\n{self}");
+        self
+    }
+
     /// The value of the stdout line `label: ...`, i.e. the text after
     /// `label: `.
     #[track_caller]
@@ -250,13 +266,15 @@ impl Output {
     }
 
     /// The last stderr line, which must start with `warden: ` (the line
-    /// warden prints when a limit or a trap stops the guest).
+    /// warden prints when a limit or a trap stops the guest). Notes of
+    /// denials (`warden: note: ...`, printed while the guest runs) are not
+    /// that line.
     #[track_caller]
     pub fn warden_line(&self) -> String {
         let warden_lines: Vec<&str> = self
             .stderr
             .lines()
-            .filter(|l| l.starts_with("warden: "))
+            .filter(|l| l.starts_with("warden: ") && !l.starts_with("warden: note: "))
             .collect();
         assert_eq!(
             warden_lines.len(),
@@ -270,6 +288,16 @@ impl Output {
         );
         warden_lines[0].to_string()
     }
+}
+
+/// The note warden prints the first time a run is denied `what`: a
+/// subsystem, or a standard stream.
+pub fn note_line(what: &str) -> String {
+    let grant = match what {
+        "stdin" | "stdout" | "stderr" => format!("--{what} allow"),
+        sub => format!("--allow {sub}"),
+    };
+    format!("warden: note: {what} denied by policy (grant with {grant})")
 }
 
 /// How long any one command may run before the test fails.
