@@ -226,8 +226,13 @@ fn command(program: PathBuf, opts: &Opts) -> Command {
     }
 }
 
+/// A fresh scratch directory for one run: numbered, since several tests may
+/// run one program at once.
 fn scratch(side: &str, name: &str) -> PathBuf {
-    let dir = root().join("scratch").join(format!("{name}-{side}"));
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let n = RUNS.fetch_add(1, Ordering::Relaxed);
+    let dir = root().join("scratch").join(format!("{name}-{side}-{n}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
