@@ -3,11 +3,12 @@
 //! the engine settings, so a second run does not compile again.
 //!
 //! Cached code is native code that warden executes, so everything in the
-//! cache that decides what runs is authenticated: each artifact and each
-//! index record carries an HMAC-SHA-256 under a random key kept in the
-//! cache directory (`cache.key`, owner-only). Mounts can never reach the
-//! cache (the CLI refuses them), so only the user's own processes can read
-//! the key; an entry that does not verify is compiled again and rewritten.
+//! cache that decides what runs is authenticated: each artifact (in its
+//! sidecar, `KEY.mac`) and each index record carries an HMAC-SHA-256 under a
+//! random key kept in the cache directory (`cache.key`, owner-only). Mounts
+//! can never reach the cache (the CLI refuses them), so only the user's own
+//! processes can read the key; an entry that does not verify is compiled
+//! again and rewritten.
 
 use crate::{Kernel, KernelError};
 use hmac::{Hmac, Mac};
@@ -54,17 +55,28 @@ impl Kernel {
         allow_precompiled: bool,
         on_event: &mut dyn FnMut(CompileEvent),
     ) -> Result<Module, KernelError> {
-        let (bytes, stamp) = read_module(path).map_err(|e| KernelError::ReadModule {
+        let read_error = |e: std::io::Error| KernelError::ReadModule {
             path: path.to_path_buf(),
             reason: e.to_string(),
-        })?;
+        };
+        let file = ModuleFile::open(path).map_err(read_error)?;
         let cache = cache.open();
-        // A warm run need not hash the module again: the index remembers
-        // the key of a file whose identity and change time are the same.
-        let index = cache.as_ref().zip(stamp);
-        let known = index
+        // A warm run need not even read the module: the index remembers the
+        // key of a file whose identity and change time are the same (so its
+        // bytes are the same), and a module found through it passed the
+        // import and signature checks when it was recorded, with this same
+        // version of warden and its linker.
+        let known = cache
             .as_ref()
+            .zip(file.indexable())
             .and_then(|(cache, stamp)| stamp.lookup(cache, self.engine_hash));
+        if let (Some(cache), Some(key)) = (&cache, &known) {
+            if let Some(module) = cache.load_artifact(&self.engine, key) {
+                return Ok(module);
+            }
+        }
+        let (bytes, stamp) = file.read().map_err(read_error)?;
+        let index = cache.as_ref().zip(stamp);
         let key = known.clone().unwrap_or_else(|| self.cache_key(&bytes));
         let module = self.module_from_bytes(
             path,
@@ -137,16 +149,8 @@ impl Kernel {
             // An artifact that does not authenticate (changed, truncated,
             // another module's, or from before artifacts carried a MAC) is
             // never deserialized: it is compiled again and rewritten below.
-            if let Some(artifact) = cache.read_artifact(key) {
-                // SAFETY: the bytes are what warden serialized for this
-                // very key: their MAC under the cache's own key verified,
-                // and they are in memory, so nothing can change them
-                // between the check and this call. A file from another
-                // engine version fails wasmtime's own check and is
-                // recompiled below.
-                if let Ok(module) = unsafe { Module::deserialize(&self.engine, &artifact) } {
-                    return Ok(module);
-                }
+            if let Some(module) = cache.load_artifact(&self.engine, key) {
+                return Ok(module);
             }
         }
         on_event(CompileEvent::Started);
@@ -212,24 +216,47 @@ impl Kernel {
     }
 }
 
-/// Reads a module file and stamps it from the same descriptor, so the
-/// stamp describes the bytes read even if the path is swapped for another
-/// file meanwhile. There is no stamp (and so no index record) for anything
-/// but a regular file, for a file that changed while it was read, or for
-/// one changed too recently to tell a later change by its times.
-fn read_module(path: &Path) -> std::io::Result<(Vec<u8>, Option<Stamp>)> {
-    let mut file = std::fs::File::open(path)?;
-    let now = SystemTime::now();
-    let before = file.metadata()?;
-    let mut bytes = Vec::with_capacity(usize::try_from(before.len()).unwrap_or(0));
-    file.read_to_end(&mut bytes)?;
-    let after = file.metadata()?;
-    let stamp = Stamp::of(&before);
-    let trusted = before.is_file()
-        && Stamp::of(&after) == stamp
-        && stamp.size == bytes.len() as u64
-        && stamp.settled(now);
-    Ok((bytes, trusted.then_some(stamp)))
+/// A module file opened for [`Kernel::load`] and stamped from its
+/// descriptor, so that the stamp describes the bytes read from it even if
+/// the path is swapped for another file meanwhile.
+struct ModuleFile {
+    file: std::fs::File,
+    before: std::fs::Metadata,
+    stamp: Stamp,
+    now: SystemTime,
+}
+
+impl ModuleFile {
+    fn open(path: &Path) -> std::io::Result<ModuleFile> {
+        let file = std::fs::File::open(path)?;
+        let now = SystemTime::now();
+        let before = file.metadata()?;
+        Ok(ModuleFile {
+            stamp: Stamp::of(&before),
+            file,
+            before,
+            now,
+        })
+    }
+
+    /// The stamp the index may know the file by: there is none for anything
+    /// but a regular file, or for one changed too recently to tell a later
+    /// change by its times.
+    fn indexable(&self) -> Option<&Stamp> {
+        (self.before.is_file() && self.stamp.settled(self.now)).then_some(&self.stamp)
+    }
+
+    /// The bytes, and the stamp to record them under unless the file
+    /// changed while it was read (or has no stamp to trust).
+    fn read(mut self) -> std::io::Result<(Vec<u8>, Option<Stamp>)> {
+        let mut bytes = Vec::with_capacity(usize::try_from(self.before.len()).unwrap_or(0));
+        self.file.read_to_end(&mut bytes)?;
+        let after = self.file.metadata()?;
+        let trusted = self.indexable().is_some()
+            && Stamp::of(&after) == self.stamp
+            && self.stamp.size == bytes.len() as u64;
+        Ok((bytes, trusted.then_some(self.stamp)))
+    }
 }
 
 /// A cache directory in use, with the key that authenticates its contents.
@@ -245,13 +272,16 @@ impl CacheMode {
         let CacheMode::Dir(dir) = self else {
             return None;
         };
-        if !trusted_dir(dir) {
-            return None;
-        }
-        create_private_dir(dir).ok()?;
-        // It may have been created by someone else since the check above.
-        if !trusted_dir(dir) {
-            return None;
+        match trusted_dir(dir) {
+            Some(true) => {}
+            Some(false) => return None,
+            None => {
+                create_private_dir(dir).ok()?;
+                // Someone else may have created it since the check above.
+                if trusted_dir(dir) != Some(true) {
+                    return None;
+                }
+            }
         }
         let mac_key = CacheMacKey::load_or_create(dir).ok()?;
         Some(CacheDir {
@@ -265,6 +295,7 @@ impl CacheMode {
 /// or the other way round.
 const ARTIFACT_LABEL: &[u8] = b"warden-cache/v1/artifact";
 const INDEX_LABEL: &[u8] = b"warden-cache/v1/index";
+const VERIFIED_LABEL: &[u8] = b"warden-cache/v1/verified";
 const MAC_LEN: usize = 32;
 
 impl CacheDir {
@@ -272,28 +303,104 @@ impl CacheDir {
         self.dir.join(format!("{key}.cwasm"))
     }
 
-    /// The artifact stored for `key`, if its MAC verifies. The MAC binds the
-    /// key (the file name) too, so another module's artifact put in its
-    /// place does not verify.
-    fn read_artifact(&self, key: &str) -> Option<Vec<u8>> {
-        let mut bytes = std::fs::read(self.artifact_path(key)).ok()?;
-        let split = bytes.len().checked_sub(MAC_LEN)?;
-        let ok = self.mac_key.verify(
-            &[ARTIFACT_LABEL, key.as_bytes(), &bytes[..split]],
-            &bytes[split..],
-        );
-        ok.then(|| {
-            bytes.truncate(split);
-            bytes
-        })
+    /// `KEY.mac`: the artifact's MAC and, once it has verified for a file
+    /// left alone since, that file's stamp under a MAC of its own.
+    fn sidecar_path(&self, key: &str) -> PathBuf {
+        self.dir.join(format!("{key}.mac"))
     }
 
-    /// Writes the artifact for `key`, its MAC appended, atomically.
+    /// The cached module for `key`, if its artifact authenticates. The MAC
+    /// binds the key (the file name) too, so another module's artifact put
+    /// in its place does not verify.
+    ///
+    /// Checking the MAC means reading and hashing the whole artifact, which
+    /// would be most of a warm start. So once it has verified for a file
+    /// that was then settled ([`Stamp::settled`]), the sidecar records the
+    /// file's stamp, and a later load of a file with that very stamp maps
+    /// it as it is: any write to the file changes its ctime, which no user
+    /// can set back. Any other file is read whole, checked, and the checked
+    /// bytes in memory are what is deserialized.
+    fn load_artifact(&self, engine: &Engine, key: &str) -> Option<Module> {
+        let mut file = std::fs::File::open(self.artifact_path(key)).ok()?;
+        let now = SystemTime::now();
+        let before = file.metadata().ok()?;
+        let stamp = Stamp::of(&before);
+        let sidecar = std::fs::read_to_string(self.sidecar_path(key)).ok()?;
+        let mut lines = sidecar.lines();
+        let artifact_mac = hex::decode(lines.next()?).ok()?;
+        if lines
+            .next()
+            .is_some_and(|v| self.stamp_verified(key, &stamp, v))
+        {
+            // SAFETY: these bytes verified under the cache's MAC key when
+            // the stamp was recorded and the file has not changed since
+            // (same identity, size and times). Only the user's own
+            // processes can write in the cache (owner-only, never mounted),
+            // and they could read the MAC key too. wasmtime still checks
+            // that the artifact was made by this engine.
+            return unsafe { Module::deserialize_open_file(engine, file) }.ok();
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(before.len()).unwrap_or(0));
+        file.read_to_end(&mut bytes).ok()?;
+        let parts = [ARTIFACT_LABEL, key.as_bytes(), &bytes[..]];
+        if !self.mac_key.verify(&parts, &artifact_mac) {
+            return None;
+        }
+        // SAFETY: the bytes are what warden serialized for this very key:
+        // their MAC under the cache's own key verified, and they are in
+        // memory, so nothing can change them between the check and this
+        // call. A file from another engine version fails wasmtime's own
+        // check and is compiled again.
+        let module = unsafe { Module::deserialize(engine, &bytes) }.ok()?;
+        let unchanged = file.metadata().is_ok_and(|m| Stamp::of(&m) == stamp);
+        if unchanged && before.is_file() && stamp.settled(now) {
+            // Best effort: without it the next load checks the MAC again.
+            let _ = self.write_sidecar(key, &artifact_mac, Some(&stamp));
+        }
+        Some(module)
+    }
+
+    /// Whether `verified` (the sidecar's second line) records `stamp` for
+    /// `key` under the cache's MAC key.
+    fn stamp_verified(&self, key: &str, stamp: &Stamp, verified: &str) -> bool {
+        let Some((line, mac)) = verified.rsplit_once(' ') else {
+            return false;
+        };
+        let Ok(mac) = hex::decode(mac) else {
+            return false;
+        };
+        line == stamp.identity_line()
+            && self
+                .mac_key
+                .verify(&[VERIFIED_LABEL, key.as_bytes(), line.as_bytes()], &mac)
+    }
+
+    fn write_sidecar(
+        &self,
+        key: &str,
+        artifact_mac: &[u8],
+        verified: Option<&Stamp>,
+    ) -> std::io::Result<()> {
+        let mut text = hex::encode(artifact_mac);
+        if let Some(stamp) = verified {
+            let line = stamp.identity_line();
+            let mac = self
+                .mac_key
+                .mac(&[VERIFIED_LABEL, key.as_bytes(), line.as_bytes()]);
+            text.push_str(&format!("\n{line} {}", hex::encode(mac)));
+        }
+        text.push('\n');
+        write_atomically(&self.dir, &self.sidecar_path(key), text.as_bytes())
+    }
+
+    /// Writes the artifact for `key` and then its MAC, each atomically. A
+    /// load between the two finds a MAC that does not verify, which only
+    /// costs a compile.
     fn write_artifact(&self, key: &str, module: &Module) -> anyhow::Result<()> {
-        let mut bytes = module.serialize()?;
+        let bytes = module.serialize()?;
         let mac = self.mac_key.mac(&[ARTIFACT_LABEL, key.as_bytes(), &bytes]);
-        bytes.extend_from_slice(&mac);
         write_atomically(&self.dir, &self.artifact_path(key), &bytes)?;
+        self.write_sidecar(key, &mac, None)?;
         Ok(())
     }
 }
@@ -398,13 +505,16 @@ impl CacheMacKey {
 }
 
 /// Whether compiled code found in `dir` may be run: the directory must be
-/// ours and writable by nobody else (or not exist yet, to be created so).
-/// A cache anyone else can write to is not used at all.
-fn trusted_dir(dir: &Path) -> bool {
+/// ours and writable by nobody else. `None` when it does not exist yet (it
+/// is then created so). A cache anyone else can write to is not used.
+fn trusted_dir(dir: &Path) -> Option<bool> {
     use std::os::unix::fs::MetadataExt;
     match std::fs::metadata(dir) {
-        Ok(m) => m.uid() == rustix::process::geteuid().as_raw() && m.mode() & 0o022 == 0,
-        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        Ok(m) => Some(
+            m.is_dir() && m.uid() == rustix::process::geteuid().as_raw() && m.mode() & 0o022 == 0,
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(_) => Some(false),
     }
 }
 
@@ -490,6 +600,11 @@ impl Stamp {
         format!("{} {} {}", self.size, self.mtime, self.ctime)
     }
 
+    /// The whole stamp, identity included, as one line.
+    fn identity_line(&self) -> String {
+        format!("{} {} {}", self.dev, self.ino, self.line())
+    }
+
     /// The MAC binds the record to its entry (engine, device, inode), its
     /// stamp and its key: a record changed, or copied to another entry,
     /// does not verify.
@@ -573,7 +688,7 @@ mod tests {
         let file = dir.path().join("m.wasm");
         std::fs::write(&file, b"\0asm").unwrap();
         // Just written: a write racing with the read could hide in its ctime.
-        let (bytes, stamp) = read_module(&file).unwrap();
+        let (bytes, stamp) = ModuleFile::open(&file).unwrap().read().unwrap();
         assert_eq!(bytes, b"\0asm");
         assert!(stamp.is_none());
         let old = Stamp::of(&std::fs::metadata(&file).unwrap());

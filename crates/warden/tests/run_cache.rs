@@ -348,3 +348,47 @@ fn the_index_stamp_is_of_the_file_that_was_read() {
     // `prog.wat` is now module B's file, unchanged since it was written.
     runs_as(&cache, &prog, "module B");
 }
+
+/// Once an artifact has verified after being left alone, later runs map it
+/// without hashing it, on the strength of its recorded stamp. A write to
+/// it in place afterwards (same size) changes its ctime: it is checked
+/// again, found changed, compiled again and rewritten, never run. Another
+/// module's artifact and sidecar together do not pass for it either.
+#[test]
+fn a_verified_artifact_changed_in_place_is_recompiled() {
+    use std::os::unix::fs::FileExt;
+    let dir = tempdir();
+    let cache = dir.path().join("cache");
+    let a = wat(dir.path(), "a.wat", &say("module A"));
+    let b = wat(dir.path(), "b.wat", &say("module B"));
+    let entry_a = new_entry(&cache, &[], &a, "module A");
+    let entry_b = new_entry(&cache, &entries(&cache), &b, "module B");
+    let sidecar = |entry: &Path| entry.with_extension("mac");
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    runs_as(&cache, &a, "module A");
+    runs_as(&cache, &b, "module B");
+    let recorded = std::fs::read_to_string(sidecar(&entry_a)).unwrap();
+    assert_eq!(recorded.lines().count(), 2, "no stamp recorded: {recorded}");
+    runs_as(&cache, &a, "module A");
+
+    let original = std::fs::read(&entry_a).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&entry_a)
+        .unwrap();
+    let middle = original.len() as u64 / 2;
+    file.write_all_at(&[0x5a; 16], middle).unwrap();
+    drop(file);
+    runs_as(&cache, &a, "module A");
+    let rewritten = std::fs::read(&entry_a).unwrap();
+    assert_eq!(rewritten.len(), original.len());
+    assert!(
+        rewritten[middle as usize..middle as usize + 16] != [0x5a; 16],
+        "not rewritten"
+    );
+
+    std::fs::copy(&entry_b, &entry_a).unwrap();
+    std::fs::copy(sidecar(&entry_b), sidecar(&entry_a)).unwrap();
+    runs_as(&cache, &a, "module A");
+    runs_as(&cache, &b, "module B");
+}
