@@ -581,3 +581,112 @@ fn records_at_the_top_of_a_full_memory() {
     ]));
     out.code(0).quiet();
 }
+
+/// Every preview-1 import with its parameter types (`i` i32, `I` i64).
+const PREVIEW1: &[(&str, &str)] = &[
+    ("args_get", "ii"),
+    ("args_sizes_get", "ii"),
+    ("environ_get", "ii"),
+    ("environ_sizes_get", "ii"),
+    ("clock_res_get", "ii"),
+    ("clock_time_get", "iIi"),
+    ("fd_advise", "iIIi"),
+    ("fd_allocate", "iII"),
+    ("fd_datasync", "i"),
+    ("fd_fdstat_get", "ii"),
+    ("fd_fdstat_set_flags", "ii"),
+    ("fd_fdstat_set_rights", "iII"),
+    ("fd_filestat_get", "ii"),
+    ("fd_filestat_set_size", "iI"),
+    ("fd_filestat_set_times", "iIIi"),
+    ("fd_pread", "iiiIi"),
+    ("fd_prestat_get", "ii"),
+    ("fd_prestat_dir_name", "iii"),
+    ("fd_pwrite", "iiiIi"),
+    ("fd_read", "iiii"),
+    ("fd_readdir", "iiiIi"),
+    ("fd_seek", "iIii"),
+    ("fd_sync", "i"),
+    ("fd_tell", "ii"),
+    ("fd_write", "iiii"),
+    ("path_create_directory", "iii"),
+    ("path_filestat_get", "iiiii"),
+    ("path_filestat_set_times", "iiiiIIi"),
+    ("path_link", "iiiiiii"),
+    ("path_open", "iiiiiIIii"),
+    ("path_readlink", "iiiiii"),
+    ("path_remove_directory", "iii"),
+    ("path_rename", "iiiiii"),
+    ("path_symlink", "iiiii"),
+    ("path_unlink_file", "iii"),
+    ("poll_oneoff", "iiii"),
+    ("random_get", "ii"),
+    ("sock_accept", "iii"),
+    ("sock_recv", "iiiiii"),
+    ("sock_send", "iiiii"),
+    ("sock_shutdown", "ii"),
+    ("sched_yield", ""),
+    // Last: these close or move descriptors the calls above use.
+    ("fd_renumber", "ii"),
+    ("fd_close", "i"),
+];
+
+/// Every preview-1 call with hostile arguments (all ones, zeros, addresses
+/// near the end of a 64 KiB and of a 4 GiB memory, the preopen's fd with
+/// the rest all ones), in a memory of one page and in one of 4 GiB: each
+/// returns an errno or succeeds, and warden (a debug build, where integer
+/// overflow panics) never fails. The guest then exits 0.
+#[test]
+fn no_guest_argument_makes_warden_fail() {
+    for pages in [1, 65_536] {
+        hostile_calls(pages);
+    }
+}
+
+fn hostile_calls(pages: u32) {
+    let dir = tempdir();
+    let mount = tempdir();
+    let mut imports = String::new();
+    let mut calls = String::new();
+    for (i, (name, params)) in PREVIEW1.iter().enumerate() {
+        let types: Vec<&str> = params
+            .chars()
+            .map(|c| if c == 'I' { "i64" } else { "i32" })
+            .collect();
+        imports.push_str(&format!(
+            "  (import \"wasi_snapshot_preview1\" \"{name}\" (func $f{i} (param {}) (result i32)))\n",
+            types.join(" ")
+        ));
+        let patterns: [&dyn Fn(usize) -> i64; 6] = [
+            &|_| -1,
+            &|_| 0,
+            &|_| 65_532,
+            &|_| 0x7fff_fff0,
+            &|_| -16,
+            &|k| if k == 0 { 3 } else { -1 },
+        ];
+        // In a 4 GiB memory a 2 GiB length is valid: random_get would fill it.
+        let patterns = patterns
+            .iter()
+            .filter(|p| pages == 1 || p(1) != 0x7fff_fff0);
+        for pattern in patterns {
+            let args: Vec<String> = types
+                .iter()
+                .enumerate()
+                .map(|(k, t)| format!("({t}.const {})", pattern(k)))
+                .collect();
+            calls.push_str(&format!("    (drop (call $f{i} {}))\n", args.join(" ")));
+        }
+    }
+    let module = wat(
+        dir.path(),
+        "hostile.wat",
+        &format!("(module\n{imports}  (memory (export \"memory\") {pages})\n  (func (export \"_start\")\n{calls}  ))\n"),
+    );
+    let out = run(warden_run([
+        "--dir",
+        &format!("{}::/d", s(mount.path())),
+        s(&module),
+    ]));
+    out.code(0).stdout_is("");
+}
