@@ -223,27 +223,55 @@ fn new_entry(cache: &Path, before: &[String], module: &Path, text: &str) -> std:
     cache.join(&added[0])
 }
 
+/// A scratch directory with a cache dir and two modules, A and B, that
+/// print their names.
+struct TwoModules {
+    _dir: tempfile::TempDir,
+    cache: std::path::PathBuf,
+    a: std::path::PathBuf,
+    b: std::path::PathBuf,
+}
+
+impl TwoModules {
+    fn new() -> TwoModules {
+        let dir = tempdir();
+        let cache = dir.path().join("cache");
+        let a = wat(dir.path(), "a.wat", &say("module A"));
+        let b = wat(dir.path(), "b.wat", &say("module B"));
+        TwoModules {
+            _dir: dir,
+            cache,
+            a,
+            b,
+        }
+    }
+
+    /// Runs both, A first, and returns their cache entries.
+    fn entries(&self) -> (std::path::PathBuf, std::path::PathBuf) {
+        let entry_a = new_entry(&self.cache, &[], &self.a, "module A");
+        let entry_b = new_entry(&self.cache, &entries(&self.cache), &self.b, "module B");
+        (entry_a, entry_b)
+    }
+}
+
 /// Another module's compiled code put in place of a module's cache entry
 /// (what a guest with write access to the cache could do) must never run:
 /// the entry does not authenticate, so the module is compiled again and
 /// the entry rewritten.
 #[test]
 fn another_modules_artifact_in_the_cache_is_not_run() {
-    let dir = tempdir();
-    let cache = dir.path().join("cache");
-    let a = wat(dir.path(), "a.wat", &say("module A"));
-    let b = wat(dir.path(), "b.wat", &say("module B"));
-    let entry_a = new_entry(&cache, &[], &a, "module A");
-    let entry_b = new_entry(&cache, &entries(&cache), &b, "module B");
+    let t = TwoModules::new();
+    let (cache, a, b) = (&t.cache, &t.a, &t.b);
+    let (entry_a, entry_b) = t.entries();
     let artifact_b = std::fs::read(&entry_b).unwrap();
     std::fs::write(&entry_a, &artifact_b).unwrap();
-    runs_as(&cache, &a, "module A");
+    runs_as(cache, a, "module A");
     assert!(
         std::fs::read(&entry_a).unwrap() != artifact_b,
         "not rewritten"
     );
-    runs_as(&cache, &a, "module A");
-    runs_as(&cache, &b, "module B");
+    runs_as(cache, a, "module A");
+    runs_as(cache, b, "module B");
 }
 
 /// A cache entry with bytes changed in its middle is compiled again and
@@ -357,19 +385,16 @@ fn the_index_stamp_is_of_the_file_that_was_read() {
 #[test]
 fn a_verified_artifact_changed_in_place_is_recompiled() {
     use std::os::unix::fs::FileExt;
-    let dir = tempdir();
-    let cache = dir.path().join("cache");
-    let a = wat(dir.path(), "a.wat", &say("module A"));
-    let b = wat(dir.path(), "b.wat", &say("module B"));
-    let entry_a = new_entry(&cache, &[], &a, "module A");
-    let entry_b = new_entry(&cache, &entries(&cache), &b, "module B");
+    let t = TwoModules::new();
+    let (cache, a, b) = (&t.cache, &t.a, &t.b);
+    let (entry_a, entry_b) = t.entries();
     let sidecar = |entry: &Path| entry.with_extension("mac");
     std::thread::sleep(std::time::Duration::from_millis(2100));
-    runs_as(&cache, &a, "module A");
-    runs_as(&cache, &b, "module B");
+    runs_as(cache, a, "module A");
+    runs_as(cache, b, "module B");
     let recorded = std::fs::read_to_string(sidecar(&entry_a)).unwrap();
     assert_eq!(recorded.lines().count(), 2, "no stamp recorded: {recorded}");
-    runs_as(&cache, &a, "module A");
+    runs_as(cache, a, "module A");
 
     let original = std::fs::read(&entry_a).unwrap();
     let file = std::fs::OpenOptions::new()
@@ -379,7 +404,7 @@ fn a_verified_artifact_changed_in_place_is_recompiled() {
     let middle = original.len() as u64 / 2;
     file.write_all_at(&[0x5a; 16], middle).unwrap();
     drop(file);
-    runs_as(&cache, &a, "module A");
+    runs_as(cache, a, "module A");
     let rewritten = std::fs::read(&entry_a).unwrap();
     assert_eq!(rewritten.len(), original.len());
     assert!(
@@ -389,6 +414,6 @@ fn a_verified_artifact_changed_in_place_is_recompiled() {
 
     std::fs::copy(&entry_b, &entry_a).unwrap();
     std::fs::copy(sidecar(&entry_b), sidecar(&entry_a)).unwrap();
-    runs_as(&cache, &a, "module A");
-    runs_as(&cache, &b, "module B");
+    runs_as(cache, a, "module A");
+    runs_as(cache, b, "module B");
 }
