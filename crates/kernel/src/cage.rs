@@ -321,7 +321,7 @@ impl Cage {
         for (fd, (mode, host)) in (0u8..).zip(stdio) {
             let node: Arc<dyn Node> = match mode {
                 StdioMode::Allow => Arc::new(host()),
-                StdioMode::Deny => Arc::new(DeniedStream {
+                StdioMode::Deny => Arc::new(Denied {
                     fd,
                     notes: runtime.notes.clone(),
                 }),
@@ -489,40 +489,6 @@ pub struct Runtime {
     pub procs: Arc<ProcTable>,
     pub tracer: Option<Arc<Tracer>>,
     pub notes: Arc<DenialNotes>,
-}
-
-/// A standard stream in mode `deny`: every transfer fails with
-/// `ENOTCAPABLE`, and the first one in the run says how to grant it.
-struct DeniedStream {
-    fd: u8,
-    notes: Arc<DenialNotes>,
-}
-
-impl DeniedStream {
-    fn refuse(&self) -> Errno {
-        self.notes.denied(Denial::Stream(self.fd));
-        let why = match self.fd {
-            0 => "denied by policy: stdin",
-            1 => "denied by policy: stdout",
-            _ => "denied by policy: stderr",
-        };
-        note::deny(Errno::NOTCAPABLE, why)
-    }
-}
-
-impl Node for DeniedStream {
-    fn filetype(&self) -> u8 {
-        Denied.filetype()
-    }
-    fn base_rights(&self) -> u64 {
-        Denied.base_rights()
-    }
-    fn read(&self, _buf: &mut [u8]) -> Result<usize> {
-        Err(self.refuse())
-    }
-    fn write(&self, _buf: &[u8]) -> Result<usize> {
-        Err(self.refuse())
-    }
 }
 
 fn policy_note(sub: Subsystem) -> &'static str {

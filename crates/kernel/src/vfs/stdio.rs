@@ -2,8 +2,9 @@
 
 use super::{Node, Readiness};
 use crate::abi::{filetype, rights, Errno, Result};
-use crate::note;
+use crate::note::{self, Denial, DenialNotes};
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::sync::Arc;
 
 /// The host's own stdin, stdout or stderr, read and written directly
 /// (unbuffered, so the guest's own buffering decides what is flushed when).
@@ -78,11 +79,24 @@ impl Node for Null {
 }
 
 /// `deny`: the descriptor exists, so numbering is as the guest expects,
-/// but every transfer fails with `ENOTCAPABLE`.
-pub struct Denied;
+/// but every transfer fails with `ENOTCAPABLE`, and the first one in the
+/// run says how to grant it.
+pub struct Denied {
+    /// 0, 1 or 2.
+    pub fd: u8,
+    pub notes: Arc<DenialNotes>,
+}
 
-fn denied() -> Errno {
-    note::deny(Errno::NOTCAPABLE, "denied by policy: stdio")
+impl Denied {
+    fn refuse(&self) -> Errno {
+        self.notes.denied(Denial::Stream(self.fd));
+        let why = match self.fd {
+            0 => "denied by policy: stdin",
+            1 => "denied by policy: stdout",
+            _ => "denied by policy: stderr",
+        };
+        note::deny(Errno::NOTCAPABLE, why)
+    }
 }
 
 impl Node for Denied {
@@ -93,9 +107,9 @@ impl Node for Denied {
         rights::STREAM
     }
     fn read(&self, _buf: &mut [u8]) -> Result<usize> {
-        Err(denied())
+        Err(self.refuse())
     }
     fn write(&self, _buf: &[u8]) -> Result<usize> {
-        Err(denied())
+        Err(self.refuse())
     }
 }
