@@ -17,15 +17,9 @@ use crate::record::{NsKeys, Record, LOOKUP_LEN, TAG_LEN};
 use crate::rollback::{default_state_file, peek_store_id, SeenState};
 use crate::transaction::Transaction;
 
-const HEADER_KEY: &[u8] = b"header";
+mod header;
+
 pub(crate) const STATE_KEY: &[u8] = b"state";
-const HEADER_MAGIC: &[u8; 12] = b"warden-seal\0";
-/// The store's format, in its clear header. 3: values, names and state
-/// sealed with AEGIS-256 / AEGIS-256X4 (crypto.rs). 2 (refused): the same
-/// with AES-256-GCM. 1 (refused): 48-byte lookup keys with HMAC-SHA-256,
-/// names sealed into the records.
-const FORMAT: u32 = 3;
-const HEADER_LEN: usize = 12 + 4 + 16 + 32;
 
 const MAX_NAMESPACE_LEN: usize = 255;
 
@@ -194,9 +188,9 @@ fn open_store(
     state_file: Option<PathBuf>,
 ) -> Result<Store> {
     let location = backend.location().to_string();
-    let header = read_with(&*backend, &location, |t| t.get(Table::Meta, HEADER_KEY))?;
+    let header = read_with(&*backend, &location, |t| t.get(Table::Meta, header::KEY))?;
     let (store_id, store_keys) = match header {
-        Some(h) => unlock(&h, keys, &location)?,
+        Some(h) => header::unlock(&h, keys, &location)?,
         None => {
             if !backend.is_blank()? {
                 return Err(SealError::NotAStore {
@@ -225,12 +219,12 @@ fn open_store(
                 Some(created) => created,
                 // Another opener (of a shared backend) initialised it first.
                 None => {
-                    let h = read_with(&*backend, &location, |t| t.get(Table::Meta, HEADER_KEY))?
+                    let h = read_with(&*backend, &location, |t| t.get(Table::Meta, header::KEY))?
                         .ok_or_else(|| SealError::NotAStore {
-                            location: location.clone(),
-                            detail: "its header vanished while it was being created".into(),
-                        })?;
-                    unlock(&h, keys, &location)?
+                        location: location.clone(),
+                        detail: "its header vanished while it was being created".into(),
+                    })?;
+                    header::unlock(&h, keys, &location)?
                 }
             }
         }
@@ -266,61 +260,6 @@ fn open_store(
     })
 }
 
-/// Checks a store header and the root key against it; returns the store id
-/// and the derived keys.
-fn unlock(header: &[u8], keys: &dyn KeySource, location: &str) -> Result<([u8; 16], StoreKeys)> {
-    let (store_id, check) = match parse_header(header) {
-        Ok(parsed) => parsed,
-        Err(HeaderError::Format(found)) => {
-            return Err(SealError::UnsupportedFormat {
-                location: location.to_string(),
-                found,
-                supported: FORMAT,
-            })
-        }
-        Err(HeaderError::Bad) => {
-            return Err(SealError::NotAStore {
-                location: location.to_string(),
-                detail: "bad header".into(),
-            })
-        }
-    };
-    let store_keys = StoreKeys::derive(keys.root_key(&store_id)?, &store_id);
-    if !store_keys
-        .check
-        .verify(&[b"warden-seal/v1/check", &store_id], &check)
-    {
-        return Err(SealError::WrongKey {
-            location: location.to_string(),
-        });
-    }
-    Ok((store_id, store_keys))
-}
-
-enum HeaderError {
-    Bad,
-    /// A sealed-store header of another format version.
-    Format(u32),
-}
-
-fn parse_header(h: &[u8]) -> std::result::Result<([u8; 16], [u8; 32]), HeaderError> {
-    if h.len() < 16 || &h[..12] != HEADER_MAGIC {
-        return Err(HeaderError::Bad);
-    }
-    let format = u32::from_le_bytes([h[12], h[13], h[14], h[15]]);
-    if format != FORMAT {
-        return Err(HeaderError::Format(format));
-    }
-    if h.len() != HEADER_LEN {
-        return Err(HeaderError::Bad);
-    }
-    let mut id = [0u8; 16];
-    id.copy_from_slice(&h[16..32]);
-    let mut check = [0u8; 32];
-    check.copy_from_slice(&h[32..64]);
-    Ok((id, check))
-}
-
 /// Writes the header and the first state record of a new store; `None` if
 /// someone else wrote a header first.
 fn initialise(
@@ -330,11 +269,7 @@ fn initialise(
     let mut store_id = [0u8; 16];
     fill_random(&mut store_id)?;
     let store_keys = StoreKeys::derive(keys.root_key(&store_id)?, &store_id);
-    let mut header = Vec::with_capacity(HEADER_LEN);
-    header.extend_from_slice(HEADER_MAGIC);
-    header.extend_from_slice(&FORMAT.to_le_bytes());
-    header.extend_from_slice(&store_id);
-    header.extend_from_slice(&store_keys.check.mac(&[b"warden-seal/v1/check", &store_id]));
+    let header = header::encode(&store_id, &store_keys);
     let first = State {
         generation: 1,
         count: 0,
@@ -343,11 +278,11 @@ fn initialise(
     let sealed_state = seal_state(&store_keys, &store_id, &first)?;
     let mut won = false;
     backend.write(Durability::Immediate, &mut |txn| {
-        won = txn.get(Table::Meta, HEADER_KEY)?.is_none();
+        won = txn.get(Table::Meta, header::KEY)?.is_none();
         if !won {
             return Ok(Outcome::Abort);
         }
-        txn.put(Table::Meta, HEADER_KEY, &header)?;
+        txn.put(Table::Meta, header::KEY, &header)?;
         txn.put(Table::Meta, STATE_KEY, &sealed_state)?;
         Ok(Outcome::Commit)
     })?;
