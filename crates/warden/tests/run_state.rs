@@ -8,18 +8,6 @@ mod support;
 use std::path::{Path, PathBuf};
 use support::*;
 
-/// Prints `hi` and exits 0.
-const HI: &str = r#"(module
-  (import "wasi_snapshot_preview1" "fd_write"
-    (func $fd_write (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 16) "hi\n")
-  (func (export "_start")
-    (i32.store (i32.const 0) (i32.const 16))
-    (i32.store (i32.const 4) (i32.const 3))
-    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))
-"#;
-
 /// A fake home: `home/` (what a user might mount), the state paths placed
 /// by each test, and the module outside it all.
 struct Home {
@@ -31,7 +19,7 @@ impl Home {
     fn new() -> Home {
         let root = tempdir();
         std::fs::create_dir_all(root.path().join("home/work")).unwrap();
-        let module = wat(root.path(), "hi.wat", HI);
+        let module = wat(root.path(), "hi.wat", &say("hi"));
         Home { root, module }
     }
 
