@@ -2,7 +2,8 @@
 //! the file, line, column and key.
 
 use crate::values::{ConfigDuration, Size};
-use crate::{Mount, MountSource, Policy, PolicyError, StdioMode, Subsystem};
+use crate::{HttpOrigin, Mount, MountSource, NetRule, Policy, PolicyError, StdioMode, Subsystem};
+use std::str::FromStr;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -53,17 +54,7 @@ struct StdioConfig {
 }
 
 /// A stdio mode that is checked while parsing, so its error has a line.
-#[derive(Debug, Clone, Copy)]
-struct ModeName(StdioMode);
-
-impl<'de> Deserialize<'de> for ModeName {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        text.parse()
-            .map(ModeName)
-            .map_err(|e: PolicyError| serde::de::Error::custom(e.to_string()))
-    }
-}
+type ModeName = Parsed<StdioMode>;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -75,6 +66,24 @@ struct AllowConfig {
     fs: Option<bool>,
     sockets: Option<bool>,
     process: Option<bool>,
+    #[serde(default)]
+    net: Vec<Parsed<NetRule>>,
+    #[serde(default)]
+    http: Vec<Parsed<HttpOrigin>>,
+}
+
+/// A value parsed from its string while the TOML is read, so that its
+/// error has a line.
+#[derive(Debug, Clone)]
+struct Parsed<T>(T);
+
+impl<'de, T: FromStr<Err = PolicyError>> Deserialize<'de> for Parsed<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse()
+            .map(Parsed)
+            .map_err(|e: PolicyError| serde::de::Error::custom(e.to_string()))
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -162,13 +171,13 @@ impl Config {
             });
         }
         let stdio = &mut policy.stdio;
-        if let Some(ModeName(mode)) = self.stdio.stdin {
+        if let Some(Parsed(mode)) = self.stdio.stdin {
             stdio.stdin = mode;
         }
-        if let Some(ModeName(mode)) = self.stdio.stdout {
+        if let Some(Parsed(mode)) = self.stdio.stdout {
             stdio.stdout = mode;
         }
-        if let Some(ModeName(mode)) = self.stdio.stderr {
+        if let Some(Parsed(mode)) = self.stdio.stderr {
             stdio.stderr = mode;
         }
         let a = &self.allow;
@@ -185,6 +194,8 @@ impl Config {
                 policy.allow.insert(sub, allowed);
             }
         }
+        policy.net = a.net.iter().map(|r| r.0).collect();
+        policy.http = a.http.iter().map(|o| o.0.clone()).collect();
         let l = self.limits;
         policy.limits.max_memory = l.max_memory.map(|s| s.0);
         policy.limits.max_total_memory = l.max_total_memory.map(|s| s.0);
@@ -277,6 +288,8 @@ stdin = "allow"
 [allow]
 clocks = false
 process = true
+net = ["127.0.0.1:8080", "10.0.0.0/8"]
+http = ["https://*.example.com"]
 [limits]
 max_memory = "64MiB"
 max_total_memory = "1GiB"
@@ -304,6 +317,8 @@ timeout = "2s"
         assert_eq!(p.stdio.stdin, StdioMode::Allow);
         assert!(!p.allows(Subsystem::Clocks));
         assert!(p.allows(Subsystem::Process));
+        assert_eq!(p.net.len(), 2);
+        assert_eq!(p.http[0].to_string(), "https://*.example.com:443");
         assert_eq!(p.limits.max_memory, Some(64 << 20));
         assert_eq!(p.limits.max_total_memory, Some(1 << 30));
         assert_eq!(p.limits.max_stack, Some(1 << 20));
@@ -340,6 +355,18 @@ timeout = "2s"
             .unwrap_err()
             .to_string();
         assert!(err.contains(":2:") && err.contains("maybe"), "{err}");
+    }
+
+    #[test]
+    fn bad_network_rules_have_lines() {
+        let err = parse("[allow]\nnet = [\"localhost:80\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(":2:") && err.contains("localhost:80"), "{err}");
+        let err = parse("[allow]\nhttp = [\"ftp://x\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(":2:") && err.contains("ftp://x"), "{err}");
     }
 
     #[test]

@@ -7,11 +7,13 @@
 mod config;
 mod error;
 mod flags;
+mod net;
 mod values;
 
 pub use config::{load_policy, Config};
 pub use error::PolicyError;
 pub use flags::{parse_dir_flag, parse_env_flag, parse_mount_flag, parse_sealed_flag};
+pub use net::{HostPattern, HttpOrigin, NetRule};
 pub use values::{format_size, parse_duration, parse_size, Size};
 
 use std::collections::BTreeMap;
@@ -191,6 +193,10 @@ pub struct Policy {
     pub env: Vec<(String, String)>,
     pub mounts: Vec<Mount>,
     pub listen: Vec<SocketAddr>,
+    /// Addresses a component may bind or connect to (`wasi:sockets`).
+    pub net: Vec<NetRule>,
+    /// Origins a component may send HTTP requests to (`wasi:http`).
+    pub http: Vec<HttpOrigin>,
     pub stdio: Stdio,
     pub allow: BTreeMap<Subsystem, bool>,
     pub limits: Limits,
@@ -204,6 +210,8 @@ impl Default for Policy {
             env: Vec::new(),
             mounts: Vec::new(),
             listen: Vec::new(),
+            net: Vec::new(),
+            http: Vec::new(),
             stdio: Stdio::default(),
             allow: Subsystem::ALL
                 .into_iter()
@@ -263,6 +271,11 @@ impl Policy {
         if !self.listen.is_empty() && !self.allows(Subsystem::Sockets) {
             return Err(PolicyError::Contradiction(
                 "listening sockets are given but the `sockets` subsystem is denied".into(),
+            ));
+        }
+        if !(self.net.is_empty() && self.http.is_empty()) && !self.allows(Subsystem::Sockets) {
+            return Err(PolicyError::Contradiction(
+                "network or HTTP origins are granted but the `sockets` subsystem is denied".into(),
             ));
         }
         if let (Some(one), Some(total)) = (self.limits.max_memory, self.limits.max_total_memory) {

@@ -56,6 +56,12 @@ pub struct RunArgs {
     /// allow | deny | ignore (default: allow)
     #[arg(long, value_name = "MODE")]
     stderr: Option<String>,
+    /// Let a component bind or connect to ADDR[:PORT] or NET/LEN[:PORT] (repeatable)
+    #[arg(long = "allow-net", value_name = "ADDR|CIDR")]
+    allow_net: Vec<String>,
+    /// Let a component send HTTP requests to an origin, e.g. https://*.example.com (repeatable)
+    #[arg(long = "allow-http", value_name = "ORIGIN")]
+    allow_http: Vec<String>,
     /// Preopen a listening TCP socket (after the directories)
     #[arg(long, value_name = "ADDR")]
     listen: Vec<String>,
@@ -192,6 +198,18 @@ fn resolve_policy(args: &RunArgs) -> Result<Policy, Failure> {
             ))
         })?;
         policy.listen.push(parsed);
+    }
+    for rule in &args.allow_net {
+        let rule = rule
+            .parse()
+            .map_err(|e| Failure::bad_input(format!("invalid --allow-net: {e}")))?;
+        policy.net.push(rule);
+    }
+    for origin in &args.allow_http {
+        let origin = origin
+            .parse()
+            .map_err(|e| Failure::bad_input(format!("invalid --allow-http: {e}")))?;
+        policy.http.push(origin);
     }
     if let Some(v) = &args.max_memory {
         policy.limits.max_memory = Some(Size::parse_flag("--max-memory", v).map_err(bad)?);
