@@ -57,31 +57,48 @@ fn run_build(cmd: &mut Command, what: &str) {
     );
 }
 
-/// Builds every Rust guest (once per test process) and returns the path of
-/// `NAME.wasm`.
+/// Builds every Rust guest for `target` (once per test process and
+/// target) and returns the directory of the `.wasm` files.
+fn build_rust_guests(target: &'static str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<&'static str, PathBuf>>> = OnceLock::new();
+    let built = BUILT.get_or_init(Default::default);
+    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(dir) = built.get(target) {
+        return dir.clone();
+    }
+    let manifest = workspace_root().join("tests/guests/rust/Cargo.toml");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--release", "--quiet", "--target", target])
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(guests_dir())
+        // The outer `cargo test` may have set these for the host build.
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+    // Cargo's own lock on the target directory serialises concurrent
+    // test binaries.
+    run_build(&mut cmd, &format!("the Rust test guests for {target}"));
+    let dir = guests_dir().join(target).join("release");
+    built.insert(target, dir.clone());
+    dir
+}
+
+/// `tests/guests/rust/src/bin/NAME.rs` built for wasm32-wasip1: a core module.
 pub fn rust_guest(name: &str) -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    let dir = BUILT.get_or_init(|| {
-        let manifest = workspace_root().join("tests/guests/rust/Cargo.toml");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--release", "--quiet", "--target", "wasm32-wasip1"])
-            .arg("--manifest-path")
-            .arg(&manifest)
-            .arg("--target-dir")
-            .arg(guests_dir())
-            // The outer `cargo test` may have set these for the host build.
-            .env_remove("CARGO_TARGET_DIR")
-            .env_remove("CARGO_BUILD_TARGET")
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS");
-        // Cargo's own lock on the target directory serialises concurrent
-        // test binaries.
-        run_build(&mut cmd, "the Rust test guests");
-        guests_dir().join("wasm32-wasip1/release")
-    });
-    let path = dir.join(format!("{name}.wasm"));
+    let path = build_rust_guests("wasm32-wasip1").join(format!("{name}.wasm"));
     assert!(path.is_file(), "no Rust guest {}", path.display());
+    path
+}
+
+/// `tests/guests/rust/src/bin/NAME.rs` built for wasm32-wasip2: a
+/// `wasi:cli/command` component.
+pub fn rust_component(name: &str) -> PathBuf {
+    let path = build_rust_guests("wasm32-wasip2").join(format!("{name}.wasm"));
+    assert!(path.is_file(), "no Rust component {}", path.display());
     path
 }
 

@@ -1,0 +1,1 @@
+//! `wasi:filesystem` over the kernel's VFS.
