@@ -3,4 +3,13 @@
 //! served from the kernel's VFS (so host, virtual and sealed mounts work
 //! for both ABIs) and network and HTTP only to allow-listed addresses.
 
+pub mod ctx;
 pub mod fs;
+pub mod http;
+pub mod linker;
+mod run;
+pub mod stdio;
+pub mod world;
+
+pub use run::{is_component, ComponentError, ComponentRunOptions, Components, Loaded};
+pub use world::World;

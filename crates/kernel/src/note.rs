@@ -33,6 +33,10 @@ pub enum Denial {
     Subsystem(Subsystem),
     /// A standard stream in mode `deny`: 0, 1 or 2.
     Stream(u8),
+    /// A socket address outside the `--allow-net` list.
+    Net,
+    /// An HTTP request to an origin outside the `--allow-http` list.
+    Http,
 }
 
 impl Denial {
@@ -41,6 +45,8 @@ impl Denial {
         match self {
             Denial::Subsystem(sub) => 1 << (sub as u32),
             Denial::Stream(fd) => 1 << (Subsystem::ALL.len() as u32 + fd.min(2) as u32),
+            Denial::Net => 1 << (Subsystem::ALL.len() as u32 + 3),
+            Denial::Http => 1 << (Subsystem::ALL.len() as u32 + 4),
         }
     }
 
@@ -54,6 +60,8 @@ impl Denial {
                 let name = ["stdin", "stdout", "stderr"][fd.min(2) as usize];
                 format!("warden: note: {name} denied by policy (grant with --{name} allow)")
             }
+            Denial::Net => "warden: note: a network address was denied by policy (grant with --allow-net ADDR)".into(),
+            Denial::Http => "warden: note: an HTTP request was denied by policy (grant with --allow-http ORIGIN)".into(),
         }
     }
 }

@@ -273,7 +273,8 @@ impl Policy {
                 "listening sockets are given but the `sockets` subsystem is denied".into(),
             ));
         }
-        if !(self.net.is_empty() && self.http.is_empty()) && !self.allows(Subsystem::Sockets) {
+        let grants_network = !self.net.is_empty() || !self.http.is_empty();
+        if grants_network && !self.allows(Subsystem::Sockets) {
             return Err(PolicyError::Contradiction(
                 "network or HTTP origins are granted but the `sockets` subsystem is denied".into(),
             ));

@@ -5,6 +5,7 @@
 //! (docs/cli.md).
 
 mod cc;
+mod component;
 mod kv;
 mod run;
 mod state;

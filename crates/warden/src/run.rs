@@ -337,6 +337,15 @@ fn sealed_store(
         .map_err(|e| Failure::bad_input(format!("sealed store {}: {e}", store.display())))
 }
 
+/// `argv[0]`: the file name, as wasmtime gives it; the host directories
+/// above it are none of the guest's business.
+fn program_name(path: &Path) -> String {
+    path.file_name()
+        .unwrap_or(path.as_os_str())
+        .to_string_lossy()
+        .into_owned()
+}
+
 pub fn run(args: RunArgs) -> Result<u8, Failure> {
     let policy = resolve_policy(&args)?;
     let cache = cache_mode(&args);
@@ -352,6 +361,14 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     );
     state::check_mounts(&policy.mounts, &state)?;
     let module_path = args.module();
+    if crate::component::is_component_file(&module_path) {
+        return crate::component::run(
+            &module_path,
+            &program_name(&module_path),
+            &policy,
+            args.quiet,
+        );
+    }
     let settings = EngineSettings {
         fuel: policy.limits.fuel.is_some(),
         max_stack: policy.limits.max_stack,
@@ -367,7 +384,7 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
         .map_err(kernel_failure)?;
     let store = sealed_store(&files, &policy)?;
     let options = RunOptions {
-        program: module_path.to_string_lossy().into_owned(),
+        program: program_name(&module_path),
         tracer: tracer(&args.trace)?,
         cache,
         store: store.clone(),

@@ -12,18 +12,8 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use support::wasi_suite::{copy_tree, suite_root};
 use support::*;
-
-/// Where the suite lives: beside the repository, in `../shared`.
-fn suite_root() -> PathBuf {
-    let root = workspace_root().join("../shared/wasi-testsuite/tests");
-    assert!(
-        root.is_dir(),
-        "the WASI test suite is missing: expected it at {}",
-        root.display()
-    );
-    root
-}
 
 /// Every preview-1 test module of the suite, sorted.
 fn preview1_tests() -> Vec<PathBuf> {
@@ -90,30 +80,6 @@ impl Spec {
                 .and_then(Value::as_str)
                 .map(String::from),
         }
-    }
-}
-
-/// Copies `from` into `to` (which exists), symlinks as symlinks, every file
-/// and directory writable by its owner: the suite's copy is read-only.
-fn copy_tree(from: &Path, to: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let (src, dst) = (entry.path(), to.join(entry.file_name()));
-        let kind = entry.file_type().unwrap();
-        if kind.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(&src).unwrap(), &dst).unwrap();
-            continue;
-        }
-        if kind.is_dir() {
-            std::fs::create_dir(&dst).unwrap();
-            copy_tree(&src, &dst);
-        } else {
-            std::fs::copy(&src, &dst).unwrap();
-        }
-        let mut perms = std::fs::metadata(&dst).unwrap().permissions();
-        perms.set_mode(perms.mode() | 0o200);
-        std::fs::set_permissions(&dst, perms).unwrap();
     }
 }
 

@@ -7,6 +7,8 @@
 // Each test file uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod wasi_suite;
+
 use std::borrow::BorrowMut;
 use std::collections::HashMap;
 use std::fmt;

@@ -1,0 +1,64 @@
+//! Outbound HTTP (`wasi:http` 0.2 and 0.3) only to the origins the policy
+//! lists; every other request fails with `HTTP-request-denied` before any
+//! connection is made.
+
+use std::future::Future;
+use std::sync::Arc;
+use warden_kernel::note::{Denial, DenialNotes};
+use warden_policy::HttpOrigin;
+use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+
+/// The hooks wasmtime-wasi-http calls to send a request.
+pub struct AllowListHooks {
+    allowed: Arc<Vec<HttpOrigin>>,
+    notes: Arc<DenialNotes>,
+}
+
+impl AllowListHooks {
+    pub fn new(allowed: Vec<HttpOrigin>, notes: Arc<DenialNotes>) -> AllowListHooks {
+        AllowListHooks {
+            allowed: Arc::new(allowed),
+            notes,
+        }
+    }
+
+    /// Whether a request to `uri` may go out.
+    pub fn allows(&self, uri: &http::Uri) -> bool {
+        let scheme = uri.scheme_str().unwrap_or("https");
+        let Some(host) = uri.host() else {
+            return false;
+        };
+        let port = uri
+            .port_u16()
+            .unwrap_or(if scheme == "http" { 80 } else { 443 });
+        self.allowed.iter().any(|o| o.allows(scheme, host, port))
+    }
+}
+
+type Sent = Box<
+    dyn Future<
+            Output = Result<
+                (
+                    http::Response<WasiBody>,
+                    Box<dyn Future<Output = Result<(), Error>> + Send>,
+                ),
+                Error,
+            >,
+        > + Send,
+>;
+
+impl WasiHttpHooks for AllowListHooks {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
+    ) -> Sent {
+        if !self.allows(request.uri()) {
+            self.notes.denied(Denial::Http);
+            return Box::new(async { Err(Error::HttpRequestDenied) });
+        }
+        let default = wasmtime_wasi_http::default_hooks();
+        default.send_request(request, options, fut)
+    }
+}

@@ -1,0 +1,126 @@
+//! The imports a component gets: wasmtime-wasi's WASI 0.2 and 0.3
+//! interfaces as the policy configures them, and in place of the functions
+//! of a denied subsystem, functions that stop the guest and say why.
+
+use crate::ctx::Host;
+use warden_kernel::note::Denial;
+use warden_policy::{Policy, Subsystem};
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, Linker, Val};
+use wasmtime::Engine;
+
+/// Why a component was stopped by the policy at a call.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyStop {
+    #[error("guest called `{function}`, but the `{subsystem}` subsystem is denied")]
+    Denied {
+        subsystem: Subsystem,
+        function: String,
+    },
+    #[error("guest called `{function}`({code}) but the `exit` subsystem is denied")]
+    ExitDenied { function: String, code: u32 },
+}
+
+/// The interface families a subsystem covers, by name prefix.
+fn families(sub: Subsystem) -> &'static [&'static str] {
+    match sub {
+        Subsystem::Clocks => &["wasi:clocks/"],
+        Subsystem::Random => &["wasi:random/"],
+        Subsystem::Exit => &["wasi:cli/exit@"],
+        _ => &[],
+    }
+}
+
+/// Every WASI interface warden gives components, for this policy.
+pub fn build(
+    engine: &Engine,
+    component: &Component,
+    policy: &Policy,
+) -> wasmtime::Result<Linker<Host>> {
+    let mut linker = Linker::new(engine);
+    // WASI 0.3 components also import 0.2 interfaces (Rust's standard
+    // library is built on them), so both are always linked.
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+    // Outbound HTTP is linked always; the hooks refuse every origin the
+    // policy does not list.
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
+    deny(&mut linker, engine, component, policy)?;
+    Ok(linker)
+}
+
+/// Replaces each function the component imports from a denied subsystem
+/// with one that stops the guest and notes the denial.
+fn deny(
+    linker: &mut Linker<Host>,
+    engine: &Engine,
+    component: &Component,
+    policy: &Policy,
+) -> wasmtime::Result<()> {
+    let denied: Vec<Subsystem> = [Subsystem::Clocks, Subsystem::Random, Subsystem::Exit]
+        .into_iter()
+        .filter(|s| !policy.allows(*s))
+        .collect();
+    if denied.is_empty() {
+        return Ok(());
+    }
+    linker.allow_shadowing(true);
+    for (name, item) in component.component_type().imports(engine) {
+        let Some(sub) = denied
+            .iter()
+            .copied()
+            .find(|s| families(*s).iter().any(|f| name.starts_with(f)))
+        else {
+            continue;
+        };
+        let ComponentItem::ComponentInstance(instance) = item.ty else {
+            continue;
+        };
+        let interface = name.split('@').next().unwrap_or(name).to_string();
+        let mut inst = linker.instance(name)?;
+        for (func, item) in instance.exports(engine) {
+            let ComponentItem::ComponentFunc(ty) = item.ty else {
+                continue;
+            };
+            let function = format!("{interface}#{func}");
+            let is_exit = sub == Subsystem::Exit;
+            let stop = move |store: &Host, params: &[Val]| -> wasmtime::Error {
+                store.notes.denied(Denial::Subsystem(sub));
+                if is_exit {
+                    wasmtime::Error::new(PolicyStop::ExitDenied {
+                        function: function.clone(),
+                        code: exit_code(params),
+                    })
+                } else {
+                    wasmtime::Error::new(PolicyStop::Denied {
+                        subsystem: sub,
+                        function: function.clone(),
+                    })
+                }
+            };
+            if ty.async_() {
+                inst.func_new_concurrent(func, move |accessor, _ty, params, _results| {
+                    let err = accessor.with(|mut access| stop(access.get(), params));
+                    Box::pin(async move { Err(err) })
+                })?;
+            } else {
+                inst.func_new(func, move |store, _ty, params, _results| {
+                    Err(stop(store.data(), params))
+                })?;
+            }
+        }
+    }
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// The status `wasi:cli/exit#exit(result)` or `#exit-with-code(u8)` asks for.
+fn exit_code(params: &[Val]) -> u32 {
+    match params.first() {
+        Some(Val::Result(Ok(_))) => 0,
+        Some(Val::Result(Err(_))) => 1,
+        Some(Val::U8(code)) => u32::from(*code),
+        _ => 1,
+    }
+}

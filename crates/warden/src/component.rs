@@ -1,0 +1,50 @@
+//! `warden run` for components: the same policy, flags and exit codes as
+//! for core modules, run by `warden-components`.
+
+use crate::Failure;
+use std::path::Path;
+use warden_components::{ComponentError, ComponentRunOptions, Components};
+use warden_kernel::EngineSettings;
+use warden_policy::Policy;
+
+fn failure(e: ComponentError) -> Failure {
+    if e.is_bad_input() {
+        Failure::bad_input(e)
+    } else {
+        Failure::host(e)
+    }
+}
+
+/// Whether the file at `path` is a component, from its header; `false`
+/// when it cannot be read (the module loader then says why).
+pub fn is_component_file(path: &Path) -> bool {
+    use std::io::Read;
+    let mut header = [0u8; 8];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .is_ok()
+        && warden_components::is_component(&header)
+}
+
+/// Loads and runs the component at `path` under `policy`.
+pub fn run(path: &Path, program: &str, policy: &Policy, quiet: bool) -> Result<u8, Failure> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Failure::bad_input(format!("cannot read {}: {e}", path.display())))?;
+    let components = Components::new(EngineSettings {
+        fuel: policy.limits.fuel.is_some(),
+        max_stack: policy.limits.max_stack,
+    })
+    .map_err(|e| Failure::host(format!("{e:#}")))?;
+    let loaded = components.load(path, &bytes).map_err(failure)?;
+    let options = ComponentRunOptions {
+        program: program.to_string(),
+        notes: (!quiet).then(|| Box::new(std::io::stderr()) as Box<dyn std::io::Write + Send>),
+    };
+    let outcome = components
+        .run(path, &loaded, policy, options)
+        .map_err(failure)?;
+    if let Some(message) = outcome.message() {
+        eprintln!("warden: {message}");
+    }
+    Ok(outcome.exit_code() as u8)
+}
