@@ -13,6 +13,7 @@ use warden_kernel::{EngineSettings, Outcome, DEFAULT_MAX_STACK};
 use warden_policy::{MountSource, Policy, StdioMode, Subsystem};
 use wasmtime::component::{Component, ResourceTable};
 use wasmtime::{Config, Engine, OptLevel, Store, Trap};
+use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
 /// Why warden refused to run a component, or could not set it up. All are
@@ -269,12 +270,21 @@ fn wasi_ctx(
             }
         }
     }
+    // Sockets may be made; what they bind, connect or send to is checked
+    // against the policy, so that a denial is noted.
+    b.allow_tcp(true).allow_udp(true);
     if policy.allows(Subsystem::Sockets) && !policy.net.is_empty() {
         let rules = Arc::new(policy.net.clone());
         let notes = notes.clone();
-        b.allow_ip_name_lookup(true).allow_tcp(true).allow_udp(true);
-        b.socket_addr_check(move |addr, _use| {
-            let allowed = rules.iter().any(|r| r.allows(&addr));
+        b.allow_ip_name_lookup(true);
+        b.socket_addr_check(move |addr, use_| {
+            // Binding to any address on an ephemeral port is what a connect
+            // does implicitly; what the socket then connects to, listens on
+            // or sends to is checked on its own.
+            let ephemeral = matches!(use_, SocketAddrUse::TcpBind | SocketAddrUse::UdpBind)
+                && addr.ip().is_unspecified()
+                && addr.port() == 0;
+            let allowed = ephemeral || rules.iter().any(|r| r.allows(&addr));
             if !allowed {
                 notes.denied(Denial::Net);
             }

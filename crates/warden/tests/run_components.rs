@@ -1,0 +1,348 @@
+//! `warden run` of components (Rust guests built for wasm32-wasip2): the
+//! same flags, policy and exit codes as for core modules, network and
+//! outbound HTTP only to what is granted, and bad components refused with
+//! one line and exit 2.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use support::*;
+
+fn component(name: &str) -> String {
+    s(&rust_component(name)).to_string()
+}
+
+#[test]
+fn hello_runs_with_args_and_stdio() {
+    let out = run(warden_run([&component("hello"), "a", "b c"]));
+    out.code(0)
+        .stdout_is("hello from warden\nargc=3\narg[1]=a\narg[2]=b c\n");
+    assert_eq!(out.stderr, "hello on stderr\n");
+}
+
+#[test]
+fn stdout_ignored_and_denied() {
+    let out = run(warden_run(["--stdout", "ignore", &component("hello")]));
+    out.code(0).stdout_is("");
+    assert_eq!(out.stderr, "hello on stderr\n");
+    let out = run(warden_run(["--stdout", "deny", &component("hello")]));
+    // Rust's println! panics when stdout fails: the guest stops.
+    out.stdout_is("");
+    assert!(out.stderr.contains(&note_line("stdout")), "{out}");
+    assert_ne!(out.code, Some(0), "{out}");
+}
+
+#[test]
+fn stdin_allowed_ignored() {
+    let hello = component("stdio");
+    let out = run_with_stdin(warden_run(["--stdin", "allow", &hello, "stdin"]), b"abc");
+    out.code(0).stdout_is("stdin: ok 3 bytes\nabc").quiet();
+    let out = run_with_stdin(warden_run([&hello, "stdin"]), b"abc");
+    out.code(0).stdout_is("stdin: ok 0 bytes\n").quiet();
+}
+
+#[test]
+fn env_set_inherited_and_denied() {
+    let env = component("env");
+    let mut cmd = warden_run([
+        "--env",
+        "GREETING=hi",
+        "--env-inherit",
+        "WARDEN_TEST_INHERITED",
+        &env,
+    ]);
+    cmd.env("WARDEN_TEST_INHERITED", "yes")
+        .env("WARDEN_TEST_NOT_GRANTED", "no");
+    let out = run(cmd);
+    out.code(0).quiet();
+    assert!(out.stdout.contains("GREETING=hi"), "{out}");
+    assert!(out.stdout.contains("WARDEN_TEST_INHERITED=yes"), "{out}");
+    assert!(!out.stdout.contains("WARDEN_TEST_NOT_GRANTED"), "{out}");
+    let out = run(warden_run(["--env", "GREETING=hi", "--deny", "env", &env]));
+    out.code(0);
+    assert!(!out.stdout.contains("GREETING"), "{out}");
+}
+
+#[test]
+fn clocks_and_random_allowed_and_denied() {
+    let guest = component("clock_random");
+    let out = run(warden_run([&guest, "std"]));
+    out.code(0)
+        .stdout_is("systemtime plausible=true\ninstant elapsed_ge=true\n")
+        .quiet();
+    let out = run(warden_run(["--deny", "clocks", &guest, "std"]));
+    out.code(134);
+    assert!(out.stderr.starts_with(&note_line("clocks")), "{out}");
+    assert!(
+        out.warden_line().contains("`clocks` subsystem is denied")
+            && out.warden_line().contains("wasi:clocks/"),
+        "{out}"
+    );
+    let out = run(warden_run([&guest, "random"]));
+    out.code(0).quiet();
+    let out = run(warden_run(["--deny", "random", &guest, "random"]));
+    out.code(134);
+    assert!(out.stderr.starts_with(&note_line("random")), "{out}");
+    assert!(
+        out.warden_line()
+            .contains("`wasi:random/random#get-random-bytes`"),
+        "{out}"
+    );
+}
+
+#[test]
+fn exit_status_and_exit_denied() {
+    let guest = component("limits");
+    // Rust's `exit(7)` on WASI 0.2 is `wasi:cli/exit#exit(err)`: status 1,
+    // as under wasmtime.
+    let out = run(warden_run([&guest, "exit", "7"]));
+    out.code(1).stdout_is("exiting 7\n").quiet();
+    let out = run(warden_run(["--deny", "exit", &guest, "exit", "7"]));
+    out.code(134);
+    assert!(out.stderr.starts_with(&note_line("exit")), "{out}");
+    assert!(
+        out.warden_line().contains("`exit` subsystem is denied"),
+        "{out}"
+    );
+}
+
+#[test]
+fn limits_stop_the_component() {
+    let guest = component("limits");
+    let out = run(warden_run(["--timeout", "1s", &guest, "spin"]));
+    out.code(124);
+    assert!(out.warden_line().contains("time limit of 1s"), "{out}");
+    let out = run(warden_run(["--timeout", "1s", &guest, "sleep_forever"]));
+    out.code(124);
+    let out = run(warden_run(["--max-memory", "16MiB", &guest, "alloc", "64"]));
+    out.code(122);
+    assert!(out.warden_line().contains("16 MiB"), "{out}");
+    let out = run(warden_run(["--max-memory", "64MiB", &guest, "alloc", "16"]));
+    out.code(0).stdout_is("allocated 16 MiB (checksum true)\n");
+    let out = run(warden_run(["--fuel", "1000000", &guest, "spin"]));
+    out.code(121);
+    let out = run(warden_run([
+        "--max-stack",
+        "64KiB",
+        &guest,
+        "recurse",
+        "100000",
+    ]));
+    out.code(123);
+    let out = run(warden_run([&guest, "trap", "oob"]));
+    out.code(134);
+    assert!(out.warden_line().contains("out of bounds"), "{out}");
+}
+
+#[test]
+fn config_file_applies_to_components() {
+    let dir = tempdir();
+    let config = write(
+        dir.path(),
+        "Warden.toml",
+        "args = [\"from\", \"config\"]\n[stdio]\nstderr = \"ignore\"\n",
+    );
+    let out = run(warden_run(["--config", s(&config), &component("hello")]));
+    out.code(0)
+        .stdout_is("hello from warden\nargc=3\narg[1]=from\narg[2]=config\n");
+    assert_eq!(out.stderr, "");
+}
+
+/// A TCP server on loopback that answers each line with `pong`.
+fn pong_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut line = String::new();
+            let mut reader = BufReader::new(&stream);
+            if reader.read_line(&mut line).is_ok() {
+                let _ = (&stream).write_all(b"pong\n");
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn network_denied_unless_granted() {
+    let port = pong_server();
+    let addr = format!("127.0.0.1:{port}");
+    let net = component("net");
+    let out = run(warden_run([&net, "tcp", &addr]));
+    out.code(0).stdout_is("tcp: error PermissionDenied\n");
+    assert!(out.stderr.contains("--allow-net"), "{out}");
+    let out = run(warden_run(["--allow-net", &addr, &net, "tcp", &addr]));
+    out.code(0).stdout_is("tcp: got pong\n").quiet();
+    let out = run(warden_run([
+        "--allow-net",
+        "127.0.0.0/8",
+        &net,
+        "tcp",
+        &addr,
+    ]));
+    out.code(0).stdout_is("tcp: got pong\n").quiet();
+    let other = format!("127.0.0.1:{}", port.wrapping_add(1).max(1));
+    let out = run(warden_run(["--allow-net", &other, &net, "tcp", &addr]));
+    out.code(0).stdout_is("tcp: error PermissionDenied\n");
+    let out = run(warden_run([
+        "--allow-net",
+        &addr,
+        "--deny",
+        "sockets",
+        &net,
+        "tcp",
+        &addr,
+    ]));
+    assert!(out.bad_input().contains("sockets"), "{out}");
+}
+
+/// An HTTP server on loopback that answers every request with `hello`,
+/// and counts the requests it got.
+fn http_server() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            seen.fetch_add(1, Ordering::SeqCst);
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+            );
+        }
+    });
+    (port, count)
+}
+
+#[test]
+fn outbound_http_only_to_listed_origins() {
+    use std::sync::atomic::Ordering;
+    let (port, count) = http_server();
+    let url = format!("http://127.0.0.1:{port}/x");
+    let net = component("net");
+    let out = run(warden_run([&net, "http", &url]));
+    out.code(0)
+        .stdout_is("http: error ErrorCode::HttpRequestDenied\n");
+    assert!(out.stderr.contains("--allow-http"), "{out}");
+    assert_eq!(count.load(Ordering::SeqCst), 0, "a denied request went out");
+    let origin = format!("http://127.0.0.1:{port}");
+    let out = run(warden_run(["--allow-http", &origin, &net, "http", &url]));
+    out.code(0)
+        .stdout_is("http: status 200 body hello\n")
+        .quiet();
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+    let out = run(warden_run([
+        "--allow-http",
+        "*://127.0.0.1:*",
+        &net,
+        "http",
+        &url,
+    ]));
+    out.code(0)
+        .stdout_is("http: status 200 body hello\n")
+        .quiet();
+    // Another port, another scheme: refused.
+    for wrong in ["http://127.0.0.1:1", &format!("https://127.0.0.1:{port}")] {
+        let out = run(warden_run(["--allow-http", wrong, &net, "http", &url]));
+        out.code(0)
+            .stdout_is("http: error ErrorCode::HttpRequestDenied\n");
+    }
+    assert_eq!(count.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn malformed_component_is_refused() {
+    let dir = tempdir();
+    let bytes = std::fs::read(rust_component("hello")).unwrap();
+    let cut = dir.path().join("cut.wasm");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let out = run(warden_run([s(&cut)]));
+    let line = out.bad_input();
+    assert!(
+        line.contains("cut.wasm") && line.contains("not a valid WebAssembly component"),
+        "{out}"
+    );
+}
+
+fn suite_component(name: &str) -> PathBuf {
+    support::wasi_suite::suite_root().join(format!("rust/testsuite/wasm32-wasip3/{name}.wasm"))
+}
+
+/// A component that exports one instance, `name`, with one function.
+fn exporting(dir: &std::path::Path, name: &str) -> PathBuf {
+    let bytes = wat::parse_str(format!(
+        r#"(component
+            (core module $m (func (export "f")))
+            (core instance $i (instantiate $m))
+            (func $f (canon lift (core func $i "f")))
+            (instance $e (export "handle" (func $f)))
+            (export "{name}" (instance $e)))"#
+    ))
+    .unwrap();
+    let path = dir.join("exports.wasm");
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn other_worlds_are_not_run() {
+    let dir = tempdir();
+    let handler = exporting(dir.path(), "wasi:http/incoming-handler@0.2.0");
+    let line = run(warden_run([s(&handler)])).bad_input();
+    assert!(
+        line.contains("HTTP handler")
+            && line.contains("wasi:http/incoming-handler@0.2.0")
+            && line.contains("warden serve"),
+        "{line}"
+    );
+    let other = exporting(dir.path(), "example:thing/api@1.0.0");
+    let line = run(warden_run([s(&other)])).bad_input();
+    assert!(
+        line.contains("not `wasi:cli/command`") && line.contains("example:thing/api@1.0.0"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_wasi_0_3_command_runs() {
+    // From the official suite: a WASI 0.3 component, detected as such.
+    let out = run(warden_run([s(&suite_component("cli-env")), "a", "b", "42"]));
+    out.code(134);
+    let out = run(warden_run([
+        "--env",
+        "foo=bar",
+        "--env",
+        "baz=42",
+        s(&suite_component("cli-env")),
+        "a",
+        "b",
+        "42",
+    ]));
+    out.code(0).quiet();
+}
+
+#[test]
+fn missing_import_is_named() {
+    let dir = tempdir();
+    let bytes = wat::parse_str(
+        r#"(component
+            (import "example:missing/thing@1.0.0" (instance (export "f" (func))))
+            (core module $m (func (export "run") (result i32) i32.const 0))
+            (core instance $i (instantiate $m))
+            (func $run (result (result)) (canon lift (core func $i "run")))
+            (instance $r (export "run" (func $run)))
+            (export "wasi:cli/run@0.2.0" (instance $r)))"#,
+    )
+    .unwrap();
+    let path = dir.path().join("needs.wasm");
+    std::fs::write(&path, bytes).unwrap();
+    let out = run(warden_run([s(&path)]));
+    let line = out.bad_input();
+    assert!(line.contains("example:missing/thing@1.0.0"), "{out}");
+}
