@@ -24,7 +24,7 @@ pub mod trace;
 pub mod vfs;
 
 pub use cache::{CacheMode, CompileEvent};
-pub use run::{Outcome, RunOptions};
+pub use run::{Bundled, Outcome, Preopen, RunOptions};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -90,7 +90,7 @@ pub struct EngineSettings {
 }
 
 /// Default native stack for wasm frames (wasmtime's own default).
-pub const DEFAULT_MAX_STACK: u64 = 512 * 1024;
+pub const DEFAULT_MAX_STACK: u64 = warden_policy::DEFAULT_MAX_STACK;
 
 /// Native stack a cage's thread has beside the guest's, for host frames.
 const CAGE_HOST_STACK: usize = 4 << 20;

@@ -3,11 +3,11 @@
 
 use crate::values::{ConfigDuration, Size};
 use crate::{HttpOrigin, Mount, MountSource, NetRule, Policy, PolicyError, StdioMode, Subsystem};
-use std::str::FromStr;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use toml::Spanned;
 
 /// A parsed `Warden.toml`, before it is resolved into a [`Policy`].

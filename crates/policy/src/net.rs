@@ -211,7 +211,9 @@ impl FromStr for HttpOrigin {
         } else if let Some(suffix) = host.strip_prefix("*.") {
             HostPattern::Subdomains(suffix.to_string())
         } else if host.contains('*') {
-            return Err(bad("`*` may only be the whole host or its first label (`*.example.com`)"));
+            return Err(bad(
+                "`*` may only be the whole host or its first label (`*.example.com`)",
+            ));
         } else {
             HostPattern::Exact(host)
         };
@@ -294,7 +296,13 @@ mod tests {
         let any: HttpOrigin = "*://127.0.0.1:*".parse().unwrap();
         assert!(any.allows("http", "127.0.0.1", 1234));
         assert!(o.within(&"*://*:*".parse().unwrap()));
-        for bad in ["example.com", "ftp://x", "https://x/path", "https://a*b.com", "*://x"] {
+        for bad in [
+            "example.com",
+            "ftp://x",
+            "https://x/path",
+            "https://a*b.com",
+            "*://x",
+        ] {
             let err = bad.parse::<HttpOrigin>().unwrap_err().to_string();
             assert!(err.contains(bad), "{err}");
         }
