@@ -170,10 +170,18 @@ pub fn capture(policy: &Policy) -> Result<(Policy, BTreeMap<String, Tree>), Bund
 }
 
 fn absolute(path: &Path) -> Result<PathBuf, BundleError> {
-    std::path::absolute(path).map_err(|e| BundleError::Capture {
+    host_path(path).map_err(|e| BundleError::Capture {
         path: path.to_path_buf(),
         reason: e.to_string(),
     })
+}
+
+/// How a bundle writes a host path: absolute (a relative one against the
+/// current directory), without `.` components, repeated or trailing
+/// slashes; `..` and symlinks are kept as given, since resolving them
+/// could change which directory is meant.
+pub fn host_path(path: &Path) -> std::io::Result<PathBuf> {
+    Ok(std::path::absolute(path)?.components().collect())
 }
 
 /// Writes the bundle for `policy` (as returned by [`capture`]: no virtual

@@ -101,7 +101,7 @@ pub fn resolve_policy(
 /// paths are made absolute first, as the bundle's are.
 fn add_to_bundle(policy: &mut Policy, mut mount: Mount) -> Result<(), Failure> {
     if let MountSource::Host { path, read_only } = &mount.source {
-        let path = std::path::absolute(path)
+        let path = warden_bundle::host_path(path)
             .map_err(|e| Failure::bad_input(format!("--dir {}: {e}", path.display())))?;
         let key = mount.guest.trim_end_matches('/');
         let existing = policy.mounts.iter_mut().find(|m| {
