@@ -414,8 +414,10 @@ mod tests {
         std::fs::create_dir_all(root.join("conf/sub")).unwrap();
         std::fs::write(root.join("conf/app.toml"), "name = \"x\"\n").unwrap();
         std::fs::write(root.join("conf/sub/more"), "more").unwrap();
-        let mut policy = Policy::default();
-        policy.args = vec!["a".into()];
+        let mut policy = Policy {
+            args: vec!["a".into()],
+            ..Policy::default()
+        };
         policy.mounts.push(Mount {
             guest: "/etc/app".into(),
             source: MountSource::Virtual {

@@ -289,7 +289,8 @@ impl Policy {
                 "listening sockets are given but the `sockets` subsystem is denied".into(),
             ));
         }
-        if !(self.net.is_empty() && self.http.is_empty()) && !self.allows(Subsystem::Sockets) {
+        let grants_net = !self.net.is_empty() || !self.http.is_empty();
+        if grants_net && !self.allows(Subsystem::Sockets) {
             return Err(PolicyError::Contradiction(
                 "network or HTTP origins are granted but the `sockets` subsystem is denied".into(),
             ));

@@ -275,8 +275,10 @@ mod tests {
     use std::time::Duration;
 
     fn bundle() -> Policy {
-        let mut p = Policy::default();
-        p.args = vec!["serve".into()];
+        let mut p = Policy {
+            args: vec!["serve".into()],
+            ..Policy::default()
+        };
         p.set_env("MODE", "prod");
         p.mounts = vec![
             Mount {
@@ -333,7 +335,8 @@ mod tests {
 
     #[test]
     fn each_widening_is_named() {
-        let cases: Vec<(Box<dyn Fn(&mut Policy)>, &str)> = vec![
+        type Change = Box<dyn Fn(&mut Policy)>;
+        let cases: Vec<(Change, &str)> = vec![
             (
                 Box::new(|p| {
                     p.allow.insert(Subsystem::Process, true);
