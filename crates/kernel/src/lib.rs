@@ -4,8 +4,11 @@
 //!
 //! The flow is [`Kernel::new`] (one engine per set of engine settings),
 //! [`Kernel::load`] (validate, compile or fetch from the cache, check
-//! imports and the entrypoint), then [`Kernel::run`] (build the cage from
+//! imports and the entrypoint; [`Kernel::load_bytes`] for code already in
+//! memory, such as a bundle's), then [`Kernel::run`] (build the cage from
 //! the policy, run it on its own thread, classify how it ended).
+//! [`Kernel::preopens`] is the one place where a policy's mounts become
+//! the nodes a guest sees.
 
 pub mod abi;
 mod cache;

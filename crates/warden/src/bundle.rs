@@ -57,7 +57,7 @@ pub(crate) fn code_for_bundle(path: &Path) -> Result<(CodeKind, Vec<u8>), Failur
     }
     if bytes.starts_with(b"\x7fELF") {
         return Err(Failure::bad_input(format!(
-            "{} is precompiled native code; a bundle holds WebAssembly (bundle the .wasm it was compiled from)",
+            "{} is precompiled native code, not WebAssembly (bundle the .wasm it was compiled from)",
             path.display()
         )));
     }
