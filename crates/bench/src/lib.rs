@@ -210,6 +210,7 @@ impl WardenRunner {
             cache: self.cache.clone(),
             store: None,
             notes: None,
+            bundled: Default::default(),
         };
         let outcome = self.kernel.run(&self.wasm, &module, policy, options)?;
         match outcome {

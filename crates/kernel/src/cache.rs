@@ -164,6 +164,32 @@ impl Kernel {
         Ok(module)
     }
 
+    /// Validates and compiles (or fetches from the cache, keyed by the
+    /// bytes as [`Kernel::load`] keys a file) a module whose bytes are
+    /// already in memory: a bundle's code, or a file read to check its
+    /// digest. `name` is only used in messages. Precompiled code is taken
+    /// only with `allow_precompiled`; a bundle never holds any.
+    pub fn load_bytes(
+        &self,
+        name: &Path,
+        bytes: &[u8],
+        cache: &CacheMode,
+        allow_precompiled: bool,
+        on_event: &mut dyn FnMut(CompileEvent),
+    ) -> Result<Module, KernelError> {
+        let cache = cache.open();
+        let module = self.module_from_bytes(
+            name,
+            bytes,
+            cache.as_ref(),
+            allow_precompiled,
+            on_event,
+            None,
+        )?;
+        self.check_imports(name, &module)?;
+        Ok(module)
+    }
+
     /// A module for `proc_exec`: the bytes come from the cage's own
     /// filesystem; precompiled code is never accepted from there.
     pub fn module_for_exec(

@@ -4,8 +4,11 @@
 //!
 //! The flow is [`Kernel::new`] (one engine per set of engine settings),
 //! [`Kernel::load`] (validate, compile or fetch from the cache, check
-//! imports and the entrypoint), then [`Kernel::run`] (build the cage from
+//! imports and the entrypoint; [`Kernel::load_bytes`] for code already in
+//! memory, such as a bundle's), then [`Kernel::run`] (build the cage from
 //! the policy, run it on its own thread, classify how it ended).
+//! [`Kernel::preopens`] is the one place where a policy's mounts become
+//! the nodes a guest sees.
 
 pub mod abi;
 mod cache;
@@ -24,7 +27,7 @@ pub mod trace;
 pub mod vfs;
 
 pub use cache::{CacheMode, CompileEvent};
-pub use run::{Outcome, RunOptions};
+pub use run::{Bundled, Outcome, Preopen, RunOptions};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -90,7 +93,7 @@ pub struct EngineSettings {
 }
 
 /// Default native stack for wasm frames (wasmtime's own default).
-pub const DEFAULT_MAX_STACK: u64 = 512 * 1024;
+pub const DEFAULT_MAX_STACK: u64 = warden_policy::DEFAULT_MAX_STACK;
 
 /// Native stack a cage's thread has beside the guest's, for host frames.
 const CAGE_HOST_STACK: usize = 4 << 20;

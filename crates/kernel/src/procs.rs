@@ -8,7 +8,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// Live cages allowed when the policy names no limit.
-pub const DEFAULT_MAX_PROCESSES: u32 = 64;
+pub const DEFAULT_MAX_PROCESSES: u32 = warden_policy::DEFAULT_MAX_PROCESSES;
 
 /// A Linux wait status.
 pub type WaitStatus = i32;

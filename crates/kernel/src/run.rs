@@ -14,6 +14,7 @@ use crate::vfs::virt::{self, VDir};
 use crate::vfs::Node;
 use crate::CacheMode;
 use crate::{Kernel, KernelError, DEFAULT_MAX_STACK};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -37,10 +38,17 @@ pub struct RunOptions {
     /// Where the first denial of each subsystem is noted (`warden: note:
     /// ...`); `None` for none (`--quiet`).
     pub notes: Option<Box<dyn std::io::Write + Send>>,
+    /// The trees of the policy's bundled mounts, by guest path (from the
+    /// bundle being run; empty otherwise).
+    pub bundled: Bundled,
 }
 
 /// A preopened directory: its guest path and its node.
-type Preopen = (String, Arc<dyn Node>);
+pub type Preopen = (String, Arc<dyn Node>);
+
+/// The trees of a bundle's mounts, by guest path
+/// ([`warden_policy::MountSource::Bundled`]).
+pub type Bundled = BTreeMap<String, Arc<warden_bundle::Tree>>;
 
 /// How a cage ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -169,11 +177,16 @@ impl Kernel {
         }
     }
 
-    /// The policy's mounts and listening sockets, opened in order.
-    fn preopens(
-        &self,
+    /// Opens the policy's mounts, in order: the one place where warden
+    /// turns a mount of the policy into the node a guest sees, for cages
+    /// (preview 1) and components (`wasi:filesystem`) alike. Host
+    /// directories through cap-std, virtual mounts captured now, sealed
+    /// mounts from `store`, bundled mounts from their trees in `bundled`.
+    /// Needs no engine: call it as `Kernel::preopens(..)`.
+    pub fn preopens(
         policy: &Policy,
         store: Option<&warden_seal::Store>,
+        bundled: &Bundled,
     ) -> Result<Vec<Preopen>, KernelError> {
         let mut out: Vec<Preopen> = Vec::new();
         for mount in &policy.mounts {
@@ -204,6 +217,12 @@ impl Kernel {
                         SealedDir::root(fs)
                             .map_err(|e| fail(format!("sealed store namespace `{name}`: {e}")))?,
                     )
+                }
+                MountSource::Bundled { digest } => {
+                    let tree = bundled
+                        .get(&mount.guest)
+                        .ok_or_else(|| fail(format!("the bundled tree {digest} was not given")))?;
+                    Arc::new(VDir::root(virt::from_tree(tree)))
                 }
             };
             out.push((mount.guest.clone(), node));
@@ -242,9 +261,10 @@ impl Kernel {
             cache,
             store,
             notes,
+            bundled,
         } = options;
         let entry = self.entry(path, module, policy.entrypoint.as_deref())?;
-        let preopens = self.preopens(policy, store.as_ref())?;
+        let preopens = Kernel::preopens(policy, store.as_ref(), &bundled)?;
         let listeners = self.listeners(policy)?;
         let timeout = policy.limits.timeout;
         let deadline = timeout.map(|t| Instant::now() + t);

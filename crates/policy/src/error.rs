@@ -39,4 +39,14 @@ pub enum PolicyError {
     BadGuestPath { guest: String, reason: String },
     #[error("{0}")]
     Contradiction(String),
+    /// A policy that the canonical form cannot hold (docs/bundle.md).
+    #[error("the policy cannot be written in canonical form: {0}")]
+    NoCanonical(String),
+    /// Text that is not a policy's canonical form.
+    #[error("not a canonical policy: {0}")]
+    BadCanonical(String),
+    /// A policy that grants more than the policy it must stay within
+    /// (a bundle's): what grants it, and what the bundle says instead.
+    #[error("{grant} widens the bundle's policy ({limit})")]
+    Widens { grant: String, limit: String },
 }

@@ -4,12 +4,15 @@
 //! Everything is denied unless granted. A `Policy` is built once, validated
 //! before anything runs, and then only read by the kernel.
 
+mod canonical;
 mod config;
 mod error;
 mod flags;
+mod narrow;
 mod net;
 mod values;
 
+pub use canonical::CANONICAL_FORMAT;
 pub use config::{load_policy, Config};
 pub use error::PolicyError;
 pub use flags::{parse_dir_flag, parse_env_flag, parse_mount_flag, parse_sealed_flag};
@@ -143,6 +146,10 @@ pub enum MountSource {
     Virtual { path: PathBuf },
     /// A namespace of the sealed store.
     Sealed { name: String },
+    /// A tree stored in a bundle, read-only like a virtual mount; `digest`
+    /// (`sha256:HEX`) names its contents (docs/bundle.md). The tree itself
+    /// is handed to the kernel beside the policy, which stays pure data.
+    Bundled { digest: String },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -172,6 +179,14 @@ pub struct Limits {
 /// can address, so that a program that does not fork is limited only by
 /// `max_memory`, while a tree of cages cannot take 64 times that.
 pub const DEFAULT_MAX_TOTAL_MEMORY: u64 = 4 << 30;
+
+/// The native stack for wasm frames when none is given (wasmtime's own
+/// default; the kernel's `DEFAULT_MAX_STACK`).
+pub const DEFAULT_MAX_STACK: u64 = 512 * 1024;
+
+/// Live cages of a run when none is given (the kernel's
+/// `DEFAULT_MAX_PROCESSES`).
+pub const DEFAULT_MAX_PROCESSES: u32 = 64;
 
 impl Limits {
     /// The memory all cages of a run may use together: the limit given,
@@ -261,6 +276,7 @@ impl Policy {
                         return Err(PolicyError::EmptySealedName(mount.guest.clone()));
                     }
                 }
+                MountSource::Bundled { .. } => {}
             }
         }
         if !self.mounts.is_empty() && !self.allows(Subsystem::Fs) {

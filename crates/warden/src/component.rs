@@ -26,16 +26,20 @@ pub fn is_component_file(path: &Path) -> bool {
         && warden_components::is_component(&header)
 }
 
-/// Loads and runs the component at `path` under `policy`.
-pub fn run(path: &Path, program: &str, policy: &Policy, quiet: bool) -> Result<u8, Failure> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| Failure::bad_input(format!("cannot read {}: {e}", path.display())))?;
+/// Loads and runs the component `bytes` (from `path`) under `policy`.
+pub fn run(
+    path: &Path,
+    bytes: &[u8],
+    program: &str,
+    policy: &Policy,
+    quiet: bool,
+) -> Result<u8, Failure> {
     let components = Components::new(EngineSettings {
         fuel: policy.limits.fuel.is_some(),
         max_stack: policy.limits.max_stack,
     })
     .map_err(|e| Failure::host(format!("{e:#}")))?;
-    let loaded = components.load(path, &bytes).map_err(failure)?;
+    let loaded = components.load(path, bytes).map_err(failure)?;
     let options = ComponentRunOptions {
         program: program.to_string(),
         notes: (!quiet).then(|| Box::new(std::io::stderr()) as Box<dyn std::io::Write + Send>),

@@ -4,11 +4,15 @@
 //! and turns every failure into one line and a documented exit code
 //! (docs/cli.md).
 
+mod bundle;
 mod cc;
 mod component;
+mod flags;
+mod inspect;
 mod kv;
 mod run;
 mod state;
+mod workload;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -26,8 +30,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a WASI preview1 module as a sandboxed cage
+    /// Run a WASI preview1 module, or a bundle, as a sandboxed cage
     Run(Box<run::RunArgs>),
+    /// Pack code, its policy and its virtual mounts into one sealed bundle
+    Bundle(Box<bundle::BundleArgs>),
+    /// Show what a module, component or bundle imports, its policy and digest
+    Inspect(inspect::InspectArgs),
     /// Compile a module ahead of time to native code
     Compile(run::CompileArgs),
     /// Compile a POSIX C program into a cage-ready module
@@ -114,6 +122,8 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Run(args) => run::run(*args),
+        Command::Bundle(args) => bundle::run(*args),
+        Command::Inspect(args) => inspect::run(args),
         Command::Compile(args) => run::compile(args),
         Command::Cc(args) => cc::run(args).map_err(|e| Failure::bad_input(format!("{e:#}"))),
         Command::Kv(args) => kv::run(args).map(|code| code as u8).map_err(|e| Failure {

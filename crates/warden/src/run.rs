@@ -1,5 +1,7 @@
 //! `warden run` and `warden compile`.
 
+use crate::flags::PolicyFlags;
+use crate::workload::{self, Code};
 use crate::{state, Failure};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -7,82 +9,24 @@ use std::sync::Arc;
 use std::time::Duration;
 use warden_kernel::trace::Tracer;
 use warden_kernel::{CacheMode, CompileEvent, EngineSettings, Kernel, KernelError, RunOptions};
-use warden_policy::{
-    load_policy, parse_dir_flag, parse_duration, parse_env_flag, parse_mount_flag,
-    parse_sealed_flag, MountSource, Policy, PolicyError, Size, StdioMode, Subsystem,
-};
+use warden_policy::{MountSource, Policy};
 
 #[derive(Args)]
 pub struct RunArgs {
-    /// A Warden.toml workload config; flags override it
+    /// A Warden.toml workload config; flags override it (not with a bundle)
     #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Preopen a host directory, read-write (`:ro` suffix: read-only)
-    #[arg(long = "dir", value_name = "HOST[::GUEST][:ro]")]
-    dirs: Vec<String>,
-    /// Preopen a host directory, read-only
-    #[arg(long = "dir-ro", value_name = "HOST[::GUEST]")]
-    dirs_ro: Vec<String>,
-    /// Virtual read-only mount, captured into memory at start
-    #[arg(long = "mount", value_name = "GUEST=HOSTDIR")]
-    mounts: Vec<String>,
-    /// A directory whose files are entries of namespace NAME of the sealed store
-    #[arg(long = "sealed", value_name = "GUEST=NAME")]
-    sealed: Vec<String>,
+    pub(crate) config: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) policy: PolicyFlags,
+    /// Refuse to run unless the file's SHA-256 is this (`sha256:HEX`)
+    #[arg(long = "expect-digest", value_name = "sha256:HEX")]
+    pub(crate) expect_digest: Option<String>,
     /// The sealed store file [default: $WARDEN_STORE, else DATA_DIR/warden/store.redb]
     #[arg(long, value_name = "PATH")]
     store: Option<PathBuf>,
     /// The sealed store's root key file [default: $WARDEN_KEY_FILE, else DATA_DIR/warden/store.key]
     #[arg(long = "key-file", value_name = "PATH")]
     key_file: Option<PathBuf>,
-    /// Set a guest variable (`K` alone passes the host's value)
-    #[arg(long = "env", value_name = "K=V")]
-    env: Vec<String>,
-    /// Pass a host variable through, if set
-    #[arg(long = "env-inherit", value_name = "NAME")]
-    env_inherit: Vec<String>,
-    /// Allow a subsystem: clocks, random, exit, env, fs, sockets, process
-    #[arg(long, value_name = "SUBSYS")]
-    allow: Vec<String>,
-    /// Deny a subsystem: calls fail with ENOTCAPABLE
-    #[arg(long, value_name = "SUBSYS")]
-    deny: Vec<String>,
-    /// allow | deny | ignore (default: ignore)
-    #[arg(long, value_name = "MODE")]
-    stdin: Option<String>,
-    /// allow | deny | ignore (default: allow)
-    #[arg(long, value_name = "MODE")]
-    stdout: Option<String>,
-    /// allow | deny | ignore (default: allow)
-    #[arg(long, value_name = "MODE")]
-    stderr: Option<String>,
-    /// Let a component bind or connect to ADDR[:PORT] or NET/LEN[:PORT] (repeatable)
-    #[arg(long = "allow-net", value_name = "ADDR|CIDR")]
-    allow_net: Vec<String>,
-    /// Let a component send HTTP requests to an origin, e.g. https://*.example.com (repeatable)
-    #[arg(long = "allow-http", value_name = "ORIGIN")]
-    allow_http: Vec<String>,
-    /// Preopen a listening TCP socket (after the directories)
-    #[arg(long, value_name = "ADDR")]
-    listen: Vec<String>,
-    /// Linear memory limit of each cage, e.g. 64MiB
-    #[arg(long = "max-memory", value_name = "SIZE")]
-    max_memory: Option<String>,
-    /// Linear memory limit of all cages of the run together [default: 4GiB]
-    #[arg(long = "max-total-memory", value_name = "SIZE")]
-    max_total_memory: Option<String>,
-    /// Native stack for wasm frames, e.g. 1MiB
-    #[arg(long = "max-stack", value_name = "SIZE")]
-    max_stack: Option<String>,
-    /// Instruction budget of the whole run, every cage (0 = unlimited)
-    #[arg(long, value_name = "N")]
-    fuel: Option<u64>,
-    /// Wall-clock limit, e.g. 30s
-    #[arg(long, value_name = "DURATION")]
-    timeout: Option<String>,
-    /// Export to call (default `_start`)
-    #[arg(long, value_name = "NAME")]
-    entrypoint: Option<String>,
     /// Do not print a note on the first denial of each subsystem
     #[arg(long)]
     quiet: bool,
@@ -98,18 +42,18 @@ pub struct RunArgs {
     /// Accept a module precompiled by `warden compile` (trusted native code)
     #[arg(long = "allow-precompiled")]
     allow_precompiled: bool,
-    /// The module (a .wasm core module, or .wat text), then the guest's
-    /// arguments: everything after the module goes to the guest
+    /// The module (a .wasm core module, or .wat text) or bundle, then the
+    /// guest's arguments: everything after it goes to the guest
     #[arg(value_name = "MODULE [ARGS]", required = true, num_args = 1.., trailing_var_arg = true)]
     command: Vec<String>,
 }
 
 impl RunArgs {
-    fn module(&self) -> PathBuf {
+    pub(crate) fn module(&self) -> PathBuf {
         PathBuf::from(self.command.first().cloned().unwrap_or_default())
     }
 
-    fn guest_args(&self) -> &[String] {
+    pub(crate) fn guest_args(&self) -> &[String] {
         self.command.get(1..).unwrap_or_default()
     }
 }
@@ -126,11 +70,7 @@ pub struct CompileArgs {
     fuel_metering: bool,
 }
 
-fn bad(e: PolicyError) -> Failure {
-    Failure::bad_input(e)
-}
-
-fn kernel_failure(e: KernelError) -> Failure {
+pub(crate) fn kernel_failure(e: KernelError) -> Failure {
     if e.is_bad_input() {
         Failure::bad_input(e)
     } else {
@@ -138,114 +78,11 @@ fn kernel_failure(e: KernelError) -> Failure {
     }
 }
 
-/// The config, then every flag on top of it.
-fn resolve_policy(args: &RunArgs) -> Result<Policy, Failure> {
-    let mut policy = match &args.config {
-        Some(path) => load_policy(path).map_err(bad)?,
-        None => Policy::default(),
-    };
-    if !args.guest_args().is_empty() {
-        policy.args = args.guest_args().to_vec();
-    }
-    for dir in &args.dirs {
-        policy.add_mount(parse_dir_flag(dir, false).map_err(bad)?);
-    }
-    for dir in &args.dirs_ro {
-        policy.add_mount(parse_dir_flag(dir, true).map_err(bad)?);
-    }
-    for mount in &args.mounts {
-        policy.add_mount(parse_mount_flag(mount).map_err(bad)?);
-    }
-    for mount in &args.sealed {
-        policy.add_mount(parse_sealed_flag(mount).map_err(bad)?);
-    }
-    for name in &args.env_inherit {
-        policy.inherit_env(name);
-    }
-    for var in &args.env {
-        match parse_env_flag(var).map_err(bad)? {
-            (key, Some(value)) => policy.set_env(&key, &value),
-            (key, None) => policy.inherit_env(&key),
-        }
-    }
-    for (names, allowed) in [(&args.allow, true), (&args.deny, false)] {
-        for name in names {
-            let sub: Subsystem = name.parse().map_err(bad)?;
-            policy.allow.insert(sub, allowed);
-        }
-    }
-    let mode = |flag: &str, v: &Option<String>| -> Result<Option<StdioMode>, Failure> {
-        v.as_deref()
-            .map(|m| {
-                m.parse()
-                    .map_err(|e: PolicyError| Failure::bad_input(format!("invalid --{flag}: {e}")))
-            })
-            .transpose()
-    };
-    if let Some(m) = mode("stdin", &args.stdin)? {
-        policy.stdio.stdin = m;
-    }
-    if let Some(m) = mode("stdout", &args.stdout)? {
-        policy.stdio.stdout = m;
-    }
-    if let Some(m) = mode("stderr", &args.stderr)? {
-        policy.stdio.stderr = m;
-    }
-    for addr in &args.listen {
-        let parsed = addr.parse().map_err(|_| {
-            Failure::bad_input(format!(
-                "invalid --listen: `{addr}` is not an address such as 127.0.0.1:8080"
-            ))
-        })?;
-        policy.listen.push(parsed);
-    }
-    for rule in &args.allow_net {
-        let rule = rule
-            .parse()
-            .map_err(|e| Failure::bad_input(format!("invalid --allow-net: {e}")))?;
-        policy.net.push(rule);
-    }
-    for origin in &args.allow_http {
-        let origin = origin
-            .parse()
-            .map_err(|e| Failure::bad_input(format!("invalid --allow-http: {e}")))?;
-        policy.http.push(origin);
-    }
-    if let Some(v) = &args.max_memory {
-        policy.limits.max_memory = Some(Size::parse_flag("--max-memory", v).map_err(bad)?);
-    }
-    if let Some(v) = &args.max_total_memory {
-        policy.limits.max_total_memory =
-            Some(Size::parse_flag("--max-total-memory", v).map_err(bad)?);
-    }
-    if let Some(v) = &args.max_stack {
-        policy.limits.max_stack = Some(Size::parse_flag("--max-stack", v).map_err(bad)?);
-    }
-    if let Some(fuel) = args.fuel {
-        policy.limits.fuel = (fuel > 0).then_some(fuel);
-    }
-    if let Some(v) = &args.timeout {
-        let t = parse_duration(v)
-            .map_err(|reason| Failure::bad_input(format!("invalid --timeout: {reason}")))?;
-        if t.is_zero() {
-            return Err(Failure::bad_input(
-                "invalid --timeout: must be more than zero",
-            ));
-        }
-        policy.limits.timeout = Some(t);
-    }
-    if let Some(e) = &args.entrypoint {
-        policy.entrypoint = Some(e.clone());
-    }
-    policy.validate().map_err(bad)?;
-    Ok(policy)
-}
-
-fn cache_mode(args: &RunArgs) -> CacheMode {
-    if args.no_cache {
+pub(crate) fn cache_mode(no_cache: bool, cache_dir: &Option<PathBuf>) -> CacheMode {
+    if no_cache {
         return CacheMode::Off;
     }
-    match &args.cache_dir {
+    match cache_dir {
         Some(dir) => CacheMode::Dir(dir.clone()),
         None => match dirs::cache_dir() {
             Some(dir) => CacheMode::Dir(dir.join("warden")),
@@ -255,7 +92,7 @@ fn cache_mode(args: &RunArgs) -> CacheMode {
 }
 
 /// A spinner while a compile takes long; hidden when stderr is no terminal.
-fn progress(module: &Path) -> impl FnMut(CompileEvent) {
+pub(crate) fn progress(module: &Path) -> impl FnMut(CompileEvent) {
     let name = module
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -292,21 +129,34 @@ fn tracer(target: &Option<String>) -> Result<Option<Arc<Tracer>>, Failure> {
 
 /// The sealed store file and its key file: flag, else variable, else the
 /// default under the data directory (an error only when there is none).
-struct StoreFiles {
-    store: anyhow::Result<PathBuf>,
-    key_file: anyhow::Result<PathBuf>,
+pub(crate) struct StoreFiles {
+    pub(crate) store: anyhow::Result<PathBuf>,
+    pub(crate) key_file: anyhow::Result<PathBuf>,
 }
 
 impl StoreFiles {
-    fn of(args: &RunArgs) -> StoreFiles {
+    pub(crate) fn of(store: &Option<PathBuf>, key_file: &Option<PathBuf>) -> StoreFiles {
         let path = |given: &Option<PathBuf>, env: &str, file: &str| match given {
             Some(p) => Ok(p.clone()),
             None => crate::kv::default_path(env, file),
         };
         StoreFiles {
-            store: path(&args.store, "WARDEN_STORE", "store.redb"),
-            key_file: path(&args.key_file, "WARDEN_KEY_FILE", "store.key"),
+            store: path(store, "WARDEN_STORE", "store.redb"),
+            key_file: path(key_file, "WARDEN_KEY_FILE", "store.key"),
         }
+    }
+
+    /// warden's own state that no mount may reach, with `cache`.
+    pub(crate) fn state(&self, cache: &CacheMode) -> Vec<state::StatePath> {
+        let cache_dir = match cache {
+            CacheMode::Dir(dir) => Some(dir.as_path()),
+            CacheMode::Off => None,
+        };
+        state::state_paths(
+            cache_dir,
+            self.store.as_deref().ok(),
+            self.key_file.as_deref().ok(),
+        )
     }
 }
 
@@ -347,25 +197,38 @@ fn program_name(path: &Path) -> String {
 }
 
 pub fn run(args: RunArgs) -> Result<u8, Failure> {
-    let policy = resolve_policy(&args)?;
-    let cache = cache_mode(&args);
-    let files = StoreFiles::of(&args);
-    let cache_dir = match &cache {
-        CacheMode::Dir(dir) => Some(dir.as_path()),
-        CacheMode::Off => None,
+    let workload = workload::resolve(&args)?;
+    let policy = &workload.policy;
+    let cache = cache_mode(args.no_cache, &args.cache_dir);
+    let files = StoreFiles::of(&args.store, &args.key_file);
+    state::check_mounts(&policy.mounts, &files.state(&cache))?;
+    let module_path = &workload.path;
+    let component = match &workload.code {
+        Code::Component(bytes) => Some(bytes.to_vec()),
+        Code::File(path) if crate::component::is_component_file(path) => Some(
+            std::fs::read(path)
+                .map_err(|e| Failure::bad_input(format!("cannot read {}: {e}", path.display())))?,
+        ),
+        _ => None,
     };
-    let state = state::state_paths(
-        cache_dir,
-        files.store.as_deref().ok(),
-        files.key_file.as_deref().ok(),
-    );
-    state::check_mounts(&policy.mounts, &state)?;
-    let module_path = args.module();
-    if crate::component::is_component_file(&module_path) {
+    if let Some(bytes) = component {
+        for (given, flag) in [
+            (args.trace.is_some(), "--trace"),
+            (!policy.listen.is_empty(), "--listen"),
+            (policy.entrypoint.is_some(), "--entrypoint"),
+        ] {
+            if given {
+                return Err(Failure::bad_input(format!(
+                    "{}: {flag} is not available for components yet",
+                    module_path.display()
+                )));
+            }
+        }
         return crate::component::run(
-            &module_path,
-            &program_name(&module_path),
-            &policy,
+            module_path,
+            &bytes,
+            &program_name(module_path),
+            policy,
             args.quiet,
         );
     }
@@ -374,24 +237,33 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
         max_stack: policy.limits.max_stack,
     };
     let kernel = Kernel::new(settings).map_err(|e| Failure::host(format!("{e:#}")))?;
-    let module = kernel
-        .load(
-            &module_path,
+    let mut progress = progress(module_path);
+    let module = match &workload.code {
+        Code::File(path) => kernel.load(path, &cache, args.allow_precompiled, &mut progress),
+        Code::Module(bytes) => kernel.load_bytes(
+            module_path,
+            bytes,
             &cache,
-            args.allow_precompiled,
-            &mut progress(&module_path),
-        )
-        .map_err(kernel_failure)?;
-    let store = sealed_store(&files, &policy)?;
+            args.allow_precompiled && !workload.is_bundle,
+            &mut progress,
+        ),
+        // The components runtime takes these over.
+        Code::Component(_) => Err(KernelError::Component {
+            path: module_path.clone(),
+        }),
+    }
+    .map_err(kernel_failure)?;
+    let store = sealed_store(&files, policy)?;
     let options = RunOptions {
-        program: program_name(&module_path),
+        program: program_name(module_path),
         tracer: tracer(&args.trace)?,
         cache,
         store: store.clone(),
         notes: (!args.quiet).then(|| Box::new(std::io::stderr()) as Box<dyn std::io::Write + Send>),
+        bundled: workload.bundled.clone(),
     };
     let outcome = kernel
-        .run(&module_path, &module, &policy, options)
+        .run(module_path, &module, policy, options)
         .map_err(kernel_failure)?;
     if let Some(message) = outcome.message() {
         eprintln!("warden: {message}");

@@ -83,7 +83,7 @@ pub fn check_mounts(mounts: &[Mount], state: &[StatePath]) -> Result<(), Failure
         let (host, kind) = match &mount.source {
             MountSource::Host { path, .. } => (path, "mount"),
             MountSource::Virtual { path } => (path, "virtual mount"),
-            MountSource::Sealed { .. } => continue,
+            MountSource::Sealed { .. } | MountSource::Bundled { .. } => continue,
         };
         let canonical = canonical_path(host);
         for s in state {

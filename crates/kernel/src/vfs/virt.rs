@@ -87,6 +87,66 @@ fn capture_at(path: &Path, next_ino: &AtomicU64) -> io::Result<Arc<VNode>> {
     Ok(Arc::new(VNode { ino, mtim, kind }))
 }
 
+/// Builds the tree of a bundled mount. Entries get inode numbers in
+/// their order (the root is 1) and no times, so a bundle's files look the
+/// same on every run and every host.
+pub fn from_tree(tree: &warden_bundle::Tree) -> Arc<VNode> {
+    use warden_bundle::EntryKind;
+    enum Building {
+        Dir(u64, BTreeMap<String, Building>),
+        Leaf(Arc<VNode>),
+    }
+    fn finish(node: Building) -> Arc<VNode> {
+        match node {
+            Building::Leaf(node) => node,
+            Building::Dir(ino, children) => Arc::new(VNode {
+                ino,
+                mtim: 0,
+                kind: VKind::Dir(
+                    children
+                        .into_iter()
+                        .map(|(name, child)| (name, finish(child)))
+                        .collect(),
+                ),
+            }),
+        }
+    }
+    let mut root = Building::Dir(1, BTreeMap::new());
+    for (i, entry) in tree.entries().iter().enumerate() {
+        let ino = i as u64 + 2;
+        let mut dir = &mut root;
+        let mut parts = entry.path.split('/').peekable();
+        while let Some(name) = parts.next() {
+            let Building::Dir(_, children) = dir else {
+                // `Tree` guarantees every parent is a directory.
+                break;
+            };
+            if parts.peek().is_none() {
+                let node = match &entry.kind {
+                    EntryKind::Dir => Building::Dir(ino, BTreeMap::new()),
+                    EntryKind::File(data) => Building::Leaf(Arc::new(VNode {
+                        ino,
+                        mtim: 0,
+                        kind: VKind::File(data.clone()),
+                    })),
+                    EntryKind::Symlink(target) => Building::Leaf(Arc::new(VNode {
+                        ino,
+                        mtim: 0,
+                        kind: VKind::Symlink(target.clone()),
+                    })),
+                };
+                children.insert(name.to_string(), node);
+                break;
+            }
+            match children.get_mut(name) {
+                Some(next) => dir = next,
+                None => break,
+            }
+        }
+    }
+    finish(root)
+}
+
 /// An open virtual directory: the chain of directories from the mount
 /// root down to it, so that `..` can climb back but never above the root.
 pub struct VDir {
@@ -377,6 +437,28 @@ mod tests {
         assert_eq!(t.open("sub/../../x", &req).err(), Some(Errno::NOTCAPABLE));
         assert_eq!(t.open("abs", &req).err(), Some(Errno::NOTCAPABLE));
         assert_eq!(t.open("loop1", &req).err(), Some(Errno::LOOP));
+    }
+
+    #[test]
+    fn a_bundled_tree_reads_like_its_capture() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/a.txt"), b"hello").unwrap();
+        std::os::unix::fs::symlink("sub/a.txt", dir.path().join("link")).unwrap();
+        let t = VDir::root(from_tree(
+            &warden_bundle::Tree::capture(dir.path()).unwrap(),
+        ));
+        let req = OpenRequest {
+            read: true,
+            follow: true,
+            ..Default::default()
+        };
+        assert_eq!(read_all(t.open("link", &req).unwrap()), b"hello");
+        assert_eq!(read_all(t.open("sub/a.txt", &req).unwrap()), b"hello");
+        let names: Vec<String> = t.readdir().unwrap().into_iter().map(|d| d.name).collect();
+        assert_eq!(names, [".", "..", "link", "sub"]);
+        assert_eq!(t.stat_at("sub/a.txt", true).unwrap().mtim, 0);
+        assert_eq!(t.open("../x", &req).err(), Some(Errno::NOTCAPABLE));
     }
 
     #[test]
