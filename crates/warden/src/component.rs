@@ -16,9 +16,14 @@ fn failure(e: ComponentError) -> Failure {
 }
 
 /// Whether the file at `path` is a component, from its header; `false`
-/// when it cannot be read (the module loader then says why).
+/// when it cannot be read (the module loader then says why). Only a
+/// regular file is opened here: a FIFO or a device is read once, by the
+/// loader, or its first bytes would be lost.
 pub fn is_component_file(path: &Path) -> bool {
     use std::io::Read;
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
     let mut header = [0u8; 8];
     std::fs::File::open(path)
         .and_then(|mut f| f.read_exact(&mut header))
