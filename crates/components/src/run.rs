@@ -1,6 +1,6 @@
 //! Loading and running a `wasi:cli/command` component under a policy.
 
-use crate::ctx::{Host, MemoryLimitExceeded, MemoryLimiter};
+use crate::ctx::Host;
 use crate::http::AllowListHooks;
 use crate::linker::{self, PolicyStop};
 use crate::stdio::DeniedStream;
@@ -8,6 +8,8 @@ use crate::world::World;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
+use warden_kernel::cage::{Limiter, MemoryLimitExceeded};
+use warden_kernel::limits::MemoryTotal;
 use warden_kernel::note::{Denial, DenialNotes};
 use warden_kernel::{EngineSettings, Outcome, DEFAULT_MAX_STACK};
 use warden_policy::{MountSource, Policy, StdioMode, Subsystem};
@@ -135,7 +137,10 @@ impl Components {
                 },
                 notes.clone(),
             ),
-            limiter: MemoryLimiter::new(policy.limits.max_memory, policy.limits.total_memory()),
+            limiter: Limiter::new(
+                policy.limits.max_memory,
+                Arc::new(MemoryTotal::new(policy.limits.total_memory())),
+            ),
             notes,
         };
         let mut store = Store::new(&self.engine, host);

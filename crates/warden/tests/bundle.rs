@@ -5,24 +5,8 @@
 
 mod support;
 
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use support::*;
-
-/// `warden bundle ARGS...`.
-fn warden_bundle<I, S>(args: I) -> std::process::Command
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<std::ffi::OsStr>,
-{
-    let mut cmd = warden();
-    cmd.arg("bundle").args(args);
-    cmd
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
-}
 
 /// Bundles with `args`, checks that warden printed the file's digest, and
 /// returns the bundle's bytes.
@@ -31,10 +15,10 @@ fn bundle(args: &[&str], out: &Path) -> Vec<u8> {
     // `-o` first: what follows `--` is the guest's.
     let mut all: Vec<&str> = vec!["-o", s(out)];
     all.extend(args);
-    let o = run(warden_bundle(&all));
+    let o = run(warden_cmd("bundle", &all));
     o.code(0).quiet();
     let bytes = std::fs::read(out).unwrap();
-    assert_eq!(o.stdout, format!("{}\n", sha256(&bytes)), "{o}");
+    assert_eq!(o.stdout, format!("{}\n", sha256_text(&bytes)), "{o}");
     bytes
 }
 
@@ -55,66 +39,38 @@ fn the_same_inputs_give_the_same_bytes() {
     let conf = conf_tree(root);
     std::fs::create_dir(root.join("data")).unwrap();
     let data = root.join("data");
-    let first = bundle(
-        &[
-            "--mount",
-            &format!("/etc/app={}", s(&conf)),
-            "--dir-ro",
-            &format!("{}::/data", s(&data)),
-            "--env",
-            "B=2",
-            "--env",
-            "A=1",
-            "--allow-net",
-            "127.0.0.1:80",
-            "--allow-net",
-            "10.0.0.0/8",
-            "--deny",
-            "clocks",
-            "--allow",
-            "process",
-            "--fuel",
-            "1000000",
-            "--max-memory",
-            "64MiB",
-            s(&module),
-            "--",
-            "one",
-            "two",
-        ],
-        &root.join("a.warden"),
-    );
+    let mount = format!("/etc/app={}", s(&conf));
+    let dir_ro = format!("{}::/data", s(&data));
+    let flags = [
+        "--mount",
+        &mount,
+        "--dir-ro",
+        &dir_ro,
+        "--env",
+        "B=2",
+        "--env",
+        "A=1",
+        "--allow-net",
+        "127.0.0.1:80",
+        "--allow-net",
+        "10.0.0.0/8",
+        "--deny",
+        "clocks",
+        "--allow",
+        "process",
+        "--fuel",
+        "1000000",
+        "--max-memory",
+        "64MiB",
+        s(&module),
+        "--",
+        "one",
+        "two",
+    ];
+    let first = bundle(&flags, &root.join("a.warden"));
     // Built again, after the files were written anew (new times): the same.
     std::fs::write(conf.join("app.toml"), "name = \"demo\"\n").unwrap();
-    let again = bundle(
-        &[
-            "--mount",
-            &format!("/etc/app={}", s(&conf)),
-            "--dir-ro",
-            &format!("{}::/data", s(&data)),
-            "--env",
-            "B=2",
-            "--env",
-            "A=1",
-            "--allow-net",
-            "127.0.0.1:80",
-            "--allow-net",
-            "10.0.0.0/8",
-            "--deny",
-            "clocks",
-            "--allow",
-            "process",
-            "--fuel",
-            "1000000",
-            "--max-memory",
-            "64MiB",
-            s(&module),
-            "--",
-            "one",
-            "two",
-        ],
-        &root.join("b.warden"),
-    );
+    let again = bundle(&flags, &root.join("b.warden"));
     assert_eq!(first, again);
     // The flags in another order, sizes spelt another way.
     let reordered = bundle(
@@ -347,14 +303,14 @@ fn a_changed_or_truncated_bundle_is_refused_before_anything_runs() {
 fn expect_digest_runs_only_the_expected_file() {
     let dir = tempdir();
     let (good, app) = canary_bundle(dir.path());
-    let digest = sha256(&good);
+    let digest = sha256_text(&good);
     run(warden_run(["--expect-digest", &digest, s(&app)]))
         .code(0)
         .stdout_is("ran tamper-canary\n");
     // Upper-case hex is the same digest.
     let upper = format!("sha256:{}", digest["sha256:".len()..].to_uppercase());
     run(warden_run(["--expect-digest", &upper, s(&app)])).code(0);
-    let other = sha256(b"something else");
+    let other = sha256_text(b"something else");
     let line = run(warden_run(["--expect-digest", &other, s(&app)])).bad_input();
     assert_eq!(
         line,
@@ -370,7 +326,7 @@ fn expect_digest_runs_only_the_expected_file() {
     );
     // A plain module is checked the same way, by the SHA-256 of its file.
     let module = dir.path().join("canary.wat");
-    let module_digest = sha256(&std::fs::read(&module).unwrap());
+    let module_digest = sha256_text(&std::fs::read(&module).unwrap());
     run(warden_run(["--expect-digest", &module_digest, s(&module)]))
         .code(0)
         .stdout_is("ran tamper-canary\n");
@@ -580,7 +536,7 @@ fn bad_bundle_commands_are_one_line() {
     ] {
         let mut all = args.clone();
         all.extend(["-o".into(), s(&out).into()]);
-        let line = run(warden_bundle(&all)).bad_input();
+        let line = run(warden_cmd("bundle", &all)).bad_input();
         assert!(line.contains(&expected), "{args:?}: {line}");
         assert!(!out.exists(), "{args:?} left a bundle behind");
     }
@@ -591,15 +547,14 @@ fn bad_bundle_commands_are_one_line() {
         "foreign.wat",
         r#"(module (import "env" "f" (func)) (func (export "_start")))"#,
     );
-    let line = run(warden_bundle([s(&foreign), "-o", s(&out)])).bad_input();
+    let line = run(warden_cmd("bundle", [s(&foreign), "-o", s(&out)])).bad_input();
     assert!(line.contains("imports `env::f`"), "{line}");
     // A bundle of a bundle is refused.
     bundle(&[s(&module)], &out);
-    let line = run(warden_bundle([
-        s(&out),
-        "-o",
-        s(&root.join("again.warden")),
-    ]))
+    let line = run(warden_cmd(
+        "bundle",
+        [s(&out), "-o", s(&root.join("again.warden"))],
+    ))
     .bad_input();
     assert!(line.contains("is already a bundle"), "{line}");
 }

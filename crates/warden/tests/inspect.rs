@@ -5,10 +5,7 @@
 mod support;
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+use std::path::Path;
 use support::*;
 
 fn inspect(args: &[&str]) -> Output {
@@ -23,40 +20,7 @@ fn json(file: &Path) -> Value {
 }
 
 fn sha256_of(path: &Path) -> String {
-    format!(
-        "sha256:{}",
-        hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
-    )
-}
-
-/// `tests/guests/rust/src/bin/hello.rs` built for `wasm32-wasip2`: a
-/// `wasi:cli/command` component.
-fn hello_component() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let manifest = workspace_root().join("tests/guests/rust/Cargo.toml");
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let out = Command::new(cargo)
-                .args(["build", "--release", "--quiet", "--target", "wasm32-wasip2"])
-                .args(["--bin", "hello", "--manifest-path"])
-                .arg(&manifest)
-                .arg("--target-dir")
-                .arg(guests_dir())
-                .env_remove("CARGO_TARGET_DIR")
-                .env_remove("CARGO_BUILD_TARGET")
-                .env_remove("RUSTFLAGS")
-                .env_remove("CARGO_ENCODED_RUSTFLAGS")
-                .output()
-                .expect("cargo");
-            assert!(
-                out.status.success(),
-                "building the wasip2 hello failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            guests_dir().join("wasm32-wasip2/release/hello.wasm")
-        })
-        .clone()
+    sha256_text(&std::fs::read(path).unwrap())
 }
 
 #[test]
@@ -107,7 +71,7 @@ fn a_module_shows_its_imports_exports_and_digest() {
 
 #[test]
 fn a_component_shows_its_interfaces_and_what_it_looks_like() {
-    let component = hello_component();
+    let component = rust_component("hello");
     let out = inspect(&[s(&component)]);
     assert!(out.stdout.contains("\nkind: component\n"), "{out}");
     let looks = out.field("looks like");
@@ -217,11 +181,7 @@ fn a_bundle_shows_its_code_policy_and_mounts() {
     let canonical = serde_json::to_string(&v["policy"]).unwrap();
     assert_eq!(
         v["policy_digest"],
-        format!(
-            "sha256:{}",
-            hex::encode(Sha256::digest(canonical.as_bytes()))
-        )
-        .as_str()
+        sha256_text(canonical.as_bytes()).as_str()
     );
 }
 
@@ -229,7 +189,7 @@ fn a_bundle_shows_its_code_policy_and_mounts() {
 fn a_bundled_component_is_inspected_and_runs() {
     let dir = tempdir();
     let app = dir.path().join("hello.warden");
-    let component = hello_component();
+    let component = rust_component("hello");
     let out = run(warden().args(["bundle", s(&component), "-o", s(&app)]));
     out.code(0).quiet();
     let v = json(&app);

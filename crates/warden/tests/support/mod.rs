@@ -182,15 +182,30 @@ pub fn warden() -> Command {
     cmd
 }
 
+/// `warden SUBCOMMAND ARGS...`.
+pub fn warden_cmd<I, S>(subcommand: &str, args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut cmd = warden();
+    cmd.arg(subcommand).args(args);
+    cmd
+}
+
 /// `warden run ARGS...`.
 pub fn warden_run<I, S>(args: I) -> Command
 where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    let mut cmd = warden();
-    cmd.arg("run").args(args);
-    cmd
+    warden_cmd("run", args)
+}
+
+/// `sha256:HEX` of `bytes`, as warden prints digests.
+pub fn sha256_text(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
 }
 
 /// What a run left behind.
