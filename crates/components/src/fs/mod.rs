@@ -35,6 +35,8 @@
 mod descriptor;
 mod errors;
 mod streams;
+#[cfg(test)]
+mod tests;
 
 pub use errors::{error_code, StreamFailure};
 

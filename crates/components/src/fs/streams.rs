@@ -6,7 +6,10 @@
 //! FIFO, whose host descriptor is non-blocking) answers `EAGAIN` when it
 //! is not ready: the stream then reads nothing or keeps what it could not
 //! write, and its pollable retries every few milliseconds until the node
-//! takes or gives bytes, so that no host thread ever waits on it.
+//! takes or gives bytes, so that no host thread ever waits on it. A FIFO
+//! read before its writer came reads nothing rather than end of file (a
+//! writer that comes and goes between two retries without writing is
+//! missed: the stream waits on).
 
 use super::errors::StreamFailure;
 use bytes::{Buf, Bytes, BytesMut};
@@ -57,14 +60,20 @@ pub struct NodeInput {
     /// no offsets (a FIFO: `ESPIPE`), which is read in sequence.
     position: Option<u64>,
     state: InState,
+    /// A FIFO whose writer may not have come yet: until it has (some data,
+    /// or `EAGAIN`: open but empty), end of file means "not yet", as a
+    /// blocking open(2) for reading waits for a writer.
+    awaiting_writer: bool,
 }
 
 impl NodeInput {
     pub fn new(node: Arc<dyn Node>, offset: u64) -> NodeInput {
+        let awaiting_writer = node.blocks_in_kernel();
         NodeInput {
             node,
             position: Some(offset),
             state: InState::Idle,
+            awaiting_writer,
         }
     }
 
@@ -80,9 +89,14 @@ impl NodeInput {
             match r {
                 Err(Errno::SPIPE) if self.position.is_some() => self.position = None,
                 Err(Errno::INTR) => {}
-                Err(Errno::AGAIN) => return Ok(None),
+                Err(Errno::AGAIN) => {
+                    self.awaiting_writer = false;
+                    return Ok(None);
+                }
                 Err(e) => return Err(e),
+                Ok(0) if self.awaiting_writer && !buf.is_empty() => return Ok(None),
                 Ok(n) => {
+                    self.awaiting_writer &= n == 0;
                     buf.truncate(n);
                     if let Some(at) = &mut self.position {
                         *at += n as u64;
