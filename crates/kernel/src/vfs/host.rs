@@ -414,6 +414,18 @@ impl Node for HostFile {
     fn pwrite_vectored(&self, bufs: &[io::IoSlice<'_>], offset: u64) -> Result<usize> {
         rustix::io::pwritev(&self.file, bufs, offset).map_err(Errno::from)
     }
+    fn pwrite_end(&self, buf: &[u8]) -> Result<usize> {
+        // pwritev2(RWF_APPEND): at the end, atomically, whatever the
+        // description's offset and O_APPEND flag.
+        let iov = [io::IoSlice::new(buf)];
+        match rustix::io::pwritev2(&self.file, &iov, 0, rustix::io::ReadWriteFlags::APPEND) {
+            Err(rustix::io::Errno::NOSYS) | Err(rustix::io::Errno::NOTSUP) => {
+                let end = self.file.metadata().map_err(Errno::from)?.len();
+                self.pwrite(buf, end)
+            }
+            other => other.map_err(Errno::from),
+        }
+    }
     fn seek(&self, pos: SeekFrom) -> Result<u64> {
         Self::io((&self.file).seek(pos))
     }

@@ -91,6 +91,15 @@ pub trait Node: Send + Sync + Any {
             _ => self.pwrite(&gather(bufs), offset),
         }
     }
+    /// Writes `buf` at the end of the file in one step, whatever the
+    /// description's offset and flags: `append-via-stream` of
+    /// `wasi:filesystem`, on a description not opened for appending. Nodes
+    /// whose end another writer can move do it atomically; this default
+    /// finds the end with `stat` first.
+    fn pwrite_end(&self, buf: &[u8]) -> Result<usize> {
+        let end = self.stat()?.size;
+        self.pwrite(buf, end)
+    }
     fn seek(&self, _pos: SeekFrom) -> Result<u64> {
         Err(Errno::SPIPE)
     }

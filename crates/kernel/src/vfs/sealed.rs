@@ -266,6 +266,14 @@ impl Node for SealedFile {
         }
         self.handle.write_at(offset, buf).map_err(fs_err)
     }
+    fn pwrite_end(&self, buf: &[u8]) -> Result<usize> {
+        if !self.writable {
+            return Err(Errno::BADF);
+        }
+        // One store transaction, as an `O_APPEND` write; the offset stays.
+        self.handle.append(buf).map_err(fs_err)?;
+        Ok(buf.len())
+    }
     fn seek(&self, pos: SeekFrom) -> Result<u64> {
         self.offset.seek(pos, || self.size())
     }
