@@ -1,6 +1,7 @@
 //! What a component's store holds: the WASI contexts built from the
 //! policy, its resources, and its memory limit.
 
+use crate::fs::{VfsCtx, VfsView};
 use crate::http::AllowListHooks;
 use std::sync::Arc;
 use warden_kernel::cage::Limiter;
@@ -14,6 +15,8 @@ pub struct Host {
     pub wasi: WasiCtx,
     pub table: ResourceTable,
     pub http: WasiHttpCtx,
+    /// `wasi:filesystem` 0.2, over the kernel's VFS.
+    pub vfs: VfsCtx,
     pub http_hooks: AllowListHooks,
     /// The policy's memory limits, kept as for a cage.
     pub limiter: Limiter,
@@ -26,6 +29,12 @@ impl WasiView for Host {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+impl VfsView for Host {
+    fn vfs(&mut self) -> &mut VfsCtx {
+        &mut self.vfs
     }
 }
 

@@ -3,10 +3,11 @@
 //! of a denied subsystem, functions that stop the guest and say why.
 
 use crate::ctx::Host;
+use crate::fs::VfsView;
 use warden_kernel::note::Denial;
 use warden_policy::{Policy, Subsystem};
 use wasmtime::component::types::ComponentItem;
-use wasmtime::component::{Component, Linker, Val};
+use wasmtime::component::{Component, HasData, Linker, ResourceTable, Val};
 use wasmtime::Engine;
 
 /// Why a component was stopped by the policy at a call.
@@ -40,7 +41,7 @@ pub fn build(
     let mut linker = Linker::new(engine);
     // WASI 0.3 components also import 0.2 interfaces (Rust's standard
     // library is built on them), so both are always linked.
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    add_wasi_p2(&mut linker)?;
     wasmtime_wasi::p3::add_to_linker(&mut linker)?;
     // Outbound HTTP is linked always; the hooks refuse every origin the
     // policy does not list.
@@ -48,6 +49,51 @@ pub fn build(
     wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
     deny(&mut linker, engine, component, policy)?;
     Ok(linker)
+}
+
+/// `wasi:io` over the store's resource table.
+struct HasIo;
+
+impl HasData for HasIo {
+    type Data<'a> = &'a mut ResourceTable;
+}
+
+/// WASI 0.2: wasmtime-wasi's interfaces (the list of its
+/// `add_to_linker_with_options_async`) except `wasi:filesystem`, which is
+/// warden's, over the kernel's VFS ([`crate::fs`]).
+pub fn add_wasi_p2<T: VfsView + 'static>(l: &mut Linker<T>) -> wasmtime::Result<()> {
+    use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+    use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
+    use wasmtime_wasi::p2::bindings::{cli, clocks, io, random, sockets};
+    use wasmtime_wasi::random::WasiRandom;
+    use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsView};
+    io::error::add_to_linker::<T, HasIo>(l, |t| t.ctx().table)?;
+    io::poll::add_to_linker::<T, HasIo>(l, |t| t.ctx().table)?;
+    io::streams::add_to_linker::<T, HasIo>(l, |t| t.ctx().table)?;
+    clocks::wall_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
+    clocks::monotonic_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
+    random::random::add_to_linker::<T, WasiRandom>(l, |t| t.ctx().ctx.random())?;
+    random::insecure::add_to_linker::<T, WasiRandom>(l, |t| t.ctx().ctx.random())?;
+    random::insecure_seed::add_to_linker::<T, WasiRandom>(l, |t| t.ctx().ctx.random())?;
+    cli::exit::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::environment::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::stdin::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::stdout::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::stderr::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::terminal_input::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::terminal_output::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::terminal_stdin::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::terminal_stdout::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::terminal_stderr::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    sockets::tcp::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    sockets::udp::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    sockets::tcp_create_socket::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    sockets::udp_create_socket::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    sockets::instance_network::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    sockets::network::add_to_linker::<T, WasiSockets>(l, &Default::default(), T::sockets)?;
+    sockets::ip_name_lookup::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    crate::fs::add_to_linker(l)?;
+    Ok(())
 }
 
 /// Replaces each function the component imports from a denied subsystem

@@ -1,6 +1,7 @@
 //! Loading and running a `wasi:cli/command` component under a policy.
 
 use crate::ctx::Host;
+use crate::fs::VfsCtx;
 use crate::http::AllowListHooks;
 use crate::linker::{self, PolicyStop};
 use crate::stdio::DeniedStream;
@@ -11,7 +12,8 @@ use std::time::Duration;
 use warden_kernel::cage::{Limiter, MemoryLimitExceeded};
 use warden_kernel::limits::MemoryTotal;
 use warden_kernel::note::{Denial, DenialNotes};
-use warden_kernel::{EngineSettings, Outcome, DEFAULT_MAX_STACK};
+use warden_kernel::Bundled;
+use warden_kernel::{EngineSettings, Kernel, KernelError, Outcome, DEFAULT_MAX_STACK};
 use warden_policy::{MountSource, Policy, StdioMode, Subsystem};
 use wasmtime::component::{Component, ResourceTable};
 use wasmtime::{Config, Engine, OptLevel, Store, Trap};
@@ -53,6 +55,10 @@ pub struct ComponentRunOptions {
     pub program: String,
     /// Where the first denial of each subsystem is noted; `None` for none.
     pub notes: Option<Box<dyn std::io::Write + Send>>,
+    /// The sealed store, when the policy has sealed mounts.
+    pub store: Option<warden_seal::Store>,
+    /// The trees of a bundle's mounts.
+    pub bundled: Bundled,
 }
 
 /// A wasmtime engine for components, with the settings of a run.
@@ -124,11 +130,13 @@ impl Components {
                     path: path.to_path_buf(),
                     reason: import_error(&e),
                 })?;
-        let wasi = wasi_ctx(policy, &options.program, &notes)?;
+        let wasi = wasi_ctx(policy, &loaded.world, &options.program, &notes)?;
+        let vfs = vfs_ctx(policy, options.store.as_ref(), &options.bundled)?;
         let host = Host {
             wasi,
             table: ResourceTable::new(),
             http: wasmtime_wasi_http::WasiHttpCtx::new(),
+            vfs,
             http_hooks: AllowListHooks::new(
                 if policy.allows(Subsystem::Sockets) {
                     policy.http.clone()
@@ -221,6 +229,7 @@ impl Watchdog {
 /// The WASI context the policy describes.
 fn wasi_ctx(
     policy: &Policy,
+    world: &World,
     program: &str,
     notes: &Arc<DenialNotes>,
 ) -> Result<WasiCtx, ComponentError> {
@@ -249,7 +258,9 @@ fn wasi_ctx(
             (_, StdioMode::Deny) => b.stderr(DeniedStream::new(2, notes.clone())),
         };
     }
-    if policy.allows(Subsystem::Fs) {
+    // WASI 0.2's filesystem is warden's VFS (see `vfs_ctx`); WASI 0.3's is
+    // still wasmtime-wasi's, which knows host directories only.
+    if *world == World::CommandP3 && policy.allows(Subsystem::Fs) {
         for mount in &policy.mounts {
             match &mount.source {
                 MountSource::Host { path, read_only } => {
@@ -268,8 +279,7 @@ fn wasi_ctx(
                 _ => {
                     return Err(ComponentError::Mount {
                         guest: mount.guest.clone(),
-                        reason: "virtual and sealed mounts are not yet available to components"
-                            .into(),
+                        reason: "virtual, sealed and bundled mounts are served to WASI 0.2 components; WASI 0.3 components get host directories only, for now".into(),
                     })
                 }
             }
@@ -308,6 +318,22 @@ fn wasi_ctx(
         });
     }
     Ok(b.build())
+}
+
+/// The policy's mounts, opened by the kernel as for a core module.
+fn vfs_ctx(
+    policy: &Policy,
+    store: Option<&warden_seal::Store>,
+    bundled: &Bundled,
+) -> Result<VfsCtx, ComponentError> {
+    if !policy.allows(Subsystem::Fs) {
+        return Ok(VfsCtx::new(Vec::new()));
+    }
+    let preopens = Kernel::preopens(policy, store, bundled).map_err(|e| match e {
+        KernelError::Mount { guest, reason } => ComponentError::Mount { guest, reason },
+        other => ComponentError::Host(other.to_string()),
+    })?;
+    Ok(VfsCtx::new(preopens))
 }
 
 /// How a run ended, from the error its call returned.

@@ -38,6 +38,8 @@ pub fn run(
     program: &str,
     policy: &Policy,
     quiet: bool,
+    store: Option<warden_seal::Store>,
+    bundled: warden_kernel::Bundled,
 ) -> Result<u8, Failure> {
     let components = Components::new(EngineSettings {
         fuel: policy.limits.fuel.is_some(),
@@ -48,12 +50,18 @@ pub fn run(
     let options = ComponentRunOptions {
         program: program.to_string(),
         notes: (!quiet).then(|| Box::new(std::io::stderr()) as Box<dyn std::io::Write + Send>),
+        store: store.clone(),
+        bundled,
     };
     let outcome = components
         .run(path, &loaded, policy, options)
         .map_err(failure)?;
     if let Some(message) = outcome.message() {
         eprintln!("warden: {message}");
+    }
+    // As for modules (see `run::run`): the run's sealed writes made durable.
+    if let Some(store) = store {
+        store.flush().map_err(Failure::host)?;
     }
     Ok(outcome.exit_code() as u8)
 }

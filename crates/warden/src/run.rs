@@ -230,6 +230,8 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
             &program_name(module_path),
             policy,
             args.quiet,
+            sealed_store(&files, policy)?,
+            workload.bundled.clone(),
         );
     }
     let settings = EngineSettings {

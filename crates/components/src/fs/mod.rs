@@ -218,7 +218,7 @@ impl<T: VfsView + 'static> HasData for HasVfs<T> {
 
 /// Adds `wasi:filesystem/types` and `wasi:filesystem/preopens` (0.2.x) to
 /// a linker that has everything else of wasmtime-wasi p2 except these two.
-pub fn add_to_linker<T: VfsView + 'static>(linker: &mut Linker<T>) -> anyhow::Result<()> {
+pub fn add_to_linker<T: VfsView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     types::add_to_linker::<T, HasVfs<T>>(linker, |t| VfsHost(t))?;
     preopens::add_to_linker::<T, HasVfs<T>>(linker, |t| VfsHost(t))?;
     Ok(())

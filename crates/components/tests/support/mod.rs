@@ -18,7 +18,7 @@ use warden_kernel::vfs::virt::{self, VDir};
 use warden_kernel::vfs::Node;
 use warden_seal::fs::SealedFs;
 use warden_seal::{RootKey, StaticKey, Store};
-use wasmtime::component::{Component, HasData, Linker, ResourceTable};
+use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store as WasmStore};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
@@ -93,12 +93,6 @@ impl VfsView for State {
     }
 }
 
-struct HasTable;
-
-impl HasData for HasTable {
-    type Data<'a> = &'a mut ResourceTable;
-}
-
 fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
@@ -108,49 +102,13 @@ fn engine() -> &'static Engine {
     })
 }
 
-/// wasmtime-wasi p2 without `wasi:filesystem` (the list of
-/// `add_to_linker_with_options_async`), plus warden's filesystem.
+/// WASI 0.2 as `warden run` links it: wasmtime-wasi without
+/// `wasi:filesystem`, plus warden's.
 fn linker() -> &'static Linker<State> {
     static LINKER: OnceLock<Linker<State>> = OnceLock::new();
     LINKER.get_or_init(|| {
-        use wasmtime_wasi::cli::{WasiCli, WasiCliView};
-        use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
-        use wasmtime_wasi::p2::bindings::{cli, clocks, io, random, sockets};
-        use wasmtime_wasi::random::WasiRandom;
-        use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsView};
         let mut linker = Linker::<State>::new(engine());
-        let l = &mut linker;
-        io::error::add_to_linker::<State, HasTable>(l, |t| &mut t.table).unwrap();
-        io::poll::add_to_linker::<State, HasTable>(l, |t| &mut t.table).unwrap();
-        io::streams::add_to_linker::<State, HasTable>(l, |t| &mut t.table).unwrap();
-        clocks::wall_clock::add_to_linker::<State, WasiClocks>(l, State::clocks).unwrap();
-        clocks::monotonic_clock::add_to_linker::<State, WasiClocks>(l, State::clocks).unwrap();
-        random::random::add_to_linker::<State, WasiRandom>(l, |t| t.wasi.random()).unwrap();
-        random::insecure::add_to_linker::<State, WasiRandom>(l, |t| t.wasi.random()).unwrap();
-        random::insecure_seed::add_to_linker::<State, WasiRandom>(l, |t| t.wasi.random()).unwrap();
-        cli::exit::add_to_linker::<State, WasiCli>(l, State::cli).unwrap();
-        cli::environment::add_to_linker::<State, WasiCli>(l, State::cli).unwrap();
-        cli::stdin::add_to_linker::<State, WasiCli>(l, State::cli).unwrap();
-        cli::stdout::add_to_linker::<State, WasiCli>(l, State::cli).unwrap();
-        cli::stderr::add_to_linker::<State, WasiCli>(l, State::cli).unwrap();
-        cli::terminal_input::add_to_linker::<State, WasiCli>(l, State::cli).unwrap();
-        cli::terminal_output::add_to_linker::<State, WasiCli>(l, State::cli).unwrap();
-        cli::terminal_stdin::add_to_linker::<State, WasiCli>(l, State::cli).unwrap();
-        cli::terminal_stdout::add_to_linker::<State, WasiCli>(l, State::cli).unwrap();
-        cli::terminal_stderr::add_to_linker::<State, WasiCli>(l, State::cli).unwrap();
-        sockets::tcp::add_to_linker::<State, WasiSockets>(l, State::sockets).unwrap();
-        sockets::udp::add_to_linker::<State, WasiSockets>(l, State::sockets).unwrap();
-        sockets::tcp_create_socket::add_to_linker::<State, WasiSockets>(l, State::sockets).unwrap();
-        sockets::udp_create_socket::add_to_linker::<State, WasiSockets>(l, State::sockets).unwrap();
-        sockets::instance_network::add_to_linker::<State, WasiSockets>(l, State::sockets).unwrap();
-        sockets::network::add_to_linker::<State, WasiSockets>(
-            l,
-            &Default::default(),
-            State::sockets,
-        )
-        .unwrap();
-        sockets::ip_name_lookup::add_to_linker::<State, WasiSockets>(l, State::sockets).unwrap();
-        warden_components::fs::add_to_linker(l).unwrap();
+        warden_components::linker::add_wasi_p2(&mut linker).unwrap();
         linker
     })
 }
