@@ -6,6 +6,7 @@ use crate::http::AllowListHooks;
 use std::sync::Arc;
 use warden_kernel::cage::Limiter;
 use warden_kernel::note::DenialNotes;
+use warden_kernel::trace::Tracer;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -21,6 +22,8 @@ pub struct Host {
     /// The policy's memory limits, kept as for a cage.
     pub limiter: Limiter,
     pub notes: Arc<DenialNotes>,
+    /// Where `--trace` lines go, for the calls the policy stops.
+    pub tracer: Option<Arc<Tracer>>,
 }
 
 impl WasiView for Host {

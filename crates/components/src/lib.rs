@@ -9,6 +9,7 @@ pub mod http;
 pub mod linker;
 mod run;
 pub mod stdio;
+pub mod trace;
 pub mod world;
 
 pub use run::{is_component, ComponentError, ComponentRunOptions, Components, Loaded};

@@ -133,6 +133,9 @@ fn deny(
             let is_exit = sub == Subsystem::Exit;
             let stop = move |store: &Host, params: &[Val]| -> wasmtime::Error {
                 store.notes.denied(Denial::Subsystem(sub));
+                if let Some(tracer) = &store.tracer {
+                    crate::trace::denied(tracer, &function, sub.name());
+                }
                 if is_exit {
                     wasmtime::Error::new(PolicyStop::ExitDenied {
                         function: function.clone(),

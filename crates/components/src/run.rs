@@ -5,6 +5,7 @@ use crate::fs::VfsCtx;
 use crate::http::AllowListHooks;
 use crate::linker::{self, PolicyStop};
 use crate::stdio::DeniedStream;
+use crate::trace::ImportTrace;
 use crate::world::World;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
@@ -12,6 +13,7 @@ use std::time::Duration;
 use warden_kernel::cage::{Limiter, MemoryLimitExceeded};
 use warden_kernel::limits::MemoryTotal;
 use warden_kernel::note::{Denial, DenialNotes};
+use warden_kernel::trace::Tracer;
 use warden_kernel::Bundled;
 use warden_kernel::{EngineSettings, Kernel, KernelError, Outcome, DEFAULT_MAX_STACK};
 use warden_policy::{MountSource, Policy, StdioMode, Subsystem};
@@ -59,6 +61,8 @@ pub struct ComponentRunOptions {
     pub store: Option<warden_seal::Store>,
     /// The trees of a bundle's mounts.
     pub bundled: Bundled,
+    /// Where `--trace` lines go.
+    pub tracer: Option<Arc<Tracer>>,
 }
 
 /// A wasmtime engine for components, with the settings of a run.
@@ -150,6 +154,7 @@ impl Components {
                 Arc::new(MemoryTotal::new(policy.limits.total_memory())),
             ),
             notes,
+            tracer: options.tracer.clone(),
         };
         let mut store = Store::new(&self.engine, host);
         store.limiter(|h| &mut h.limiter);
@@ -168,34 +173,47 @@ impl Components {
             .build()
             .map_err(|e| ComponentError::Host(format!("cannot start the async runtime: {e}")))?;
         let world = loaded.world.clone();
-        let result: wasmtime::Result<Result<(), ()>> = runtime.block_on(async {
-            let run = async {
-                match world {
-                    World::CommandP3 => {
-                        let pre = wasmtime_wasi::p3::bindings::CommandPre::new(pre)?;
-                        let command = pre.instantiate_async(&mut store).await?;
-                        store
-                            .run_concurrent(async move |store| {
-                                command.wasi_cli_run().call_run(store).await
-                            })
-                            .await?
+        let tracer = options.tracer.clone();
+        let run_all = || -> wasmtime::Result<Result<(), ()>> {
+            runtime.block_on(async {
+                let run = async {
+                    match world {
+                        World::CommandP3 => {
+                            let pre = wasmtime_wasi::p3::bindings::CommandPre::new(pre)?;
+                            let command = pre.instantiate_async(&mut store).await?;
+                            store
+                                .run_concurrent(async move |store| {
+                                    command.wasi_cli_run().call_run(store).await
+                                })
+                                .await?
+                        }
+                        _ => {
+                            let pre = wasmtime_wasi::p2::bindings::CommandPre::new(pre)?;
+                            let command = pre.instantiate_async(&mut store).await?;
+                            command.wasi_cli_run().call_run(&mut store).await
+                        }
                     }
-                    _ => {
-                        let pre = wasmtime_wasi::p2::bindings::CommandPre::new(pre)?;
-                        let command = pre.instantiate_async(&mut store).await?;
-                        command.wasi_cli_run().call_run(&mut store).await
-                    }
+                };
+                match timeout {
+                    // Past the deadline the watchdog stops wasm code; this also
+                    // stops a guest that waits in the host (a sleep, a read).
+                    Some(t) => tokio::time::timeout(t + Duration::from_millis(50), run)
+                        .await
+                        .unwrap_or_else(|_| Err(Trap::Interrupt.into())),
+                    None => run.await,
                 }
-            };
-            match timeout {
-                // Past the deadline the watchdog stops wasm code; this also
-                // stops a guest that waits in the host (a sleep, a read).
-                Some(t) => tokio::time::timeout(t + Duration::from_millis(50), run)
-                    .await
-                    .unwrap_or_else(|_| Err(Trap::Interrupt.into())),
-                None => run.await,
+            })
+        };
+        let result = match &tracer {
+            // The calls are traced on this thread, where the run is driven.
+            Some(tracer) => {
+                tracing::subscriber::with_default(ImportTrace::subscriber(tracer.clone()), run_all)
             }
-        });
+            None => run_all(),
+        };
+        if let Some(tracer) = &tracer {
+            tracer.flush();
+        }
         let outcome = match result {
             Ok(Ok(())) => Outcome::Exited(0),
             Ok(Err(())) => Outcome::Exited(1),

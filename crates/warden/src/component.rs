@@ -40,6 +40,7 @@ pub fn run(
     quiet: bool,
     store: Option<warden_seal::Store>,
     bundled: warden_kernel::Bundled,
+    tracer: Option<std::sync::Arc<warden_kernel::trace::Tracer>>,
 ) -> Result<u8, Failure> {
     let components = Components::new(EngineSettings {
         fuel: policy.limits.fuel.is_some(),
@@ -52,6 +53,7 @@ pub fn run(
         notes: (!quiet).then(|| Box::new(std::io::stderr()) as Box<dyn std::io::Write + Send>),
         store: store.clone(),
         bundled,
+        tracer,
     };
     let outcome = components
         .run(path, &loaded, policy, options)

@@ -213,7 +213,6 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     };
     if let Some(bytes) = component {
         for (given, flag) in [
-            (args.trace.is_some(), "--trace"),
             (!policy.listen.is_empty(), "--listen"),
             (policy.entrypoint.is_some(), "--entrypoint"),
         ] {
@@ -232,6 +231,7 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
             args.quiet,
             sealed_store(&files, policy)?,
             workload.bundled.clone(),
+            tracer(&args.trace)?,
         );
     }
     let settings = EngineSettings {

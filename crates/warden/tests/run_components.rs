@@ -437,3 +437,49 @@ fn a_bundled_component_reads_its_bundled_files() {
     std::fs::remove_dir_all(&conf).unwrap();
     run(warden_run([s(&app)])).code(0).stdout_is("bundled\n");
 }
+
+#[test]
+fn trace_shows_each_import_call_and_the_policy_that_stopped_one() {
+    let dir = tempdir();
+    write(dir.path(), "a.txt", "traced\n");
+    let mount = format!("/data={}", s(dir.path()));
+    let out = run(warden_run([
+        "--trace",
+        "--mount",
+        &mount,
+        &component("fs_ops"),
+        "cat",
+        "/data/a.txt",
+    ]));
+    out.code(0).stdout_is("traced\n");
+    let open = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("wasi:filesystem/types@0.2#[method]descriptor.open-at("))
+        .unwrap_or_else(|| panic!("no open-at line\n{out}"));
+    assert!(
+        open.starts_with("[trace] cage 1: ")
+            && open.contains("path=\"a.txt\"")
+            && open.contains("-> Ok(")
+            && open.ends_with("s)"),
+        "{open}"
+    );
+    assert!(
+        out.stderr
+            .contains("wasi:cli/environment@0.2#get-arguments()"),
+        "{out}"
+    );
+    let out = run(warden_run([
+        "--trace",
+        "--deny",
+        "clocks",
+        &component("clock_random"),
+        "std",
+    ]));
+    out.code(134);
+    assert!(
+        out.stderr.lines().any(|l| l.starts_with("[trace] cage 1: wasi:clocks/")
+            && l.contains("-> stopped: denied by policy (clocks)")),
+        "{out}"
+    );
+}
