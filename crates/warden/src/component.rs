@@ -35,12 +35,8 @@ pub fn is_component_file(path: &Path) -> bool {
 pub fn run(
     path: &Path,
     bytes: &[u8],
-    program: &str,
     policy: &Policy,
-    quiet: bool,
-    store: Option<warden_seal::Store>,
-    bundled: warden_kernel::Bundled,
-    tracer: Option<std::sync::Arc<warden_kernel::trace::Tracer>>,
+    options: ComponentRunOptions,
 ) -> Result<u8, Failure> {
     let components = Components::new(EngineSettings {
         fuel: policy.limits.fuel.is_some(),
@@ -48,13 +44,7 @@ pub fn run(
     })
     .map_err(|e| Failure::host(format!("{e:#}")))?;
     let loaded = components.load(path, bytes).map_err(failure)?;
-    let options = ComponentRunOptions {
-        program: program.to_string(),
-        notes: (!quiet).then(|| Box::new(std::io::stderr()) as Box<dyn std::io::Write + Send>),
-        store: store.clone(),
-        bundled,
-        tracer,
-    };
+    let store = options.store.clone();
     let outcome = components
         .run(path, &loaded, policy, options)
         .map_err(failure)?;

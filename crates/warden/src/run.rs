@@ -7,6 +7,7 @@ use clap::Args;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use warden_components::ComponentRunOptions;
 use warden_kernel::trace::Tracer;
 use warden_kernel::{CacheMode, CompileEvent, EngineSettings, Kernel, KernelError, RunOptions};
 use warden_policy::{MountSource, Policy};
@@ -187,6 +188,11 @@ fn sealed_store(
         .map_err(|e| Failure::bad_input(format!("sealed store {}: {e}", store.display())))
 }
 
+/// Where the denial notes go: stderr, unless `--quiet`.
+fn notes(quiet: bool) -> Option<Box<dyn std::io::Write + Send>> {
+    (!quiet).then(|| Box::new(std::io::stderr()) as Box<dyn std::io::Write + Send>)
+}
+
 /// `argv[0]`: the file name, as wasmtime gives it; the host directories
 /// above it are none of the guest's business.
 fn program_name(path: &Path) -> String {
@@ -223,16 +229,14 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
                 )));
             }
         }
-        return crate::component::run(
-            module_path,
-            &bytes,
-            &program_name(module_path),
-            policy,
-            args.quiet,
-            sealed_store(&files, policy)?,
-            workload.bundled.clone(),
-            tracer(&args.trace)?,
-        );
+        let options = ComponentRunOptions {
+            program: program_name(module_path),
+            notes: notes(args.quiet),
+            store: sealed_store(&files, policy)?,
+            bundled: workload.bundled.clone(),
+            tracer: tracer(&args.trace)?,
+        };
+        return crate::component::run(module_path, &bytes, policy, options);
     }
     let settings = EngineSettings {
         fuel: policy.limits.fuel.is_some(),
@@ -261,7 +265,7 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
         tracer: tracer(&args.trace)?,
         cache,
         store: store.clone(),
-        notes: (!args.quiet).then(|| Box::new(std::io::stderr()) as Box<dyn std::io::Write + Send>),
+        notes: notes(args.quiet),
         bundled: workload.bundled.clone(),
     };
     let outcome = kernel

@@ -478,8 +478,10 @@ fn trace_shows_each_import_call_and_the_policy_that_stopped_one() {
     ]));
     out.code(134);
     assert!(
-        out.stderr.lines().any(|l| l.starts_with("[trace] cage 1: wasi:clocks/")
-            && l.contains("-> stopped: denied by policy (clocks)")),
+        out.stderr
+            .lines()
+            .any(|l| l.starts_with("[trace] cage 1: wasi:clocks/")
+                && l.contains("-> stopped: denied by policy (clocks)")),
         "{out}"
     );
 }
