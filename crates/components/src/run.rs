@@ -15,7 +15,9 @@ use warden_kernel::limits::MemoryTotal;
 use warden_kernel::note::{Denial, DenialNotes};
 use warden_kernel::trace::Tracer;
 use warden_kernel::Bundled;
-use warden_kernel::{EngineSettings, Kernel, KernelError, Outcome, DEFAULT_MAX_STACK};
+use warden_kernel::{
+    CacheMode, CompileEvent, EngineSettings, Kernel, KernelError, Outcome, DEFAULT_MAX_STACK,
+};
 use warden_policy::{MountSource, Policy, StdioMode, Subsystem};
 use wasmtime::component::{Component, ResourceTable};
 use wasmtime::{Config, Engine, OptLevel, Store, Trap};
@@ -98,14 +100,22 @@ impl Components {
         &self.engine
     }
 
-    /// Compiles `bytes` (read from `path`) and finds its world; refuses a
-    /// component `warden run` cannot run.
-    pub fn load(&self, path: &Path, bytes: &[u8]) -> Result<Loaded, ComponentError> {
-        let component =
+    /// Compiles `bytes` (read from `path`), or finds them compiled in
+    /// `cache`, and finds the component's world; refuses a component
+    /// `warden run` cannot run.
+    pub fn load(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        cache: &CacheMode,
+        on_event: &mut dyn FnMut(CompileEvent),
+    ) -> Result<Loaded, ComponentError> {
+        let component = cache.get_or_compile(&self.engine, bytes, on_event, || {
             Component::new(&self.engine, bytes).map_err(|e| ComponentError::Invalid {
                 path: path.to_path_buf(),
                 reason: one_line(&format!("{e:#}")),
-            })?;
+            })
+        })?;
         let world = World::of(&self.engine, &component);
         if let Some(reason) = world.not_runnable() {
             return Err(ComponentError::World {

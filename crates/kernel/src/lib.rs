@@ -26,7 +26,7 @@ pub mod threads;
 pub mod trace;
 pub mod vfs;
 
-pub use cache::{CacheMode, CompileEvent};
+pub use cache::{Artifact, CacheMode, CompileEvent};
 pub use run::{Bundled, Outcome, Preopen, RunOptions};
 
 use std::path::PathBuf;
@@ -131,12 +131,7 @@ impl Kernel {
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         syscalls::add_to_linker(&mut linker)?;
-        let engine_hash = {
-            use std::hash::{Hash, Hasher};
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            engine.precompile_compatibility_hash().hash(&mut h);
-            h.finish()
-        };
+        let engine_hash = cache::engine_hash(&engine);
         Ok(Kernel {
             engine,
             linker: Arc::new(linker),

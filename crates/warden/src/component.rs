@@ -4,7 +4,7 @@
 use crate::Failure;
 use std::path::Path;
 use warden_components::{ComponentError, ComponentRunOptions, Components};
-use warden_kernel::EngineSettings;
+use warden_kernel::{CacheMode, EngineSettings};
 use warden_policy::Policy;
 
 fn failure(e: ComponentError) -> Failure {
@@ -36,6 +36,7 @@ pub fn run(
     path: &Path,
     bytes: &[u8],
     policy: &Policy,
+    cache: &CacheMode,
     options: ComponentRunOptions,
 ) -> Result<u8, Failure> {
     let components = Components::new(EngineSettings {
@@ -43,7 +44,9 @@ pub fn run(
         max_stack: policy.limits.max_stack,
     })
     .map_err(|e| Failure::host(format!("{e:#}")))?;
-    let loaded = components.load(path, bytes).map_err(failure)?;
+    let loaded = components
+        .load(path, bytes, cache, &mut crate::run::progress(path))
+        .map_err(failure)?;
     let store = options.store.clone();
     let outcome = components
         .run(path, &loaded, policy, options)

@@ -236,7 +236,7 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
             bundled: workload.bundled.clone(),
             tracer: tracer(&args.trace)?,
         };
-        return crate::component::run(module_path, &bytes, policy, options);
+        return crate::component::run(module_path, &bytes, policy, &cache, options);
     }
     let settings = EngineSettings {
         fuel: policy.limits.fuel.is_some(),

@@ -485,3 +485,42 @@ fn trace_shows_each_import_call_and_the_policy_that_stopped_one() {
         "{out}"
     );
 }
+
+#[test]
+fn components_are_cached_and_a_changed_artifact_is_not_used() {
+    let dir = tempdir();
+    let cache = dir.path().join("cache");
+    let hello = component("hello");
+    let artifacts = || -> Vec<PathBuf> {
+        std::fs::read_dir(&cache)
+            .map(|d| {
+                d.map(|e| e.unwrap().path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    run(warden_run(["--no-cache", "--cache-dir", s(&cache), &hello]))
+        .code(0)
+        .stdout_is("hello from warden\nargc=1\n");
+    assert!(artifacts().is_empty(), "--no-cache wrote to the cache");
+    run(warden_run(["--cache-dir", s(&cache), &hello]))
+        .code(0)
+        .stdout_is("hello from warden\nargc=1\n");
+    let found = artifacts();
+    assert_eq!(found.len(), 1, "expected one artifact: {found:?}");
+    let artifact = &found[0];
+    let good = std::fs::read(artifact).unwrap();
+    // Warm: the same artifact serves.
+    run(warden_run(["--cache-dir", s(&cache), &hello])).code(0);
+    assert_eq!(std::fs::read(artifact).unwrap(), good);
+    // A changed artifact fails its MAC: compiled again and rewritten.
+    let mut bad = good.clone();
+    let middle = bad.len() / 2;
+    bad[middle] ^= 0xff;
+    std::fs::write(artifact, &bad).unwrap();
+    run(warden_run(["--cache-dir", s(&cache), &hello]))
+        .code(0)
+        .stdout_is("hello from warden\nargc=1\n");
+    assert_eq!(std::fs::read(artifact).unwrap(), good);
+}

@@ -10,9 +10,14 @@
 //! processes can read the key; an entry that does not verify is compiled
 //! again and rewritten.
 
+mod artifact;
+
+pub(crate) use artifact::engine_hash;
+pub use artifact::Artifact;
+
 use crate::{Kernel, KernelError};
 use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -218,12 +223,7 @@ impl Kernel {
     /// The cache key: SHA-256 over the module bytes and everything about
     /// the engine that changes compiled code.
     pub fn cache_key(&self, bytes: &[u8]) -> String {
-        let mut sha = Sha256::new();
-        sha.update(b"warden-cache-v1\0");
-        sha.update(env!("CARGO_PKG_VERSION").as_bytes());
-        sha.update(self.engine_hash.to_le_bytes());
-        sha.update(bytes);
-        hex::encode(sha.finalize())
+        artifact::cache_key(self.engine_hash, bytes)
     }
 
     /// `warden compile`: writes an ahead-of-time artifact for `path`.
@@ -346,7 +346,7 @@ impl CacheDir {
     /// it as it is: any write to the file changes its ctime, which no user
     /// can set back. Any other file is read whole, checked, and the checked
     /// bytes in memory are what is deserialized.
-    fn load_artifact(&self, engine: &Engine, key: &str) -> Option<Module> {
+    fn load_artifact<A: Artifact>(&self, engine: &Engine, key: &str) -> Option<A> {
         let mut file = std::fs::File::open(self.artifact_path(key)).ok()?;
         let now = SystemTime::now();
         let before = file.metadata().ok()?;
@@ -364,7 +364,7 @@ impl CacheDir {
             // processes can write in the cache (owner-only, never mounted),
             // and they could read the MAC key too. wasmtime still checks
             // that the artifact was made by this engine.
-            return unsafe { Module::deserialize_open_file(engine, file) }.ok();
+            return unsafe { A::deserialize_open_file(engine, file) }.ok();
         }
         let mut bytes = Vec::with_capacity(usize::try_from(before.len()).unwrap_or(0));
         file.read_to_end(&mut bytes).ok()?;
@@ -377,7 +377,7 @@ impl CacheDir {
         // memory, so nothing can change them between the check and this
         // call. A file from another engine version fails wasmtime's own
         // check and is compiled again.
-        let module = unsafe { Module::deserialize(engine, &bytes) }.ok()?;
+        let module = unsafe { A::deserialize(engine, &bytes) }.ok()?;
         let unchanged = file.metadata().is_ok_and(|m| Stamp::of(&m) == stamp);
         if unchanged && before.is_file() && stamp.settled(now) {
             // Best effort: without it the next load checks the MAC again.
@@ -422,8 +422,8 @@ impl CacheDir {
     /// Writes the artifact for `key` and then its MAC, each atomically. A
     /// load between the two finds a MAC that does not verify, which only
     /// costs a compile.
-    fn write_artifact(&self, key: &str, module: &Module) -> anyhow::Result<()> {
-        let bytes = module.serialize()?;
+    fn write_artifact<A: Artifact>(&self, key: &str, artifact: &A) -> anyhow::Result<()> {
+        let bytes = artifact.serialize()?;
         let mac = self.mac_key.mac(&[ARTIFACT_LABEL, key.as_bytes(), &bytes]);
         write_atomically(&self.dir, &self.artifact_path(key), &bytes)?;
         self.write_sidecar(key, &mac, None)?;

@@ -1,0 +1,116 @@
+//! What the compile cache keeps: compiled core modules and compiled
+//! components, and the one entry point components use
+//! ([`CacheMode::get_or_compile`]).
+
+use super::{CacheMode, CompileEvent};
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::time::Instant;
+use wasmtime::component::Component;
+use wasmtime::{Engine, Module};
+
+/// Compiled code the cache can keep.
+pub trait Artifact: Sized {
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>>;
+
+    /// # Safety
+    /// As [`Module::deserialize`]: `bytes` must be what `serialize` made
+    /// (the cache checks their MAC first).
+    unsafe fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self>;
+
+    /// # Safety
+    /// As [`Module::deserialize_open_file`]: the file must hold what
+    /// `serialize` made and not change while it is in use.
+    unsafe fn deserialize_open_file(engine: &Engine, file: std::fs::File)
+        -> wasmtime::Result<Self>;
+}
+
+impl Artifact for Module {
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
+        Module::serialize(self)
+    }
+
+    unsafe fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
+        // SAFETY: passed on to the caller (see the trait).
+        unsafe { Module::deserialize(engine, bytes) }
+    }
+
+    unsafe fn deserialize_open_file(
+        engine: &Engine,
+        file: std::fs::File,
+    ) -> wasmtime::Result<Self> {
+        // SAFETY: passed on to the caller (see the trait).
+        unsafe { Module::deserialize_open_file(engine, file) }
+    }
+}
+
+impl Artifact for Component {
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
+        Component::serialize(self)
+    }
+
+    unsafe fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
+        // SAFETY: passed on to the caller (see the trait).
+        unsafe { Component::deserialize(engine, bytes) }
+    }
+
+    unsafe fn deserialize_open_file(
+        engine: &Engine,
+        mut file: std::fs::File,
+    ) -> wasmtime::Result<Self> {
+        // wasmtime maps only modules from an open file; a component is read
+        // from the same open file (never reopened by path, which could be
+        // another file by now).
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        // SAFETY: passed on to the caller (see the trait); the bytes are
+        // in memory and cannot change.
+        unsafe { Component::deserialize(engine, &bytes) }
+    }
+}
+
+/// The hash of everything about `engine` that changes compiled code.
+pub(crate) fn engine_hash(engine: &Engine) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    h.finish()
+}
+
+/// The cache key: SHA-256 over the code and everything about the engine
+/// that changes compiled code.
+pub(crate) fn cache_key(engine_hash: u64, bytes: &[u8]) -> String {
+    let mut sha = Sha256::new();
+    sha.update(b"warden-cache-v1\0");
+    sha.update(env!("CARGO_PKG_VERSION").as_bytes());
+    sha.update(engine_hash.to_le_bytes());
+    sha.update(bytes);
+    hex::encode(sha.finalize())
+}
+
+impl CacheMode {
+    /// The compiled artifact of `bytes` for `engine` from the cache, or
+    /// `compile` it and keep it (a cache that cannot be written only costs
+    /// a compile next time). `on_event` hears of a compile.
+    pub fn get_or_compile<A: Artifact, E>(
+        &self,
+        engine: &Engine,
+        bytes: &[u8],
+        on_event: &mut dyn FnMut(CompileEvent),
+        compile: impl FnOnce() -> Result<A, E>,
+    ) -> Result<A, E> {
+        let cache = self.open();
+        let key = cache_key(engine_hash(engine), bytes);
+        if let Some(found) = cache.as_ref().and_then(|c| c.load_artifact(engine, &key)) {
+            return Ok(found);
+        }
+        on_event(CompileEvent::Started);
+        let start = Instant::now();
+        let compiled = compile()?;
+        on_event(CompileEvent::Finished(start.elapsed()));
+        if let Some(cache) = &cache {
+            let _ = cache.write_artifact(&key, &compiled);
+        }
+        Ok(compiled)
+    }
+}
