@@ -19,7 +19,7 @@ use warden_kernel::{
     CacheMode, CompileEvent, EngineSettings, Kernel, KernelError, Outcome, DEFAULT_MAX_STACK,
 };
 use warden_policy::{MountSource, Policy, StdioMode, Subsystem};
-use wasmtime::component::{Component, ResourceTable};
+use wasmtime::component::{Component, InstancePre, ResourceTable};
 use wasmtime::{Config, Engine, OptLevel, Store, Trap};
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
@@ -182,31 +182,14 @@ impl Components {
             .enable_all()
             .build()
             .map_err(|e| ComponentError::Host(format!("cannot start the async runtime: {e}")))?;
-        let world = loaded.world.clone();
         let tracer = options.tracer.clone();
-        let run_all = || -> wasmtime::Result<Result<(), ()>> {
+        let run_all = || {
             runtime.block_on(async {
-                let run = async {
-                    match world {
-                        World::CommandP3 => {
-                            let pre = wasmtime_wasi::p3::bindings::CommandPre::new(pre)?;
-                            let command = pre.instantiate_async(&mut store).await?;
-                            store
-                                .run_concurrent(async move |store| {
-                                    command.wasi_cli_run().call_run(store).await
-                                })
-                                .await?
-                        }
-                        _ => {
-                            let pre = wasmtime_wasi::p2::bindings::CommandPre::new(pre)?;
-                            let command = pre.instantiate_async(&mut store).await?;
-                            command.wasi_cli_run().call_run(&mut store).await
-                        }
-                    }
-                };
+                let run = call_run(&loaded.world, pre, &mut store);
                 match timeout {
-                    // Past the deadline the watchdog stops wasm code; this also
-                    // stops a guest that waits in the host (a sleep, a read).
+                    // Past the deadline the watchdog stops wasm code; this
+                    // also stops a guest that waits in the host (a sleep, a
+                    // read).
                     Some(t) => tokio::time::timeout(t + Duration::from_millis(50), run)
                         .await
                         .unwrap_or_else(|_| Err(Trap::Interrupt.into())),
@@ -233,6 +216,29 @@ impl Components {
             Outcome::Timeout(_) => Outcome::Timeout(timeout.unwrap_or_default()),
             other => other,
         })
+    }
+}
+
+/// Instantiates the command and calls its `wasi:cli/run#run`: `Ok(Err(()))`
+/// is the guest's own failure status.
+async fn call_run(
+    world: &World,
+    pre: InstancePre<Host>,
+    store: &mut Store<Host>,
+) -> wasmtime::Result<Result<(), ()>> {
+    match world {
+        World::CommandP3 => {
+            let pre = wasmtime_wasi::p3::bindings::CommandPre::new(pre)?;
+            let command = pre.instantiate_async(&mut *store).await?;
+            store
+                .run_concurrent(async move |store| command.wasi_cli_run().call_run(store).await)
+                .await?
+        }
+        _ => {
+            let pre = wasmtime_wasi::p2::bindings::CommandPre::new(pre)?;
+            let command = pre.instantiate_async(&mut *store).await?;
+            command.wasi_cli_run().call_run(&mut *store).await
+        }
     }
 }
 
