@@ -157,9 +157,25 @@ fn metadata_hash(st: &Filestat) -> (u64, u64) {
     (lower, lower ^ 4614256656552045848u64)
 }
 
-/// A checked path: absolute paths and NUL bytes never reach a mount.
+/// A checked path: absolute paths and NUL bytes never reach a mount
+/// ([`check_path`]); an empty path names nothing (`ENOENT`, as POSIX and a
+/// host mount say); and a path may not climb above the directory it is
+/// resolved from (`ENOTCAPABLE`, as cap-std refuses it on a host mount),
+/// which virtual and sealed mounts would allow up to their root. (That
+/// last check is of the path's own `..`; a symlink's are the mount's.)
 fn path(p: &str) -> Res<&str> {
     check_path(p)?;
+    if p.is_empty() {
+        return Err(Errno::NOENT.into());
+    }
+    let mut depth = 0usize;
+    for component in p.split('/') {
+        match component {
+            "" | "." => {}
+            ".." => depth = depth.checked_sub(1).ok_or(Fail::Code(Errno::NOTCAPABLE))?,
+            _ => depth += 1,
+        }
+    }
     Ok(p)
 }
 
