@@ -351,19 +351,10 @@ fn missing_import_is_named() {
 fn a_sealed_mount_holds_the_same_files_for_modules_and_components() {
     let dir = tempdir();
     let store = dir.path().join("store.redb");
-    let key = dir.path().join("store.key");
     let sealed = |guest: &str, args: &[&str]| {
-        let mut all = vec![
-            "--store",
-            s(&store),
-            "--key-file",
-            s(&key),
-            "--sealed",
-            "/state=app",
-            guest,
-        ];
+        let mut all = vec!["--sealed", "/state=app", guest];
         all.extend(args);
-        run(warden_run(&all))
+        run_sealed(dir.path(), &all)
     };
     let module = rust_guest("fs_ops");
     let comp = rust_component("fs_ops");
@@ -487,20 +478,10 @@ fn wasi_0_3_components_read_virtual_and_bundled_mounts() {
 #[test]
 fn wasi_0_3_components_read_and_write_a_sealed_namespace() {
     let dir = tempdir();
-    let store = dir.path().join("store.redb");
-    let key = dir.path().join("store.key");
     let sealed = |guest: &str, mount: &str, args: &[&str]| {
-        let mut all = vec![
-            "--store",
-            s(&store),
-            "--key-file",
-            s(&key),
-            "--sealed",
-            mount,
-            guest,
-        ];
+        let mut all = vec!["--sealed", mount, guest];
         all.extend(args);
-        run(warden_run(&all))
+        run_sealed(dir.path(), &all)
     };
     // A core module writes the suite's root into the namespace...
     let module = rust_guest("fs_ops");
@@ -522,6 +503,6 @@ fn wasi_0_3_components_read_and_write_a_sealed_namespace() {
     sealed(s(&module), "/state=app", &["tree", "/state"])
         .code(0)
         .stdout_is("a.txt file 7 \"test-a\\n\"\nb.txt file 7 \"test-b\\n\"\n");
-    let raw = std::fs::read(&store).unwrap();
+    let raw = std::fs::read(dir.path().join("store.redb")).unwrap();
     assert!(!raw.windows(6).any(|w| w == b"byeee!" || w == b"test-a"));
 }

@@ -415,13 +415,7 @@ fn no_mount_of_a_wasi_0_3_component_can_be_escaped() {
     // beside it is not reached. (Sealed mounts have no links: the tests
     // that make them are left out.)
     let dir = tempdir();
-    let store = dir.path().join("store.redb");
-    let key = dir.path().join("store.key");
-    let with_store = |args: &[&str]| {
-        let mut all = vec!["--store", s(&store), "--key-file", s(&key)];
-        all.extend(args);
-        run(warden_run(&all))
-    };
+    let with_store = |args: &[&str]| run_sealed(dir.path(), args);
     let fs_ops = rust_guest("fs_ops");
     for (mount, file, text) in [
         ("/s=app", "/s/a.txt", "test-a\n"),

@@ -58,7 +58,9 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use warden_kernel::vfs::Node;
-use wasmtime::component::HasData;
+use wasmtime::component::{HasData, Resource};
+// The `descriptor` resource of both versions' bindings.
+use wasmtime_wasi::filesystem::Descriptor as FsDescriptor;
 use wasmtime_wasi::WasiView;
 
 /// What the filesystem of one component instance holds: its preopened
@@ -160,6 +162,22 @@ impl<T: VfsView> VfsHost<'_, T> {
     }
     pub fn table(&mut self) -> &mut wasmtime::component::ResourceTable {
         self.0.ctx().table
+    }
+
+    /// `get-directories` of either version: a new descriptor for each
+    /// preopen, and its guest path.
+    pub fn get_preopens(&mut self) -> wasmtime::Result<Vec<(Resource<FsDescriptor>, String)>> {
+        let dirs = self.ctx().open_preopens()?;
+        Ok(dirs
+            .into_iter()
+            .map(|(rep, guest)| (Resource::new_own(rep), guest))
+            .collect())
+    }
+
+    /// Drops a resource of either version.
+    pub fn drop_rep(&mut self, rep: u32) -> wasmtime::Result<()> {
+        self.ctx().remove(rep)?;
+        Ok(())
     }
 }
 

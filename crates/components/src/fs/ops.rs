@@ -243,6 +243,17 @@ impl VfsCtx {
         Ok(node)
     }
 
+    /// The two directories of a link or rename, both of which may mutate.
+    fn mutable_pair(
+        &self,
+        rep: u32,
+        p: &str,
+        new_rep: u32,
+        new_p: &str,
+    ) -> Res<(Arc<dyn Node>, Arc<dyn Node>)> {
+        Ok((self.mutable_dir(rep, p)?, self.mutable_dir(new_rep, new_p)?))
+    }
+
     /// The node `read-via-stream` reads: a file opened for reading
     /// (`EISDIR` for a directory, `EBADF` without `read`).
     pub(crate) fn readable_file(&self, rep: u32) -> Res<Arc<dyn Node>> {
@@ -433,8 +444,7 @@ impl VfsCtx {
         new_rep: u32,
         new_path: &str,
     ) -> Res<()> {
-        let from = self.mutable_dir(rep, old_path)?;
-        let to = self.mutable_dir(new_rep, new_path)?;
+        let (from, to) = self.mutable_pair(rep, old_path, new_rep, new_path)?;
         Ok(as_dir(&from)?.link(old_path, follow, as_dir(&to)?, new_path)?)
     }
 
@@ -524,8 +534,7 @@ impl VfsCtx {
         new_rep: u32,
         new_path: &str,
     ) -> Res<()> {
-        let from = self.mutable_dir(rep, old_path)?;
-        let to = self.mutable_dir(new_rep, new_path)?;
+        let (from, to) = self.mutable_pair(rep, old_path, new_rep, new_path)?;
         Ok(as_dir(&from)?.rename(old_path, as_dir(&to)?, new_path)?)
     }
 

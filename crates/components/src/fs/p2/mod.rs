@@ -41,11 +41,7 @@ pub fn add_to_linker<T: VfsView + 'static>(linker: &mut Linker<T>) -> wasmtime::
 
 impl<T: VfsView> preopens::Host for VfsHost<'_, T> {
     fn get_directories(&mut self) -> wasmtime::Result<Vec<(Resource<types::Descriptor>, String)>> {
-        let dirs = self.ctx().open_preopens()?;
-        Ok(dirs
-            .into_iter()
-            .map(|(rep, guest)| (Resource::new_own(rep), guest))
-            .collect())
+        self.get_preopens()
     }
 }
 
@@ -248,8 +244,7 @@ impl<T: VfsView> types::HostDescriptor for VfsHost<'_, T> {
     }
 
     fn drop(&mut self, fd: Fd) -> wasmtime::Result<()> {
-        self.ctx().remove(fd.rep())?;
-        Ok(())
+        self.drop_rep(fd.rep())
     }
 }
 
@@ -262,7 +257,6 @@ impl<T: VfsView> types::HostDirectoryEntryStream for VfsHost<'_, T> {
     }
 
     fn drop(&mut self, stream: Resource<types::DirectoryEntryStream>) -> wasmtime::Result<()> {
-        self.ctx().remove(stream.rep())?;
-        Ok(())
+        self.drop_rep(stream.rep())
     }
 }

@@ -96,11 +96,7 @@ fn write_stream<T: VfsView + 'static>(
 
 impl<T: VfsView> preopens::Host for VfsHost<'_, T> {
     fn get_directories(&mut self) -> wasmtime::Result<Vec<(Fd, String)>> {
-        let dirs = self.ctx().open_preopens()?;
-        Ok(dirs
-            .into_iter()
-            .map(|(rep, guest)| (Resource::new_own(rep), guest))
-            .collect())
+        self.get_preopens()
     }
 }
 
@@ -112,8 +108,7 @@ impl<T: VfsView> types::Host for VfsHost<'_, T> {
 
 impl<T: VfsView> types::HostDescriptor for VfsHost<'_, T> {
     fn drop(&mut self, fd: Fd) -> wasmtime::Result<()> {
-        self.ctx().remove(fd.rep())?;
-        Ok(())
+        self.drop_rep(fd.rep())
     }
 }
 

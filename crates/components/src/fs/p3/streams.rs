@@ -49,10 +49,35 @@ impl Transfer {
         }
     }
 
-    /// The end of the stream after a failure.
-    fn fail(&mut self, errno: Errno) -> Poll<wasmtime::Result<StreamResult>> {
-        self.close(Err(errno));
-        Poll::Ready(Ok(StreamResult::Dropped))
+    /// What one read or write came to: `Some` to return, `None` to try
+    /// again (the node was not ready and the retry timer fired). `moved`
+    /// takes the bytes that went through (the reader's end of file is 0).
+    fn outcome(
+        &mut self,
+        cx: &mut Context<'_>,
+        finish: bool,
+        result: Result<Option<usize>, Errno>,
+        moved: impl FnOnce(usize),
+    ) -> Option<Poll<wasmtime::Result<StreamResult>>> {
+        match result {
+            Ok(Some(0)) => {
+                self.close(Ok(()));
+                Some(Poll::Ready(Ok(StreamResult::Dropped)))
+            }
+            Ok(Some(n)) => {
+                moved(n);
+                Some(Poll::Ready(Ok(StreamResult::Completed)))
+            }
+            Ok(None) => match self.wait(cx, finish) {
+                Poll::Ready(Some(done)) => Some(Poll::Ready(Ok(done))),
+                Poll::Ready(None) => None,
+                Poll::Pending => Some(Poll::Pending),
+            },
+            Err(errno) => {
+                self.close(Err(errno));
+                Some(Poll::Ready(Ok(StreamResult::Dropped)))
+            }
+        }
     }
 
     /// The node was not ready: cancelled if the guest asked to finish,
@@ -116,21 +141,12 @@ impl<D> StreamProducer<D> for ReadStream {
             if buf.is_empty() {
                 return Poll::Ready(Ok(StreamResult::Completed));
             }
-            match me.reader.read(buf) {
-                Ok(Some(0)) => {
-                    me.transfer.close(Ok(()));
-                    return Poll::Ready(Ok(StreamResult::Dropped));
-                }
-                Ok(Some(n)) => {
-                    dst.mark_written(n);
-                    return Poll::Ready(Ok(StreamResult::Completed));
-                }
-                Ok(None) => match me.transfer.wait(cx, finish) {
-                    Poll::Ready(Some(done)) => return Poll::Ready(Ok(done)),
-                    Poll::Ready(None) => {}
-                    Poll::Pending => return Poll::Pending,
-                },
-                Err(errno) => return me.transfer.fail(errno),
+            let read = me.reader.read(buf);
+            if let Some(done) = me
+                .transfer
+                .outcome(cx, finish, read, |n| dst.mark_written(n))
+            {
+                return done;
             }
         }
     }
@@ -169,17 +185,12 @@ impl<D> StreamConsumer<D> for WriteStream {
             if buf.is_empty() {
                 return Poll::Ready(Ok(StreamResult::Completed));
             }
-            match me.writer.write(buf) {
-                Ok(Some(n)) => {
-                    src.mark_read(n);
-                    return Poll::Ready(Ok(StreamResult::Completed));
-                }
-                Ok(None) => match me.transfer.wait(cx, finish) {
-                    Poll::Ready(Some(done)) => return Poll::Ready(Ok(done)),
-                    Poll::Ready(None) => {}
-                    Poll::Pending => return Poll::Pending,
-                },
-                Err(errno) => return me.transfer.fail(errno),
+            let written = me.writer.write(buf);
+            if let Some(done) = me
+                .transfer
+                .outcome(cx, finish, written, |n| src.mark_read(n))
+            {
+                return done;
             }
         }
     }
