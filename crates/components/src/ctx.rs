@@ -16,7 +16,7 @@ pub struct Host {
     pub wasi: WasiCtx,
     pub table: ResourceTable,
     pub http: WasiHttpCtx,
-    /// `wasi:filesystem` 0.2, over the kernel's VFS.
+    /// `wasi:filesystem` 0.2 and 0.3, over the kernel's VFS.
     pub vfs: VfsCtx,
     pub http_hooks: AllowListHooks,
     /// The policy's memory limits, kept as for a cage.

@@ -42,7 +42,7 @@ pub fn build(
     // WASI 0.3 components also import 0.2 interfaces (Rust's standard
     // library is built on them), so both are always linked.
     add_wasi_p2(&mut linker)?;
-    wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+    add_wasi_p3(&mut linker)?;
     // Outbound HTTP is linked always; the hooks refuse every origin the
     // policy does not list.
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
@@ -93,6 +93,19 @@ pub fn add_wasi_p2<T: VfsView + 'static>(l: &mut Linker<T>) -> wasmtime::Result<
     sockets::network::add_to_linker::<T, WasiSockets>(l, &Default::default(), T::sockets)?;
     sockets::ip_name_lookup::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
     crate::fs::add_to_linker(l)?;
+    Ok(())
+}
+
+/// WASI 0.3: wasmtime-wasi's interfaces (the list of its
+/// `p3::add_to_linker`) except `wasi:filesystem`, which is warden's, over
+/// the kernel's VFS and the same table of descriptors as 0.2.
+pub fn add_wasi_p3<T: VfsView + 'static>(l: &mut Linker<T>) -> wasmtime::Result<()> {
+    use wasmtime_wasi::p3::{cli, clocks, random, sockets};
+    cli::add_to_linker(l)?;
+    clocks::add_to_linker(l)?;
+    random::add_to_linker(l)?;
+    sockets::add_to_linker(l)?;
+    crate::fs::add_p3_to_linker(l)?;
     Ok(())
 }
 

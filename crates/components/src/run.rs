@@ -18,11 +18,11 @@ use warden_kernel::Bundled;
 use warden_kernel::{
     CacheMode, CompileEvent, EngineSettings, Kernel, KernelError, Outcome, DEFAULT_MAX_STACK,
 };
-use warden_policy::{MountSource, Policy, StdioMode, Subsystem};
+use warden_policy::{Policy, StdioMode, Subsystem};
 use wasmtime::component::{Component, InstancePre, ResourceTable};
 use wasmtime::{Config, Engine, OptLevel, Store, Trap};
 use wasmtime_wasi::sockets::SocketAddrUse;
-use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 
 /// Why warden refused to run a component, or could not set it up. All are
 /// bad input (exit 2) except [`ComponentError::Host`].
@@ -144,7 +144,7 @@ impl Components {
                     path: path.to_path_buf(),
                     reason: import_error(&e),
                 })?;
-        let wasi = wasi_ctx(policy, &loaded.world, &options.program, &notes)?;
+        let wasi = wasi_ctx(policy, &options.program, &notes)?;
         let vfs = vfs_ctx(policy, options.store.as_ref(), &options.bundled)?;
         let host = Host {
             wasi,
@@ -263,7 +263,6 @@ impl Watchdog {
 /// The WASI context the policy describes.
 fn wasi_ctx(
     policy: &Policy,
-    world: &World,
     program: &str,
     notes: &Arc<DenialNotes>,
 ) -> Result<WasiCtx, ComponentError> {
@@ -292,33 +291,8 @@ fn wasi_ctx(
             (_, StdioMode::Deny) => b.stderr(DeniedStream::new(2, notes.clone())),
         };
     }
-    // WASI 0.2's filesystem is warden's VFS (see `vfs_ctx`); WASI 0.3's is
-    // still wasmtime-wasi's, which knows host directories only.
-    if *world == World::CommandP3 && policy.allows(Subsystem::Fs) {
-        for mount in &policy.mounts {
-            match &mount.source {
-                MountSource::Host { path, read_only } => {
-                    let perms = if *read_only {
-                        FsPerms::ReadOnly
-                    } else {
-                        FsPerms::ReadWrite
-                    };
-                    b.preopened_dir(path, &mount.guest, perms).map_err(|e| {
-                        ComponentError::Mount {
-                            guest: mount.guest.clone(),
-                            reason: format!("cannot open {}: {e:#}", path.display()),
-                        }
-                    })?;
-                }
-                _ => {
-                    return Err(ComponentError::Mount {
-                        guest: mount.guest.clone(),
-                        reason: "virtual, sealed and bundled mounts are served to WASI 0.2 components; WASI 0.3 components get host directories only, for now".into(),
-                    })
-                }
-            }
-        }
-    }
+    // Files are warden's VFS for both versions (see `vfs_ctx`): the
+    // context has no preopens of its own.
     // Sockets may be made; what they bind, connect or send to is checked
     // against the policy, so that a denial is noted.
     b.allow_tcp(true).allow_udp(true);

@@ -351,19 +351,10 @@ fn missing_import_is_named() {
 fn a_sealed_mount_holds_the_same_files_for_modules_and_components() {
     let dir = tempdir();
     let store = dir.path().join("store.redb");
-    let key = dir.path().join("store.key");
     let sealed = |guest: &str, args: &[&str]| {
-        let mut all = vec![
-            "--store",
-            s(&store),
-            "--key-file",
-            s(&key),
-            "--sealed",
-            "/state=app",
-            guest,
-        ];
+        let mut all = vec!["--sealed", "/state=app", guest];
         all.extend(args);
-        run(warden_run(&all))
+        run_sealed(dir.path(), &all)
     };
     let module = rust_guest("fs_ops");
     let comp = rust_component("fs_ops");
@@ -523,4 +514,82 @@ fn components_are_cached_and_a_changed_artifact_is_not_used() {
         .code(0)
         .stdout_is("hello from warden\nargc=1\n");
     assert_eq!(std::fs::read(artifact).unwrap(), good);
+}
+
+/// The official suite's WASI 0.3 filesystem test `NAME`: its root holds
+/// `a.txt` ("test-a\n") and `b.txt` ("test-b\n"); it exits 0 when every
+/// check passed and traps (134) at the first that did not.
+fn suite_fs_test(name: &str) -> String {
+    s(&suite_component(&format!("filesystem-{name}"))).to_string()
+}
+
+/// The suite's root, `a.txt` and `b.txt`, in `dir`.
+fn suite_root_in(dir: &std::path::Path) {
+    write(dir, "a.txt", "test-a\n");
+    write(dir, "b.txt", "test-b\n");
+}
+
+#[test]
+fn wasi_0_3_components_read_virtual_and_bundled_mounts() {
+    let dir = tempdir();
+    let root = dir.path().join("root");
+    suite_root_in(&root);
+    let virt = format!("/={}", s(&root));
+    for test in ["read-directory", "open-errors"] {
+        run(warden_run(["--mount", &virt, &suite_fs_test(test)]))
+            .code(0)
+            .quiet();
+    }
+    // Reads work, the first write is refused: the mount is read-only.
+    let out = run(warden_run(["--mount", &virt, &suite_fs_test("io")]));
+    out.code(134);
+    assert!(out.stderr.contains("ReadOnly"), "{out}");
+    assert_eq!(tree(&root), ["a.txt \"test-a\\n\"", "b.txt \"test-b\\n\""]);
+    // Bundled: the files travel in the bundle.
+    let app = dir.path().join("app.warden");
+    run(warden_cmd(
+        "bundle",
+        [
+            "--mount",
+            &virt,
+            "-o",
+            s(&app),
+            &suite_fs_test("read-directory"),
+        ],
+    ))
+    .code(0);
+    std::fs::remove_dir_all(&root).unwrap();
+    run(warden_run([s(&app)])).code(0).quiet();
+}
+
+#[test]
+fn wasi_0_3_components_read_and_write_a_sealed_namespace() {
+    let dir = tempdir();
+    let sealed = |guest: &str, mount: &str, args: &[&str]| {
+        let mut all = vec!["--sealed", mount, guest];
+        all.extend(args);
+        run_sealed(dir.path(), &all)
+    };
+    // A core module writes the suite's root into the namespace...
+    let module = rust_guest("fs_ops");
+    for (file, text) in [("a.txt", "test-a\n"), ("b.txt", "test-b\n")] {
+        sealed(
+            s(&module),
+            "/state=app",
+            &["write", &format!("/state/{file}"), text],
+        )
+        .code(0)
+        .stdout_is("write: ok\n");
+    }
+    // ...where WASI 0.3 components read it and write, change and remove
+    // files of their own (each removes what it made).
+    for test in ["io", "set-size", "stat", "flags-and-type", "unlink-errors"] {
+        sealed(&suite_fs_test(test), "/=app", &[]).code(0).quiet();
+    }
+    // The module sees the root as it was; nothing is left.
+    sealed(s(&module), "/state=app", &["tree", "/state"])
+        .code(0)
+        .stdout_is("a.txt file 7 \"test-a\\n\"\nb.txt file 7 \"test-b\\n\"\n");
+    let raw = std::fs::read(dir.path().join("store.redb")).unwrap();
+    assert!(!raw.windows(6).any(|w| w == b"byeee!" || w == b"test-a"));
 }

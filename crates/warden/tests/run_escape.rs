@@ -354,3 +354,88 @@ fn no_mount_of_a_component_can_be_escaped() {
     assert!(!l.outside.join("evil.txt").exists());
     assert!(!l.outside.join("evil_dir").exists());
 }
+
+/// The official suite's WASI 0.3 filesystem tests that try to get out of
+/// their root (`..` from the root and from a subdirectory, absolute
+/// paths, a symlink to `..` they make) and check that each attempt fails
+/// with `not-permitted`: they exit 0 only if every attempt failed so.
+const P3_ESCAPES: &[&str] = &[
+    "dotdot",
+    "stat",
+    "open-errors",
+    "mkdir-rmdir",
+    "unlink-errors",
+    "rename",
+    "hard-links",
+];
+
+fn p3_escape_test(name: &str) -> PathBuf {
+    support::wasi_suite::suite_root().join(format!(
+        "rust/testsuite/wasm32-wasip3/filesystem-{name}.wasm"
+    ))
+}
+
+/// Runs the escape tests of `tests` on the sandbox (which holds the suite's
+/// `a.txt` and `b.txt`) mounted with `mount`; the outside stays as it was.
+fn check_p3_escapes(l: &Layout, mount: &[&str], tests: &[&str]) {
+    let before = outside_state(l);
+    for test in tests {
+        let mut args: Vec<&str> = mount.to_vec();
+        let path = p3_escape_test(test);
+        args.push(s(&path));
+        run(warden_run(&args)).code(0).quiet();
+        // What a test leaves inside (`*.cleanup`) is removed after it, as
+        // the upstream runner does.
+        for entry in std::fs::read_dir(&l.sandbox).unwrap() {
+            let path = entry.unwrap().path();
+            if path.to_string_lossy().ends_with(".cleanup") {
+                std::fs::remove_dir_all(&path)
+                    .or_else(|_| std::fs::remove_file(&path))
+                    .unwrap();
+            }
+        }
+    }
+    assert_eq!(outside_state(l), before, "the outside of the mount changed");
+    assert_eq!(std::fs::read_to_string(&l.canary).unwrap(), CANARY);
+}
+
+#[test]
+fn no_mount_of_a_wasi_0_3_component_can_be_escaped() {
+    let l = layout(false);
+    write(&l.sandbox, "a.txt", "test-a\n");
+    write(&l.sandbox, "b.txt", "test-b\n");
+    std::fs::remove_dir(l.sandbox.join("sub")).unwrap();
+    std::fs::remove_file(l.sandbox.join("inside.txt")).unwrap();
+    let host = format!("{}::/", s(&l.sandbox));
+    check_p3_escapes(&l, &["--dir", &host], P3_ESCAPES);
+    // A virtual mount: the tests that make nothing.
+    let virt = format!("/={}", s(&l.sandbox));
+    check_p3_escapes(&l, &["--mount", &virt], &["open-errors"]);
+    // A sealed mount, whose root is the namespace's: a second namespace
+    // beside it is not reached. (Sealed mounts have no links: the tests
+    // that make them are left out.)
+    let dir = tempdir();
+    let with_store = |args: &[&str]| run_sealed(dir.path(), args);
+    let fs_ops = rust_guest("fs_ops");
+    for (mount, file, text) in [
+        ("/s=app", "/s/a.txt", "test-a\n"),
+        ("/s=app", "/s/b.txt", "test-b\n"),
+        ("/s=other", "/s/secret.txt", "other\n"),
+    ] {
+        with_store(&["--sealed", mount, s(&fs_ops), "write", file, text]).code(0);
+    }
+    // (`mkdir-rmdir` last: it leaves a directory behind.)
+    for test in [
+        "dotdot",
+        "stat",
+        "open-errors",
+        "unlink-errors",
+        "mkdir-rmdir",
+    ] {
+        let path = p3_escape_test(test);
+        with_store(&["--sealed", "/=app", s(&path)]).code(0).quiet();
+    }
+    with_store(&["--sealed", "/s=other", s(&fs_ops), "tree", "/s"])
+        .code(0)
+        .stdout_is("secret.txt file 6 \"other\\n\"\n");
+}

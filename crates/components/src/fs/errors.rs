@@ -1,74 +1,12 @@
-//! From the kernel's WASI preview-1 `Errno` to the `error-code` of
-//! `wasi:filesystem` 0.2, and the error a failed stream operation carries
-//! so that `filesystem-error-code` can find the code again.
-//!
-//! The two enumerations descend from the same POSIX list, so most codes
-//! have a namesake. The choices for the others:
-//!
-//! - `NOTCAPABLE` (a path that would leave its mount: `..` past the root,
-//!   an absolute path or symlink) is `not-permitted`, as the 0.2 spec asks
-//!   and as wasmtime-wasi answers (cap-std's refusal).
-//! - `AGAIN` is `would-block`, `NOSYS` and `NOTSUP` are `unsupported`,
-//!   `RANGE` is `overflow`, `CANCELED` is `interrupted`, and `TOOBIG`,
-//!   `DOM` and `FAULT` are `invalid`.
-//! - Running out of descriptors (`MFILE`, `NFILE`) or buffers (`NOBUFS`) is
-//!   `insufficient-memory`, the only resource-exhaustion code there is.
-//! - The rest (network, process and message codes a filesystem call cannot
-//!   meet, `STALE`, `SUCCESS`) are `io`.
+//! The error a failed stream operation of 0.2 carries, so that
+//! `filesystem-error-code` can find the code again. (0.3 streams report
+//! their error in the future that comes with them.)
 
 use std::fmt;
 use warden_kernel::abi::Errno;
 use wasmtime_wasi::p2::bindings::filesystem::types::ErrorCode;
-use wasmtime_wasi::p2::FsError;
 
-/// The `error-code` for `errno`.
-pub fn error_code(errno: Errno) -> ErrorCode {
-    match errno {
-        Errno::ACCES => ErrorCode::Access,
-        Errno::AGAIN => ErrorCode::WouldBlock,
-        Errno::ALREADY => ErrorCode::Already,
-        Errno::BADF => ErrorCode::BadDescriptor,
-        Errno::BUSY => ErrorCode::Busy,
-        Errno::DEADLK => ErrorCode::Deadlock,
-        Errno::DQUOT => ErrorCode::Quota,
-        Errno::EXIST => ErrorCode::Exist,
-        Errno::FBIG => ErrorCode::FileTooLarge,
-        Errno::ILSEQ => ErrorCode::IllegalByteSequence,
-        Errno::INPROGRESS => ErrorCode::InProgress,
-        Errno::INTR | Errno::CANCELED => ErrorCode::Interrupted,
-        Errno::INVAL | Errno::TOOBIG | Errno::DOM | Errno::FAULT => ErrorCode::Invalid,
-        Errno::IO => ErrorCode::Io,
-        Errno::ISDIR => ErrorCode::IsDirectory,
-        Errno::LOOP => ErrorCode::Loop,
-        Errno::MLINK => ErrorCode::TooManyLinks,
-        Errno::MSGSIZE => ErrorCode::MessageSize,
-        Errno::NAMETOOLONG => ErrorCode::NameTooLong,
-        Errno::NODEV => ErrorCode::NoDevice,
-        Errno::NOENT => ErrorCode::NoEntry,
-        Errno::NOLCK => ErrorCode::NoLock,
-        Errno::NOMEM | Errno::MFILE | Errno::NFILE | Errno::NOBUFS => ErrorCode::InsufficientMemory,
-        Errno::NOSPC => ErrorCode::InsufficientSpace,
-        Errno::NOTDIR => ErrorCode::NotDirectory,
-        Errno::NOTEMPTY => ErrorCode::NotEmpty,
-        Errno::NOTRECOVERABLE => ErrorCode::NotRecoverable,
-        Errno::NOTSUP | Errno::NOSYS => ErrorCode::Unsupported,
-        Errno::NOTTY => ErrorCode::NoTty,
-        Errno::NXIO => ErrorCode::NoSuchDevice,
-        Errno::OVERFLOW | Errno::RANGE => ErrorCode::Overflow,
-        Errno::PERM | Errno::NOTCAPABLE => ErrorCode::NotPermitted,
-        Errno::PIPE => ErrorCode::Pipe,
-        Errno::ROFS => ErrorCode::ReadOnly,
-        Errno::SPIPE => ErrorCode::InvalidSeek,
-        Errno::TXTBSY => ErrorCode::TextFileBusy,
-        Errno::XDEV => ErrorCode::CrossDevice,
-        _ => ErrorCode::Io,
-    }
-}
-
-/// An `Errno` as the `FsError` a host function returns.
-pub fn fs_error(errno: Errno) -> FsError {
-    error_code(errno).into()
-}
+use super::p2::error_code;
 
 /// What a failed stream read or write carries in
 /// `stream-error::last-operation-failed`; `filesystem-error-code` turns it
@@ -103,6 +41,12 @@ mod tests {
 
     #[test]
     fn escapes_are_not_permitted_and_read_only_mounts_read_only() {
+        use super::super::p3::error_code as p3;
+        use wasmtime_wasi::p3::bindings::filesystem::types::ErrorCode as P3;
+        assert!(matches!(p3(Errno::NOTCAPABLE), P3::NotPermitted));
+        assert!(matches!(p3(Errno::ROFS), P3::ReadOnly));
+        assert!(matches!(p3(Errno::AGAIN), P3::Other(Some(_))));
+        assert_eq!(error_code(Errno::AGAIN), ErrorCode::WouldBlock);
         assert_eq!(error_code(Errno::NOTCAPABLE), ErrorCode::NotPermitted);
         assert_eq!(error_code(Errno::PERM), ErrorCode::NotPermitted);
         assert_eq!(error_code(Errno::ROFS), ErrorCode::ReadOnly);

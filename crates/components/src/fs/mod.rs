@@ -1,24 +1,32 @@
-//! `wasi:filesystem` 0.2 over the kernel's VFS.
+//! `wasi:filesystem` 0.2 and 0.3 over the kernel's VFS.
 //!
 //! Components get their files from the same [`Node`]s as core modules, so
-//! host, virtual and sealed mounts behave alike for both ABIs and paths
-//! stay inside their mount by the same code. Everything else of WASI 0.2
-//! is wasmtime-wasi's; this module links only `wasi:filesystem/types` and
-//! `wasi:filesystem/preopens`, through wasmtime-wasi's own generated
-//! bindings so that the streams, pollables and errors of `wasi:io`
-//! interoperate with the rest.
+//! host, virtual, sealed and bundled mounts behave alike for both ABIs and
+//! paths stay inside their mount by the same code. Everything else of
+//! WASI is wasmtime-wasi's; this module links only
+//! `wasi:filesystem/types` and `wasi:filesystem/preopens` of each version
+//! ([`add_to_linker`] for 0.2, [`add_p3_to_linker`] for 0.3), through
+//! wasmtime-wasi's own generated bindings so that streams, futures and
+//! errors interoperate with the rest.
 //!
-//! The resources of `wasi:filesystem` (`descriptor`,
-//! `directory-entry-stream`) live in a table of the [`VfsCtx`], keyed by
-//! the resource's rep; the streams they hand out live in wasmtime-wasi's
-//! `ResourceTable` like every `wasi:io` stream.
+//! Layout: `ops` does what both versions do, on kernel types (lookups,
+//! rights checks, VFS calls, failing with an `Errno`); `node_io` reads and
+//! writes a node for both versions' streams; `convert` writes each
+//! version's conversions from one macro; `p2` and `p3` are the bindings'
+//! host traits, thin over those.
+//!
+//! Descriptors of both versions (and 0.2's `directory-entry-stream`) live
+//! in one table of the [`VfsCtx`], keyed by the resource's rep. 0.2's
+//! streams live in wasmtime-wasi's `ResourceTable` like every `wasi:io`
+//! stream; 0.3's are component-model streams owned by the store.
 //!
 //! Rights: a file descriptor reads unless it was opened only for `write`
-//! (as wasmtime-wasi), and writes only if opened with `write`
-//! (`bad-descriptor` otherwise, POSIX's `EBADF`). A directory descriptor
+//! (as wasmtime-wasi), and writes only if opened with `write`, `create`
+//! or `truncate` (as wasmtime-wasi; `bad-descriptor` otherwise, POSIX's
+//! `EBADF`). A directory descriptor
 //! without `mutate-directory` creates, removes, renames, links and sets
 //! times of nothing and hands out no descriptor that could (`read-only`,
-//! as the 0.2 spec says). Preopens have `read` and `mutate-directory`; a
+//! as the spec says). Preopens have `read` and `mutate-directory`; a
 //! read-only mount refuses writes itself, with `read-only` too.
 //!
 //! Whether a directory opened *without* asking for `mutate-directory` has
@@ -30,24 +38,29 @@
 //! `unlinkat` through an opened directory, would fail. Asking for it
 //! through a directory that lacks it fails either way, so a read-only
 //! subtree stays read-only. [`VfsCtx::strict_mutate_directory`] gives the
-//! spec's behaviour.
+//! spec's behaviour. Either way `get-flags` reports the flags the
+//! descriptor was opened with (as wasmtime-wasi, and as the 0.3 test
+//! suite checks), not what it inherited.
 
-mod descriptor;
+mod convert;
 mod errors;
-mod streams;
-#[cfg(test)]
-mod tests;
+mod node_io;
+mod ops;
+mod p2;
+mod p3;
 
-pub use errors::{error_code, StreamFailure};
+pub use errors::StreamFailure;
+pub use p2::{add_to_linker, error_code};
+pub use p3::{add_p3_to_linker, error_code as error_code_p3};
 
+use ops::{Fail, Kind, Res};
 use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use warden_kernel::vfs::Node;
-use wasmtime::component::{HasData, Linker, Resource};
-use wasmtime_wasi::p2::bindings::filesystem::types::{DescriptorFlags, DirectoryEntry};
-use wasmtime_wasi::p2::bindings::filesystem::{preopens, types};
-use wasmtime_wasi::p2::FsError;
+use wasmtime::component::{HasData, Resource};
+// The `descriptor` resource of both versions' bindings.
+use wasmtime_wasi::filesystem::Descriptor as FsDescriptor;
 use wasmtime_wasi::WasiView;
 
 /// What the filesystem of one component instance holds: its preopened
@@ -66,10 +79,14 @@ pub(crate) struct Descriptor {
     pub read: bool,
     /// `descriptor-flags::write` (files only).
     pub write: bool,
-    /// A directory: `descriptor-flags::mutate-directory`. A file: the
-    /// directory it was opened from had it, so that its metadata may
-    /// change.
+    /// A directory: it may mutate (asked for, or inherited: see the
+    /// module docs). A file: the directory it was opened from could, so
+    /// that its metadata may change.
     pub mutate: bool,
+    /// A directory opened with `descriptor-flags::mutate-directory` (or a
+    /// preopen): what `get-flags` reports, as fcntl(2)'s `F_GETFL` reports
+    /// the flags a file was opened with, whatever it inherited.
+    pub mutate_asked: bool,
     /// The sync flags it was opened with, as kernel `fdflags`.
     pub sync: u16,
 }
@@ -78,38 +95,13 @@ impl Descriptor {
     pub fn is_dir(&self) -> bool {
         self.node.as_dir().is_some()
     }
-
-    /// The flags `get-flags` reports.
-    pub fn flags(&self) -> DescriptorFlags {
-        use warden_kernel::abi::fdflags;
-        let mut flags = DescriptorFlags::empty();
-        if self.read {
-            flags |= DescriptorFlags::READ;
-        }
-        if self.write {
-            flags |= DescriptorFlags::WRITE;
-        }
-        if self.mutate && self.is_dir() {
-            flags |= DescriptorFlags::MUTATE_DIRECTORY;
-        }
-        if self.sync & fdflags::SYNC != 0 {
-            flags |= DescriptorFlags::FILE_INTEGRITY_SYNC;
-        }
-        if self.sync & fdflags::DSYNC != 0 {
-            flags |= DescriptorFlags::DATA_INTEGRITY_SYNC;
-        }
-        if self.sync & fdflags::RSYNC != 0 {
-            flags |= DescriptorFlags::REQUESTED_WRITE_SYNC;
-        }
-        flags
-    }
 }
 
 /// What a rep of this context's table stands for.
 pub(crate) enum Entry {
     Descriptor(Descriptor),
-    /// A `directory-entry-stream`: the entries not yet read.
-    Listing(std::vec::IntoIter<DirectoryEntry>),
+    /// A `directory-entry-stream` (0.2): the entries not yet read.
+    Listing(std::vec::IntoIter<(String, Kind)>),
 }
 
 impl VfsCtx {
@@ -125,16 +117,12 @@ impl VfsCtx {
     }
 
     /// With `true`, a directory opened without asking for
-    /// `mutate-directory` does not have it, as the 0.2 spec says, instead
+    /// `mutate-directory` does not have it, as the spec says, instead
     /// of inheriting it from the directory it was opened from (the
     /// default, which WASI 0.1 programs need: see the module docs).
     pub fn strict_mutate_directory(mut self, strict: bool) -> VfsCtx {
         self.strict_mutate = strict;
         self
-    }
-
-    pub(crate) fn strict_mutate(&self) -> bool {
-        self.strict_mutate
     }
 
     /// The preopened directories, as given.
@@ -147,44 +135,11 @@ impl VfsCtx {
         self.entries.len()
     }
 
-    pub(crate) fn insert(&mut self, entry: Entry) -> wasmtime::Result<u32> {
-        if self.entries.len() >= u32::MAX as usize - 1 {
-            wasmtime::bail!("wasi:filesystem table is full");
-        }
-        while self.next_rep == 0 || self.entries.contains_key(&self.next_rep) {
-            self.next_rep = self.next_rep.wrapping_add(1);
-        }
-        let rep = self.next_rep;
-        self.next_rep = self.next_rep.wrapping_add(1);
-        self.entries.insert(rep, entry);
-        Ok(rep)
-    }
-
-    pub(crate) fn remove(&mut self, rep: u32) -> wasmtime::Result<Entry> {
-        self.entries
-            .remove(&rep)
-            .ok_or_else(|| wasmtime::format_err!("unknown wasi:filesystem resource {rep}"))
-    }
-
-    /// The descriptor behind `fd`; an unknown rep traps (the component
-    /// model hands out only reps this table made).
-    pub(crate) fn descriptor<T: 'static>(&self, fd: &Resource<T>) -> Result<&Descriptor, FsError> {
-        match self.entries.get(&fd.rep()) {
-            Some(Entry::Descriptor(d)) => Ok(d),
-            _ => Err(FsError::trap(wasmtime::format_err!(
-                "unknown descriptor {}",
-                fd.rep()
-            ))),
-        }
-    }
-
-    pub(crate) fn listing(
-        &mut self,
-        rep: u32,
-    ) -> Result<&mut std::vec::IntoIter<DirectoryEntry>, FsError> {
+    /// The entries a `directory-entry-stream` has not yet given.
+    pub(crate) fn listing(&mut self, rep: u32) -> Res<&mut std::vec::IntoIter<(String, Kind)>> {
         match self.entries.get_mut(&rep) {
             Some(Entry::Listing(l)) => Ok(l),
-            _ => Err(FsError::trap(wasmtime::format_err!(
+            _ => Err(Fail::Trap(wasmtime::format_err!(
                 "unknown directory-entry-stream {rep}"
             ))),
         }
@@ -208,37 +163,27 @@ impl<T: VfsView> VfsHost<'_, T> {
     pub fn table(&mut self) -> &mut wasmtime::component::ResourceTable {
         self.0.ctx().table
     }
+
+    /// `get-directories` of either version: a new descriptor for each
+    /// preopen, and its guest path.
+    pub fn get_preopens(&mut self) -> wasmtime::Result<Vec<(Resource<FsDescriptor>, String)>> {
+        let dirs = self.ctx().open_preopens()?;
+        Ok(dirs
+            .into_iter()
+            .map(|(rep, guest)| (Resource::new_own(rep), guest))
+            .collect())
+    }
+
+    /// Drops a resource of either version.
+    pub fn drop_rep(&mut self, rep: u32) -> wasmtime::Result<()> {
+        self.ctx().remove(rep)?;
+        Ok(())
+    }
 }
 
-struct HasVfs<T>(PhantomData<fn() -> T>);
+/// The [`HasData`] of both versions' bindings.
+pub(crate) struct HasVfs<T>(PhantomData<fn() -> T>);
 
 impl<T: VfsView + 'static> HasData for HasVfs<T> {
     type Data<'a> = VfsHost<'a, T>;
-}
-
-/// Adds `wasi:filesystem/types` and `wasi:filesystem/preopens` (0.2.x) to
-/// a linker that has everything else of wasmtime-wasi p2 except these two.
-pub fn add_to_linker<T: VfsView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    types::add_to_linker::<T, HasVfs<T>>(linker, |t| VfsHost(t))?;
-    preopens::add_to_linker::<T, HasVfs<T>>(linker, |t| VfsHost(t))?;
-    Ok(())
-}
-
-impl<T: VfsView> preopens::Host for VfsHost<'_, T> {
-    fn get_directories(&mut self) -> wasmtime::Result<Vec<(Resource<types::Descriptor>, String)>> {
-        let ctx = self.ctx();
-        let preopens = ctx.preopens.clone();
-        let mut out = Vec::with_capacity(preopens.len());
-        for (guest, node) in preopens {
-            let rep = ctx.insert(Entry::Descriptor(Descriptor {
-                node,
-                read: true,
-                write: false,
-                mutate: true,
-                sync: 0,
-            }))?;
-            out.push((Resource::new_own(rep), guest));
-        }
-        Ok(out)
-    }
 }

@@ -1,8 +1,9 @@
-//! Runs `wasi:cli/command` components built from `tests/guests/rust` for
-//! wasm32-wasip2 with wasmtime-wasi p2 for everything except
-//! `wasi:filesystem`, which comes from `warden_components::fs` over the
-//! given preopens; and the mounts a test gives them (host, virtual,
-//! sealed), opened the way the kernel opens them from a policy.
+//! Runs `wasi:cli/command` components (built from `tests/guests/rust` for
+//! wasm32-wasip2, or WASI 0.3 ones from the official test suite) with
+//! wasmtime-wasi for everything except `wasi:filesystem`, which comes from
+//! `warden_components::fs` over the given preopens; and the mounts a test
+//! gives them (host, virtual, sealed), opened the way the kernel opens
+//! them from a policy.
 
 #![allow(dead_code)]
 
@@ -113,6 +114,35 @@ fn linker() -> &'static Linker<State> {
     })
 }
 
+/// The official WASI test suite's WASI 0.3 component `NAME`.
+pub fn suite_component(name: &str) -> PathBuf {
+    let path = workspace_root().join(format!(
+        "../shared/wasi-testsuite/tests/rust/testsuite/wasm32-wasip3/{name}.wasm"
+    ));
+    assert!(
+        path.is_file(),
+        "the WASI test suite is missing: no {}",
+        path.display()
+    );
+    path
+}
+
+/// The engine and linker for WASI 0.3 components: both versions, as
+/// `warden run` links them.
+fn p3_linker() -> &'static Linker<State> {
+    static LINKER: OnceLock<Linker<State>> = OnceLock::new();
+    LINKER.get_or_init(|| {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.wasm_component_model_async(true);
+        let engine = Engine::new(&config).expect("engine");
+        let mut linker = Linker::<State>::new(&engine);
+        warden_components::linker::add_wasi_p2(&mut linker).unwrap();
+        warden_components::linker::add_wasi_p3(&mut linker).unwrap();
+        linker
+    })
+}
+
 /// A guest compiled once per test process.
 fn component(name: &str) -> Component {
     static COMPILED: OnceLock<Mutex<HashMap<String, Component>>> = OnceLock::new();
@@ -171,13 +201,17 @@ pub async fn run_strict(name: &str, args: &[&str], mounts: Mounts) -> Run {
     .await
 }
 
-async fn run_with(name: &str, args: &[&str], vfs: VfsCtx) -> Run {
+/// What a run needs besides its component: the store, and where its
+/// stdout and stderr go.
+fn store_for(
+    engine: &Engine,
+    argv: &[&str],
+    vfs: VfsCtx,
+) -> (WasmStore<State>, MemoryOutputPipe, MemoryOutputPipe) {
     let stdout = MemoryOutputPipe::new(1 << 20);
     let stderr = MemoryOutputPipe::new(1 << 20);
-    let mut argv = vec![name];
-    argv.extend_from_slice(args);
     let wasi = WasiCtx::builder()
-        .args(&argv)
+        .args(argv)
         .stdout(stdout.clone())
         .stderr(stderr.clone())
         .build();
@@ -186,7 +220,39 @@ async fn run_with(name: &str, args: &[&str], vfs: VfsCtx) -> Run {
         table: ResourceTable::new(),
         vfs,
     };
-    let mut store = WasmStore::new(engine(), state);
+    (WasmStore::new(engine, state), stdout, stderr)
+}
+
+/// How a run ended: the exit code (134 for a trap, whose message ends
+/// stderr, as `warden run` says it).
+fn ended(
+    result: wasmtime::Result<Result<(), ()>>,
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+) -> Run {
+    let mut trap = String::new();
+    let code = match result {
+        Ok(Ok(())) => 0,
+        Ok(Err(())) => 1,
+        Err(e) => match e.downcast_ref::<I32Exit>() {
+            Some(I32Exit(code)) => *code,
+            None => {
+                trap = format!("trapped: {e:?}\n");
+                134
+            }
+        },
+    };
+    Run {
+        code,
+        stdout: String::from_utf8_lossy(&stdout.contents()).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr.contents()).into_owned() + &trap,
+    }
+}
+
+async fn run_with(name: &str, args: &[&str], vfs: VfsCtx) -> Run {
+    let mut argv = vec![name];
+    argv.extend_from_slice(args);
+    let (mut store, stdout, stderr) = store_for(engine(), &argv, vfs);
     let command = wasmtime_wasi::p2::bindings::Command::instantiate_async(
         &mut store,
         &component(name),
@@ -194,25 +260,33 @@ async fn run_with(name: &str, args: &[&str], vfs: VfsCtx) -> Run {
     )
     .await
     .unwrap_or_else(|e| panic!("instantiating {name}: {e:?}"));
-    let code = match command.wasi_cli_run().call_run(&mut store).await {
-        Ok(Ok(())) => 0,
-        Ok(Err(())) => 1,
-        Err(e) => match e.downcast_ref::<I32Exit>() {
-            Some(I32Exit(code)) => *code,
-            None => panic!(
-                "{name} trapped: {e:?}\n--- stdout\n{}--- stderr\n{}",
-                String::from_utf8_lossy(&stdout.contents()),
-                String::from_utf8_lossy(&stderr.contents())
-            ),
-        },
-    };
+    let result = command.wasi_cli_run().call_run(&mut store).await;
     // Every descriptor the guest had open is gone with its store.
     drop(store);
-    Run {
-        code,
-        stdout: String::from_utf8_lossy(&stdout.contents()).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr.contents()).into_owned(),
-    }
+    ended(result, stdout, stderr)
+}
+
+/// Runs the WASI 0.3 component at `path` over `mounts`.
+pub async fn run_p3(path: &Path, mounts: Mounts) -> Run {
+    let linker = p3_linker();
+    let component = Component::from_file(linker.engine(), path)
+        .unwrap_or_else(|e| panic!("compiling {}: {e:?}", path.display()));
+    let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+    let (mut store, stdout, stderr) = store_for(linker.engine(), &[&name], VfsCtx::new(mounts));
+    let pre = linker
+        .instantiate_pre(&component)
+        .and_then(wasmtime_wasi::p3::bindings::CommandPre::new)
+        .unwrap_or_else(|e| panic!("linking {name}: {e:?}"));
+    let command = pre
+        .instantiate_async(&mut store)
+        .await
+        .unwrap_or_else(|e| panic!("instantiating {name}: {e:?}"));
+    let result = store
+        .run_concurrent(async move |store| command.wasi_cli_run().call_run(store).await)
+        .await
+        .and_then(|r| r);
+    drop(store);
+    ended(result, stdout, stderr)
 }
 
 /// A host directory mount, read-write or read-only.

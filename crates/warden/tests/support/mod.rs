@@ -457,6 +457,16 @@ pub fn tree(root: &Path) -> Vec<String> {
     out
 }
 
+/// `warden run ARGS...` with the sealed store (and its key file) kept in
+/// `dir`: the same store for every run given the same `dir`.
+pub fn run_sealed(dir: &Path, args: &[&str]) -> Output {
+    let store = dir.join("store.redb");
+    let key = dir.join("store.key");
+    let mut all = vec!["--store", s(&store), "--key-file", s(&key)];
+    all.extend(args);
+    run(warden_run(&all))
+}
+
 /// Path as a `&str` for command lines.
 pub fn s(path: &Path) -> &str {
     path.to_str().expect("UTF-8 path")

@@ -1,20 +1,13 @@
 //! The `wasi:io` streams that `read-via-stream`, `write-via-stream` and
-//! `append-via-stream` return: a VFS node and a position of their own.
-//!
-//! Files are read and written in the call itself (VFS calls are fast and
-//! never block on regular files). A node that blocks in the kernel (a host
-//! FIFO, whose host descriptor is non-blocking) answers `EAGAIN` when it
-//! is not ready: the stream then reads nothing or keeps what it could not
-//! write, and its pollable retries every few milliseconds until the node
-//! takes or gives bytes, so that no host thread ever waits on it. A FIFO
-//! read before its writer came reads nothing rather than end of file (a
-//! writer that comes and goes between two retries without writing is
-//! missed: the stream waits on).
+//! `append-via-stream` of 0.2 return, over the reader and writer both
+//! versions share (`super::super::node_io`, which says how FIFOs wait).
+//! A pollable of a node that may not be ready reads ahead, or finishes
+//! what a write left, retrying until the node is ready.
 
-use super::errors::StreamFailure;
+use super::super::errors::StreamFailure;
+use super::super::node_io::{pause, NodeReader, NodeWriter};
 use bytes::{Buf, Bytes, BytesMut};
 use std::sync::Arc;
-use std::time::Duration;
 use warden_kernel::abi::Errno;
 use warden_kernel::vfs::{Node, Readiness};
 use wasmtime_wasi::p2::{InputStream, OutputStream, Pollable, StreamError, StreamResult};
@@ -25,21 +18,9 @@ const MAX_READ: usize = 64 * 1024;
 const READ_AHEAD: usize = 4096;
 /// How much `check-write` permits at once.
 const WRITE_CAPACITY: usize = 64 * 1024;
-/// How often a pollable asks a node that was not ready again.
-const RETRY: Duration = Duration::from_millis(5);
 
 fn failed(errno: Errno) -> StreamError {
     StreamError::LastOperationFailed(wasmtime::Error::new(StreamFailure(errno)))
-}
-
-/// Waits `RETRY` without holding a host thread when there is a tokio
-/// runtime (as wasmtime-wasi's own pollables need), else sleeps.
-pub(crate) async fn pause() {
-    if tokio::runtime::Handle::try_current().is_ok() {
-        tokio::time::sleep(RETRY).await;
-    } else {
-        std::thread::sleep(RETRY);
-    }
 }
 
 enum InState {
@@ -55,25 +36,15 @@ enum InState {
 
 /// `read-via-stream`: reads a node from an offset on.
 pub struct NodeInput {
-    node: Arc<dyn Node>,
-    /// Where the next read starts; `None` once the node turned out to have
-    /// no offsets (a FIFO: `ESPIPE`), which is read in sequence.
-    position: Option<u64>,
+    reader: NodeReader,
     state: InState,
-    /// A FIFO whose writer may not have come yet: until it has (some data,
-    /// or `EAGAIN`: open but empty), end of file means "not yet", as a
-    /// blocking open(2) for reading waits for a writer.
-    awaiting_writer: bool,
 }
 
 impl NodeInput {
     pub fn new(node: Arc<dyn Node>, offset: u64) -> NodeInput {
-        let awaiting_writer = node.blocks_in_kernel();
         NodeInput {
-            node,
-            position: Some(offset),
+            reader: NodeReader::new(node, offset),
             state: InState::Idle,
-            awaiting_writer,
         }
     }
 
@@ -81,30 +52,10 @@ impl NodeInput {
     /// ready, an empty buffer at the end of the file.
     fn read_once(&mut self, size: usize) -> Result<Option<Bytes>, Errno> {
         let mut buf = BytesMut::zeroed(size.min(MAX_READ));
-        loop {
-            let r = match self.position {
-                Some(at) => self.node.pread(&mut buf, at),
-                None => self.node.read(&mut buf),
-            };
-            match r {
-                Err(Errno::SPIPE) if self.position.is_some() => self.position = None,
-                Err(Errno::INTR) => {}
-                Err(Errno::AGAIN) => {
-                    self.awaiting_writer = false;
-                    return Ok(None);
-                }
-                Err(e) => return Err(e),
-                Ok(0) if self.awaiting_writer && !buf.is_empty() => return Ok(None),
-                Ok(n) => {
-                    self.awaiting_writer &= n == 0;
-                    buf.truncate(n);
-                    if let Some(at) = &mut self.position {
-                        *at += n as u64;
-                    }
-                    return Ok(Some(buf.freeze()));
-                }
-            }
-        }
+        Ok(self.reader.read(&mut buf)?.map(|n| {
+            buf.truncate(n);
+            buf.freeze()
+        }))
     }
 }
 
@@ -148,7 +99,7 @@ impl InputStream for NodeInput {
 impl Pollable for NodeInput {
     async fn ready(&mut self) {
         // A node that never blocks is always ready: the read itself reads.
-        if matches!(self.node.readiness(), Readiness::Always) {
+        if matches!(self.reader.node().readiness(), Readiness::Always) {
             return;
         }
         while matches!(self.state, InState::Idle) {
@@ -162,17 +113,6 @@ impl Pollable for NodeInput {
     }
 }
 
-/// Where an output stream writes.
-#[derive(Clone, Copy)]
-enum Target {
-    /// At this offset, moving past what was written.
-    At(u64),
-    /// At the end of the file, wherever it is at each write.
-    End,
-    /// In sequence: a node without offsets (a FIFO).
-    Sequential,
-}
-
 enum OutState {
     Open,
     /// A write the pollable finished failed; reported next.
@@ -182,29 +122,18 @@ enum OutState {
 
 /// `write-via-stream` and `append-via-stream`.
 pub struct NodeOutput {
-    node: Arc<dyn Node>,
-    target: Target,
+    writer: NodeWriter,
     /// Accepted but not yet taken by a node that was not ready.
     pending: Bytes,
     state: OutState,
 }
 
 impl NodeOutput {
-    /// Writes from `offset` on.
-    pub fn at(node: Arc<dyn Node>, offset: u64) -> NodeOutput {
+    pub fn new(writer: NodeWriter) -> NodeOutput {
         NodeOutput {
-            node,
-            target: Target::At(offset),
+            writer,
             pending: Bytes::new(),
             state: OutState::Open,
-        }
-    }
-
-    /// Appends: every write lands at the end of the file.
-    pub fn append(node: Arc<dyn Node>) -> NodeOutput {
-        NodeOutput {
-            target: Target::End,
-            ..NodeOutput::at(node, 0)
         }
     }
 
@@ -212,26 +141,9 @@ impl NodeOutput {
     /// of it and is not ready for more.
     fn push(&mut self) -> Result<bool, Errno> {
         while !self.pending.is_empty() {
-            let r = match self.target {
-                Target::At(at) => self.node.pwrite(&self.pending, at),
-                Target::End => self.node.pwrite_end(&self.pending),
-                Target::Sequential => self.node.write(&self.pending),
-            };
-            match r {
-                Err(Errno::SPIPE) if !matches!(self.target, Target::Sequential) => {
-                    self.target = Target::Sequential
-                }
-                Err(Errno::INTR) => {}
-                Err(Errno::AGAIN) => return Ok(false),
-                Err(e) => return Err(e),
-                // A file that takes nothing would take nothing forever.
-                Ok(0) => return Err(Errno::NOSPC),
-                Ok(n) => {
-                    self.pending.advance(n);
-                    if let Target::At(at) = &mut self.target {
-                        *at += n as u64;
-                    }
-                }
+            match self.writer.write(&self.pending)? {
+                Some(n) => self.pending.advance(n),
+                None => return Ok(false),
             }
         }
         Ok(true)

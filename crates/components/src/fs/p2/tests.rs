@@ -1,7 +1,7 @@
 //! The host side called directly, for what a guest cannot easily reach:
 //! the table emptying as resources drop, a stream's error code, FIFOs.
 
-use super::{VfsCtx, VfsHost, VfsView};
+use crate::fs::{VfsCtx, VfsHost, VfsView};
 use bytes::Bytes;
 use std::sync::Arc;
 use warden_kernel::vfs::host::HostDir;
