@@ -1,6 +1,7 @@
 //! Issue 2: warden's preview1 kernel against wasmtime's own WASI preview1
 //! (`wasmtime-wasi`, linked in, same engine settings) and against native,
-//! on four workloads, in one run. `cargo bench -p warden-bench`.
+//! on four workloads, in one run. `cargo bench -p warden-bench --bench
+//! kernel` (`cargo bench -p warden-bench` runs it and the components bench).
 //!
 //! Every timing is a whole run, in this process:
 //!
@@ -309,7 +310,7 @@ fn main() -> Result<()> {
     }
 
     if smoke {
-        eprintln!("smoke test passed (reduced sizes, one run each): run `cargo bench -p warden-bench` for figures");
+        eprintln!("smoke test passed (reduced sizes, one run each): run `cargo bench -p warden-bench --bench kernel` for figures");
         return Ok(());
     }
     print_tables(&results);

@@ -2,14 +2,22 @@
 //! warden with a reference in the same run and prints the ratio, since the
 //! machine is shared and noisy.
 //!
-//! The `kernel` bench (`cargo bench -p warden-bench`, issue 2) runs the same
-//! C program (`guests/workload.c`) three ways: on warden's own preview1
-//! kernel ([`WardenRunner`]), on wasmtime's own WASI preview1, the
-//! `wasmtime-wasi` crate linked in here with the same engine settings
+//! The `kernel` bench (`cargo bench -p warden-bench --bench kernel`, issue
+//! 2) runs the same C program (`guests/workload.c`) three ways: on warden's
+//! own preview1 kernel ([`WardenRunner`]), on wasmtime's own WASI preview1,
+//! the `wasmtime-wasi` crate linked in here with the same engine settings
 //! ([`WasiP1Runner`]), and natively, built with gcc ([`native_run`]). This
 //! library holds what the bench needs: building the guest at run time
 //! ([`build_guest`]), the three runners, and the statistics and table
 //! printing. Results and how to read them: `docs/benchmarks.md`.
+//!
+//! The `components` bench (`cargo bench -p warden-bench --bench
+//! components`, issue 11) does the same for components: one Rust program
+//! (`guests/workload-rs`) built for wasm32-wasip2 and natively, run by
+//! `warden run`'s component runtime and by wasmtime-wasi's own WASI 0.2
+//! ([`components`]).
+
+pub mod components;
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -106,14 +114,14 @@ pub fn engine_config(settings: &EngineSettings) -> Config {
     config
 }
 
-fn compat_hash(engine: &Engine) -> u64 {
+pub(crate) fn compat_hash(engine: &Engine) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
     h.finish()
 }
 
-fn wasmtime_err(e: wasmtime::Error) -> anyhow::Error {
+pub(crate) fn wasmtime_err(e: wasmtime::Error) -> anyhow::Error {
     anyhow::anyhow!("{e:?}")
 }
 
@@ -131,6 +139,24 @@ pub struct Preopen {
 pub struct RunSpec {
     pub args: Vec<String>,
     pub preopen: Option<Preopen>,
+}
+
+/// The policy `warden run` would build for this spec: stdout ignored
+/// (`--stdout ignore`), the directory as `--dir HOST::GUEST`.
+pub fn run_policy(spec: &RunSpec) -> Result<Policy> {
+    let mut policy = Policy {
+        args: spec.args.clone(),
+        ..Policy::default()
+    };
+    policy.stdio.stdout = warden_policy::StdioMode::Ignore;
+    if let Some(p) = &spec.preopen {
+        policy.add_mount(warden_policy::parse_dir_flag(
+            &format!("{}::{}", p.host.display(), p.guest),
+            false,
+        )?);
+    }
+    policy.validate()?;
+    Ok(policy)
 }
 
 /// warden: [`Kernel::load`] from a warm compile cache, then [`Kernel::run`].
@@ -173,22 +199,9 @@ impl WardenRunner {
         })
     }
 
-    /// The policy `warden run` would build for this spec: stdout ignored
-    /// (`--stdout ignore`), the directory as `--dir HOST::GUEST`.
+    /// The policy `warden run` would build for this spec ([`run_policy`]).
     pub fn policy(&self, spec: &RunSpec) -> Result<Policy> {
-        let mut policy = Policy {
-            args: spec.args.clone(),
-            ..Policy::default()
-        };
-        policy.stdio.stdout = warden_policy::StdioMode::Ignore;
-        if let Some(p) = &spec.preopen {
-            policy.add_mount(warden_policy::parse_dir_flag(
-                &format!("{}::{}", p.host.display(), p.guest),
-                false,
-            )?);
-        }
-        policy.validate()?;
-        Ok(policy)
+        run_policy(spec)
     }
 
     /// One run, from reading the module to the guest's exit.

@@ -8,7 +8,7 @@ use crate::stdio::DeniedStream;
 use crate::trace::ImportTrace;
 use crate::world::World;
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 use warden_kernel::cage::{Limiter, MemoryLimitExceeded};
 use warden_kernel::limits::MemoryTotal;
@@ -72,6 +72,10 @@ pub struct ComponentRunOptions {
 pub struct Components {
     engine: Engine,
     settings: EngineSettings,
+    /// The tokio runtime of the last run that left no task alive, for the
+    /// next run (each run used to build and drop its own). A run takes it
+    /// out, so runs on several threads at once never share one.
+    idle_runtime: Arc<Mutex<Option<tokio::runtime::Runtime>>>,
 }
 
 /// Whether `bytes` are a component (as opposed to a core module).
@@ -93,7 +97,36 @@ impl Components {
         Ok(Components {
             engine: Engine::new(&config)?,
             settings,
+            idle_runtime: Arc::default(),
         })
+    }
+
+    /// A current-thread runtime for one run: the idle one, or a new one.
+    fn take_runtime(&self) -> Result<tokio::runtime::Runtime, ComponentError> {
+        let idle = self
+            .idle_runtime
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        match idle {
+            Some(runtime) => Ok(runtime),
+            None => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| ComponentError::Host(format!("cannot start the async runtime: {e}"))),
+        }
+    }
+
+    /// Keeps a finished run's runtime for the next run if none of its tasks
+    /// is alive; otherwise drops it, which ends them, as before.
+    fn keep_runtime(&self, runtime: tokio::runtime::Runtime) {
+        if runtime.metrics().num_alive_tasks() != 0 {
+            return;
+        }
+        let mut idle = self.idle_runtime.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.is_none() {
+            *idle = Some(runtime);
+        }
     }
 
     pub fn engine(&self) -> &Engine {
@@ -178,10 +211,7 @@ impl Components {
         let timeout = policy.limits.timeout;
         let _watchdog = timeout.map(|t| Watchdog::start(self.engine.clone(), t));
 
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| ComponentError::Host(format!("cannot start the async runtime: {e}")))?;
+        let runtime = self.take_runtime()?;
         let tracer = options.tracer.clone();
         let run_all = || {
             runtime.block_on(async {
@@ -207,6 +237,10 @@ impl Components {
         if let Some(tracer) = &tracer {
             tracer.flush();
         }
+        // The run's resources go first (the tasks they own are aborted);
+        // the runtime is then kept only if no task of the run is left.
+        drop(store);
+        self.keep_runtime(runtime);
         let outcome = match result {
             Ok(Ok(())) => Outcome::Exited(0),
             Ok(Err(())) => Outcome::Exited(1),

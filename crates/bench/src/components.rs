@@ -1,0 +1,278 @@
+//! What the `components` bench (issue 11) needs: the Rust guest built at
+//! run time as a wasm32-wasip2 component and natively ([`build_rust_guest`]),
+//! and two runners of the component, warden's ([`WardenComponentRunner`],
+//! as `warden run` runs a component) and wasmtime-wasi's own WASI 0.2
+//! ([`WasiP2Runner`], as the wasmtime CLI runs one), on engines configured
+//! alike. The native limit is [`crate::native_run`] of the host build.
+
+use crate::{compat_hash, wasmtime_err, RunSpec};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use warden_components::{ComponentRunOptions, Components, Loaded};
+use warden_kernel::{CacheMode, EngineSettings, Outcome, DEFAULT_MAX_STACK};
+use warden_policy::Policy;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, OptLevel, Store};
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+/// The Rust guest's crate: `guests/workload-rs`, not in the workspace.
+pub fn rust_guest_manifest() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("guests/workload-rs/Cargo.toml")
+}
+
+/// The Rust guest, built for both targets.
+#[derive(Clone, Debug)]
+pub struct RustGuest {
+    /// `cargo build --release --target wasm32-wasip2`: a `wasi:cli/command`
+    /// component.
+    pub component: PathBuf,
+    /// `cargo build --release` for the host.
+    pub native: PathBuf,
+}
+
+/// Builds `guests/workload-rs` with cargo into `target_dir`, as a component
+/// and natively, with the same profile (`opt-level = 2`, `panic = "abort"`).
+pub fn build_rust_guest(target_dir: &Path) -> Result<RustGuest> {
+    let manifest = rust_guest_manifest();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    for target in [Some("wasm32-wasip2"), None] {
+        let mut cmd = Command::new(&cargo);
+        cmd.args(["build", "--release", "--quiet"])
+            .arg("--manifest-path")
+            .arg(&manifest)
+            .arg("--target-dir")
+            .arg(target_dir)
+            // The outer `cargo bench` may have set these for its own build.
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET")
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS");
+        if let Some(target) = target {
+            cmd.args(["--target", target]);
+        }
+        let out = cmd
+            .output()
+            .with_context(|| format!("cannot run {cmd:?}"))?;
+        if !out.status.success() {
+            bail!(
+                "building the Rust guest for {} failed ({}; the wasm32-wasip2 target comes \
+                 from scripts/setup.sh):\n{}",
+                target.unwrap_or("the host"),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    let guest = RustGuest {
+        component: target_dir.join("wasm32-wasip2/release/workload.wasm"),
+        native: target_dir.join("release/workload"),
+    };
+    for path in [&guest.component, &guest.native] {
+        if !path.is_file() {
+            bail!("the Rust guest's build made no {}", path.display());
+        }
+    }
+    Ok(guest)
+}
+
+/// The engine configuration of [`Components::new`], spelled out for the
+/// reference runtime: cranelift at `Speed`, the component model with its
+/// async parts, epoch interruption, fuel as given, the same wasm and async
+/// stacks. Unlike for core modules, nothing differs: warden's components
+/// keep wasmtime's own memories.
+pub fn component_engine_config(settings: &EngineSettings) -> Config {
+    let mut config = Config::new();
+    config.cranelift_opt_level(OptLevel::Speed);
+    config.wasm_component_model(true);
+    config.wasm_component_model_async(true);
+    config.epoch_interruption(true);
+    config.consume_fuel(settings.fuel);
+    let stack = settings.max_stack.unwrap_or(DEFAULT_MAX_STACK) as usize;
+    config.max_wasm_stack(stack);
+    config.async_stack_size(stack.max(2 << 20) + (1 << 20));
+    config
+}
+
+/// warden, as `warden run` runs a component: read the file,
+/// [`Components::load`] from a warm compile cache, [`Components::run`].
+pub struct WardenComponentRunner {
+    pub components: Components,
+    component: PathBuf,
+    cache: CacheMode,
+}
+
+impl WardenComponentRunner {
+    /// Creates the engine (as `warden run` does for the default policy) and
+    /// warms the cache in `cache_dir` (a compile happens here, not in the
+    /// timed runs).
+    pub fn new(component: &Path, cache_dir: &Path) -> Result<WardenComponentRunner> {
+        let components = Components::new(EngineSettings::default()).map_err(wasmtime_err)?;
+        let cache = CacheMode::Dir(cache_dir.to_path_buf());
+        let runner = WardenComponentRunner {
+            components,
+            component: component.to_path_buf(),
+            cache,
+        };
+        runner.load()?;
+        // A cached artifact is mapped without checking its MAC over all of
+        // it only once it has verified after being left alone for 2 s.
+        std::thread::sleep(Duration::from_millis(2100));
+        runner.load()?;
+        // Every later load must come from the cache.
+        let (_, compiled) = runner.load()?;
+        if compiled {
+            bail!(
+                "warden's compile cache in {} is not warm after a compile",
+                cache_dir.display()
+            );
+        }
+        Ok(runner)
+    }
+
+    /// `warden run`'s load: the file's bytes, then [`Components::load`];
+    /// also whether that compiled.
+    pub fn load(&self) -> Result<(Loaded, bool)> {
+        let bytes = std::fs::read(&self.component)
+            .with_context(|| format!("cannot read {}", self.component.display()))?;
+        let mut compiled = false;
+        let loaded = self
+            .components
+            .load(&self.component, &bytes, &self.cache, &mut |_| {
+                compiled = true
+            })?;
+        Ok((loaded, compiled))
+    }
+
+    /// The component's bytes, for timing parts of a load on their own.
+    pub fn component_bytes(&self) -> Result<Vec<u8>> {
+        Ok(std::fs::read(&self.component)?)
+    }
+
+    /// [`WardenComponentRunner::run`], also reporting how long the load
+    /// took (the rest of the run is [`Components::run`]).
+    pub fn run_split(&self, policy: &Policy) -> Result<(i32, Duration)> {
+        let start = Instant::now();
+        let (loaded, _) = self.load()?;
+        let took = start.elapsed();
+        let options = ComponentRunOptions {
+            program: "workload".into(),
+            notes: None,
+            store: None,
+            bundled: Default::default(),
+            tracer: None,
+        };
+        let outcome = self
+            .components
+            .run(&self.component, &loaded, policy, options)?;
+        match outcome {
+            Outcome::Exited(code) => Ok((code as i32, took)),
+            other => bail!("warden: {other:?}"),
+        }
+    }
+
+    /// One run, from reading the component to the guest's exit.
+    pub fn run(&self, policy: &Policy) -> Result<i32> {
+        self.run_split(policy).map(|(code, _)| code)
+    }
+}
+
+/// The store data of a [`WasiP2Runner`] run.
+pub struct P2Host {
+    ctx: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for P2Host {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// wasmtime's own WASI 0.2 (`wasmtime_wasi::p2`, all of it from
+/// wasmtime-wasi, filesystem included) on an engine configured as
+/// warden's, the component deserialized from its own precompiled artifact
+/// each run and run as `wasi:cli/command` on a tokio current-thread
+/// runtime. The engine, the linker and the runtime are made once.
+pub struct WasiP2Runner {
+    engine: Engine,
+    linker: Linker<P2Host>,
+    runtime: tokio::runtime::Runtime,
+    cwasm: PathBuf,
+}
+
+impl WasiP2Runner {
+    /// Compiles `component` once and writes the artifact to `cwasm`; checks
+    /// that the engine is compatible with `warden`'s, i.e. configured the
+    /// same.
+    pub fn new(component: &Path, cwasm: &Path, warden: &Components) -> Result<WasiP2Runner> {
+        let engine = Engine::new(&component_engine_config(&EngineSettings::default()))
+            .map_err(wasmtime_err)?;
+        if compat_hash(&engine) != compat_hash(warden.engine()) {
+            bail!("the reference engine is not configured as warden's");
+        }
+        let compiled = Component::from_file(&engine, component).map_err(wasmtime_err)?;
+        std::fs::write(cwasm, compiled.serialize().map_err(wasmtime_err)?)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(wasmtime_err)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        Ok(WasiP2Runner {
+            engine,
+            linker,
+            runtime,
+            cwasm: cwasm.to_path_buf(),
+        })
+    }
+
+    /// One run, from deserializing the component to the guest's exit. The
+    /// context is built as the wasmtime CLI builds it (it, too, allows
+    /// blocking the current thread, so that file reads skip tokio's
+    /// blocking pool).
+    pub fn run(&self, spec: &RunSpec) -> Result<i32> {
+        // SAFETY: the artifact was written by `new` from this engine.
+        let component = unsafe { Component::deserialize_file(&self.engine, &self.cwasm) }
+            .map_err(wasmtime_err)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(wasmtime_err)?;
+        let pre = wasmtime_wasi::p2::bindings::CommandPre::new(pre).map_err(wasmtime_err)?;
+        let mut builder = WasiCtxBuilder::new();
+        builder
+            .allow_blocking_current_thread(true)
+            .arg("workload")
+            .args(&spec.args)
+            .stdout(wasmtime_wasi::p2::pipe::SinkOutputStream)
+            .inherit_stderr();
+        if let Some(p) = &spec.preopen {
+            builder
+                .preopened_dir(&p.host, &p.guest, FsPerms::ReadWrite)
+                .map_err(wasmtime_err)?;
+        }
+        let host = P2Host {
+            ctx: builder.build(),
+            table: ResourceTable::new(),
+        };
+        let mut store = Store::new(&self.engine, host);
+        // As warden: epochs are checked, but nothing advances them here.
+        store.set_epoch_deadline(1);
+        let result = self.runtime.block_on(async {
+            let command = pre.instantiate_async(&mut store).await?;
+            command.wasi_cli_run().call_run(&mut store).await
+        });
+        match result {
+            Ok(Ok(())) => Ok(0),
+            Ok(Err(())) => Ok(1),
+            Err(e) => match e.downcast_ref::<I32Exit>() {
+                Some(exit) => Ok(exit.0),
+                None => Err(wasmtime_err(e)),
+            },
+        }
+    }
+}
