@@ -110,8 +110,8 @@ fn print_startup(s: &Startup) {
     println!(
         "warden's hello, {:.0} µs: load {:.0} µs (of which reading the {} KiB component \
          {:.0} µs and its cache key, a SHA-256 of it, {:.0} µs) + Components::run {:.0} µs \
-         (of which building the linker {:.0} µs, timed apart; a new tokio runtime, which \
-         Components keeps between runs, would add {:.0} µs to build and drop); \
+         (the linker, built once per engine, would add {:.0} µs per run; a new tokio \
+         runtime, which Components keeps between runs, would add {:.0} µs to build and drop); \
          wasmtime-wasi's whole run {} µs",
         us(s.whole),
         us(s.load),
@@ -297,13 +297,7 @@ fn main() -> Result<()> {
         }
         let medians = [0, 1, 2].map(|k| (!samples[k].is_empty()).then(|| median(&samples[k])));
         if w.key == "hello" && medians[2].is_some() {
-            startup = Some(take_apart(
-                &warden,
-                &policy,
-                reps,
-                &loads.borrow(),
-                medians,
-            )?);
+            startup = Some(take_apart(&warden, reps, &loads.borrow(), medians)?);
         }
         let show = |d: Option<Duration>| d.map_or("-".into(), |d| format!("{:.2} ms", ms(d)));
         eprintln!(
@@ -336,7 +330,6 @@ fn main() -> Result<()> {
 /// `reps` times on its own; and what building a tokio runtime costs.
 fn take_apart(
     warden: &WardenComponentRunner,
-    policy: &warden_policy::Policy,
     reps: usize,
     loads: &[Duration],
     medians: [Option<Duration>; 3],
@@ -354,7 +347,6 @@ fn take_apart(
     // The key's engine part differs between a kernel and components; its
     // cost is the SHA-256 of the bytes.
     let kernel = Kernel::new(EngineSettings::default())?;
-    let (loaded, _) = warden.load()?;
     let engine = warden.components.engine();
     Ok(Startup {
         whole: medians[2].unwrap_or_default(),
@@ -369,8 +361,8 @@ fn take_apart(
         })?,
         component_kib: bytes.len() / 1024,
         linker: timed(&mut || {
-            let linker = warden_components::linker::build(engine, &loaded.component, policy)
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let linker =
+                warden_components::linker::base(engine).map_err(|e| anyhow::anyhow!("{e:?}"))?;
             std::hint::black_box(linker);
             Ok(())
         })?,

@@ -32,23 +32,62 @@ fn families(sub: Subsystem) -> &'static [&'static str] {
     }
 }
 
-/// Every WASI interface warden gives components, for this policy.
-pub fn build(
-    engine: &Engine,
-    component: &Component,
-    policy: &Policy,
-) -> wasmtime::Result<Linker<Host>> {
+/// Every WASI interface warden gives components, with no subsystem
+/// denied: the same for every component and policy of an engine, so it is
+/// built once ([`crate::Components`] keeps it).
+pub fn base(engine: &Engine) -> wasmtime::Result<Linker<Host>> {
     let mut linker = Linker::new(engine);
-    // WASI 0.3 components also import 0.2 interfaces (Rust's standard
-    // library is built on them), so both are always linked.
     add_wasi_p2(&mut linker)?;
     add_wasi_p3(&mut linker)?;
     // Outbound HTTP is linked always; the hooks refuse every origin the
     // policy does not list.
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
-    deny(&mut linker, engine, component, policy)?;
     Ok(linker)
+}
+
+/// The interfaces of a denied subsystem that `component` imports: those
+/// whose functions [`deny`] replaces.
+fn denied_imports(
+    engine: &Engine,
+    component: &Component,
+    policy: &Policy,
+) -> Vec<(Subsystem, String)> {
+    let denied: Vec<Subsystem> = [Subsystem::Clocks, Subsystem::Random, Subsystem::Exit]
+        .into_iter()
+        .filter(|s| !policy.allows(*s))
+        .collect();
+    if denied.is_empty() {
+        return Vec::new();
+    }
+    component
+        .component_type()
+        .imports(engine)
+        .filter_map(|(name, _)| {
+            denied
+                .iter()
+                .find(|s| families(**s).iter().any(|f| name.starts_with(f)))
+                .map(|s| (*s, name.to_string()))
+        })
+        .collect()
+}
+
+/// The linker for `component` under `policy`: `base` itself, or, when
+/// the component imports from a denied subsystem, a copy whose functions
+/// of that subsystem stop the guest.
+pub fn for_component<'a>(
+    base: &'a Linker<Host>,
+    engine: &Engine,
+    component: &Component,
+    policy: &Policy,
+) -> wasmtime::Result<std::borrow::Cow<'a, Linker<Host>>> {
+    let denied = denied_imports(engine, component, policy);
+    if denied.is_empty() {
+        return Ok(std::borrow::Cow::Borrowed(base));
+    }
+    let mut linker = base.clone();
+    deny(&mut linker, engine, component, &denied)?;
+    Ok(std::borrow::Cow::Owned(linker))
 }
 
 /// `wasi:io` over the store's resource table.
@@ -109,28 +148,17 @@ pub fn add_wasi_p3<T: VfsView + 'static>(l: &mut Linker<T>) -> wasmtime::Result<
     Ok(())
 }
 
-/// Replaces each function the component imports from a denied subsystem
-/// with one that stops the guest and notes the denial.
+/// Replaces each function of the `denied` imports with one that stops
+/// the guest, notes the denial and traces it.
 fn deny(
     linker: &mut Linker<Host>,
     engine: &Engine,
     component: &Component,
-    policy: &Policy,
+    denied: &[(Subsystem, String)],
 ) -> wasmtime::Result<()> {
-    let denied: Vec<Subsystem> = [Subsystem::Clocks, Subsystem::Random, Subsystem::Exit]
-        .into_iter()
-        .filter(|s| !policy.allows(*s))
-        .collect();
-    if denied.is_empty() {
-        return Ok(());
-    }
     linker.allow_shadowing(true);
     for (name, item) in component.component_type().imports(engine) {
-        let Some(sub) = denied
-            .iter()
-            .copied()
-            .find(|s| families(*s).iter().any(|f| name.starts_with(f)))
-        else {
+        let Some(sub) = denied.iter().find(|(_, n)| n == name).map(|(s, _)| *s) else {
             continue;
         };
         let ComponentItem::ComponentInstance(instance) = item.ty else {

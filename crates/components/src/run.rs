@@ -19,7 +19,7 @@ use warden_kernel::{
     CacheMode, CompileEvent, EngineSettings, Kernel, KernelError, Outcome, DEFAULT_MAX_STACK,
 };
 use warden_policy::{Policy, StdioMode, Subsystem};
-use wasmtime::component::{Component, InstancePre, ResourceTable};
+use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
 use wasmtime::{Config, Engine, OptLevel, Store, Trap};
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
@@ -76,6 +76,8 @@ pub struct Components {
     /// next run (each run used to build and drop its own). A run takes it
     /// out, so runs on several threads at once never share one.
     idle_runtime: Arc<Mutex<Option<tokio::runtime::Runtime>>>,
+    /// Every WASI interface, no subsystem denied: built once per engine.
+    linker: Arc<Linker<Host>>,
 }
 
 /// Whether `bytes` are a component (as opposed to a core module).
@@ -94,8 +96,10 @@ impl Components {
         let stack = settings.max_stack.unwrap_or(DEFAULT_MAX_STACK) as usize;
         config.max_wasm_stack(stack);
         config.async_stack_size(stack.max(2 << 20) + (1 << 20));
+        let engine = Engine::new(&config)?;
         Ok(Components {
-            engine: Engine::new(&config)?,
+            linker: Arc::new(linker::base(&engine)?),
+            engine,
             settings,
             idle_runtime: Arc::default(),
         })
@@ -168,7 +172,7 @@ impl Components {
         options: ComponentRunOptions,
     ) -> Result<Outcome, ComponentError> {
         let notes = Arc::new(DenialNotes::new(options.notes));
-        let linker = linker::build(&self.engine, &loaded.component, policy)
+        let linker = linker::for_component(&self.linker, &self.engine, &loaded.component, policy)
             .map_err(|e| ComponentError::Host(format!("{e:#}")))?;
         let pre =
             linker

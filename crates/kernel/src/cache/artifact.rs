@@ -58,9 +58,17 @@ impl Artifact for Component {
         engine: &Engine,
         mut file: std::fs::File,
     ) -> wasmtime::Result<Self> {
-        // wasmtime maps only modules from an open file; a component is read
-        // from the same open file (never reopened by path, which could be
-        // another file by now).
+        // wasmtime maps a component only from a path. `/proc/self/fd/N`
+        // names this open file itself (the inode that was checked), never
+        // whatever the cache path holds by now.
+        use std::os::fd::AsRawFd;
+        let this_file = format!("/proc/self/fd/{}", file.as_raw_fd());
+        // SAFETY: passed on to the caller (see the trait): the path is the
+        // open file, kept open across the call.
+        if let Ok(component) = unsafe { Component::deserialize_file(engine, &this_file) } {
+            return Ok(component);
+        }
+        // No /proc: read it from the same open file.
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)?;
         // SAFETY: passed on to the caller (see the trait); the bytes are
