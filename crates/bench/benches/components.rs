@@ -8,8 +8,9 @@
 //! wasm32-wasip2 component and natively. Every timing is a whole run, in
 //! this process:
 //!
-//! - warden: read the `.wasm` and `Components::load` (cache key, the
-//!   compiled component from the warm cache, its world), then
+//! - warden: `Components::load_file` (the cache's index knows the settled
+//!   file, so the compiled component comes from the warm cache without
+//!   reading or hashing the `.wasm`; then its world), then
 //!   `Components::run` (linker, WASI context, store, instantiate,
 //!   `wasi:cli/run` on the tokio runtime `Components` keeps), as `warden
 //!   run` does;
@@ -108,8 +109,8 @@ fn print_startup(s: &Startup) {
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     println!();
     println!(
-        "warden's hello, {:.0} µs: load {:.0} µs (of which reading the {} KiB component \
-         {:.0} µs and its cache key, a SHA-256 of it, {:.0} µs) + Components::run {:.0} µs \
+        "warden's hello, {:.0} µs: load {:.0} µs (a warm load neither reads the {} KiB \
+         component, {:.0} µs, nor hashes it for its cache key, {:.0} µs) + Components::run {:.0} µs \
          (the linker, built once per engine, would add {:.0} µs per run; a new tokio \
          runtime, which Components keeps between runs, would add {:.0} µs to build and drop); \
          wasmtime-wasi's whole run {} µs",

@@ -95,8 +95,9 @@ pub fn component_engine_config(settings: &EngineSettings) -> Config {
     config
 }
 
-/// warden, as `warden run` runs a component: read the file,
-/// [`Components::load`] from a warm compile cache, [`Components::run`].
+/// warden, as `warden run` runs a component: [`Components::load_file`]
+/// from a warm compile cache (whose index knows the settled file, so it
+/// is neither read nor hashed), [`Components::run`].
 pub struct WardenComponentRunner {
     pub components: Components,
     component: PathBuf,
@@ -131,17 +132,13 @@ impl WardenComponentRunner {
         Ok(runner)
     }
 
-    /// `warden run`'s load: the file's bytes, then [`Components::load`];
-    /// also whether that compiled.
+    /// `warden run`'s load, [`Components::load_file`]; also whether that
+    /// compiled.
     pub fn load(&self) -> Result<(Loaded, bool)> {
-        let bytes = std::fs::read(&self.component)
-            .with_context(|| format!("cannot read {}", self.component.display()))?;
         let mut compiled = false;
         let loaded = self
             .components
-            .load(&self.component, &bytes, &self.cache, &mut |_| {
-                compiled = true
-            })?;
+            .load_file(&self.component, &self.cache, &mut |_| compiled = true)?;
         Ok((loaded, compiled))
     }
 

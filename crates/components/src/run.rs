@@ -28,6 +28,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 /// bad input (exit 2) except [`ComponentError::Host`].
 #[derive(Debug, thiserror::Error)]
 pub enum ComponentError {
+    #[error("cannot read {path}: {reason}")]
+    Read { path: PathBuf, reason: String },
     #[error("{path} is not a valid WebAssembly component: {reason}")]
     Invalid { path: PathBuf, reason: String },
     #[error("{path}: {reason}")]
@@ -147,12 +149,41 @@ impl Components {
         cache: &CacheMode,
         on_event: &mut dyn FnMut(CompileEvent),
     ) -> Result<Loaded, ComponentError> {
-        let component = cache.get_or_compile(&self.engine, bytes, on_event, || {
-            Component::new(&self.engine, bytes).map_err(|e| ComponentError::Invalid {
+        let component =
+            cache.get_or_compile(&self.engine, bytes, on_event, || self.compile(path, bytes))?;
+        self.loaded(path, component)
+    }
+
+    /// [`Components::load`] of the file at `path`, which a warm start
+    /// finds in the cache without reading it.
+    pub fn load_file(
+        &self,
+        path: &Path,
+        cache: &CacheMode,
+        on_event: &mut dyn FnMut(CompileEvent),
+    ) -> Result<Loaded, ComponentError> {
+        let component = cache.get_or_compile_file(
+            &self.engine,
+            path,
+            on_event,
+            |e| ComponentError::Read {
                 path: path.to_path_buf(),
-                reason: one_line(&format!("{e:#}")),
-            })
-        })?;
+                reason: e.to_string(),
+            },
+            |bytes| self.compile(path, bytes),
+        )?;
+        self.loaded(path, component)
+    }
+
+    fn compile(&self, path: &Path, bytes: &[u8]) -> Result<Component, ComponentError> {
+        Component::new(&self.engine, bytes).map_err(|e| ComponentError::Invalid {
+            path: path.to_path_buf(),
+            reason: one_line(&format!("{e:#}")),
+        })
+    }
+
+    /// The component with its world, if `warden run` runs that world.
+    fn loaded(&self, path: &Path, component: Component) -> Result<Loaded, ComponentError> {
         let world = World::of(&self.engine, &component);
         if let Some(reason) = world.not_runnable() {
             return Err(ComponentError::World {

@@ -31,10 +31,11 @@ pub fn is_component_file(path: &Path) -> bool {
         && warden_components::is_component(&header)
 }
 
-/// Loads and runs the component `bytes` (from `path`) under `policy`.
+/// Loads and runs the component at `path` (or its `bytes`, from a bundle
+/// or already read) under `policy`.
 pub fn run(
     path: &Path,
-    bytes: &[u8],
+    bytes: Option<&[u8]>,
     policy: &Policy,
     cache: &CacheMode,
     options: ComponentRunOptions,
@@ -44,9 +45,12 @@ pub fn run(
         max_stack: policy.limits.max_stack,
     })
     .map_err(|e| Failure::host(format!("{e:#}")))?;
-    let loaded = components
-        .load(path, bytes, cache, &mut crate::run::progress(path))
-        .map_err(failure)?;
+    let mut progress = crate::run::progress(path);
+    let loaded = match bytes {
+        Some(bytes) => components.load(path, bytes, cache, &mut progress),
+        None => components.load_file(path, cache, &mut progress),
+    }
+    .map_err(failure)?;
     let store = options.store.clone();
     let outcome = components
         .run(path, &loaded, policy, options)

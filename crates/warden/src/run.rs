@@ -209,12 +209,11 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     let files = StoreFiles::of(&args.store, &args.key_file);
     state::check_mounts(&policy.mounts, &files.state(&cache))?;
     let module_path = &workload.path;
-    let component = match &workload.code {
-        Code::Component(bytes) => Some(bytes.to_vec()),
-        Code::File(path) if crate::component::is_component_file(path) => Some(
-            std::fs::read(path)
-                .map_err(|e| Failure::bad_input(format!("cannot read {}: {e}", path.display())))?,
-        ),
+    // A component: its bytes (from a bundle, or read for --expect-digest),
+    // or a file the loader reads only if the cache does not know it.
+    let component: Option<Option<&[u8]>> = match &workload.code {
+        Code::Component(bytes) => Some(Some(bytes)),
+        Code::File(path) if crate::component::is_component_file(path) => Some(None),
         _ => None,
     };
     if let Some(bytes) = component {
@@ -236,7 +235,7 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
             bundled: workload.bundled.clone(),
             tracer: tracer(&args.trace)?,
         };
-        return crate::component::run(module_path, &bytes, policy, &cache, options);
+        return crate::component::run(module_path, bytes, policy, &cache, options);
     }
     let settings = EngineSettings {
         fuel: policy.limits.fuel.is_some(),

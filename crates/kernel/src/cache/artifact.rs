@@ -2,7 +2,7 @@
 //! components, and the one entry point components use
 //! ([`CacheMode::get_or_compile`]).
 
-use super::{CacheMode, CompileEvent};
+use super::{CacheMode, CompileEvent, ModuleFile};
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::time::Instant;
@@ -97,6 +97,55 @@ pub(crate) fn cache_key(engine_hash: u64, bytes: &[u8]) -> String {
 }
 
 impl CacheMode {
+    /// [`CacheMode::get_or_compile`] for the file at `path`, which a warm
+    /// start need not even read: as for modules ([`crate::Kernel::load`]),
+    /// the cache's index remembers the key of a settled file by its
+    /// identity and change time. `compile` gets the bytes when there is
+    /// something to compile; `read_error` says why the file could not be
+    /// read.
+    pub fn get_or_compile_file<A: Artifact, E>(
+        &self,
+        engine: &Engine,
+        path: &std::path::Path,
+        on_event: &mut dyn FnMut(CompileEvent),
+        read_error: impl Fn(std::io::Error) -> E,
+        compile: impl FnOnce(&[u8]) -> Result<A, E>,
+    ) -> Result<A, E> {
+        let file = ModuleFile::open(path).map_err(&read_error)?;
+        let cache = self.open();
+        let hash = engine_hash(engine);
+        let known = cache
+            .as_ref()
+            .zip(file.indexable())
+            .and_then(|(cache, stamp)| stamp.lookup(cache, hash));
+        if let (Some(cache), Some(key)) = (&cache, &known) {
+            if let Some(found) = cache.load_artifact(engine, key) {
+                return Ok(found);
+            }
+        }
+        let (bytes, stamp) = file.read().map_err(&read_error)?;
+        let key = known.clone().unwrap_or_else(|| cache_key(hash, &bytes));
+        let cached = cache.as_ref().and_then(|c| c.load_artifact(engine, &key));
+        let artifact = match cached {
+            Some(found) => found,
+            None => {
+                on_event(CompileEvent::Started);
+                let start = Instant::now();
+                let compiled = compile(&bytes)?;
+                on_event(CompileEvent::Finished(start.elapsed()));
+                if let Some(cache) = &cache {
+                    let _ = cache.write_artifact(&key, &compiled);
+                }
+                compiled
+            }
+        };
+        if let (Some(cache), None, Some(stamp)) = (&cache, &known, stamp) {
+            // Best effort: without the index the next run hashes again.
+            let _ = stamp.record(cache, hash, &key);
+        }
+        Ok(artifact)
+    }
+
     /// The compiled artifact of `bytes` for `engine` from the cache, or
     /// `compile` it and keep it (a cache that cannot be written only costs
     /// a compile next time). `on_event` hears of a compile.
