@@ -4,11 +4,29 @@
 
 use crate::ctx::Host;
 use crate::fs::VfsView;
-use warden_kernel::note::Denial;
+use std::sync::Arc;
+use warden_kernel::note::{Denial, DenialNotes};
+use warden_kernel::trace::Tracer;
 use warden_policy::{Policy, Subsystem};
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, HasData, Linker, ResourceTable, Val};
 use wasmtime::Engine;
+
+/// What a store must give the functions that stand in for a denied
+/// subsystem's: where to note the denial and trace the call.
+pub trait Denials: Send {
+    fn notes(&self) -> &DenialNotes;
+    fn tracer(&self) -> Option<&Arc<Tracer>>;
+}
+
+impl Denials for Host {
+    fn notes(&self) -> &DenialNotes {
+        &self.notes
+    }
+    fn tracer(&self) -> Option<&Arc<Tracer>> {
+        self.tracer.as_ref()
+    }
+}
 
 /// Why a component was stopped by the policy at a call.
 #[derive(Debug, thiserror::Error)]
@@ -75,12 +93,12 @@ fn denied_imports(
 /// The linker for `component` under `policy`: `base` itself, or, when
 /// the component imports from a denied subsystem, a copy whose functions
 /// of that subsystem stop the guest.
-pub fn for_component<'a>(
-    base: &'a Linker<Host>,
+pub fn for_component<'a, T: Denials + 'static>(
+    base: &'a Linker<T>,
     engine: &Engine,
     component: &Component,
     policy: &Policy,
-) -> wasmtime::Result<std::borrow::Cow<'a, Linker<Host>>> {
+) -> wasmtime::Result<std::borrow::Cow<'a, Linker<T>>> {
     let denied = denied_imports(engine, component, policy);
     if denied.is_empty() {
         return Ok(std::borrow::Cow::Borrowed(base));
@@ -101,11 +119,27 @@ impl HasData for HasIo {
 /// `add_to_linker_with_options_async`) except `wasi:filesystem`, which is
 /// warden's, over the kernel's VFS ([`crate::fs`]).
 pub fn add_wasi_p2<T: VfsView + 'static>(l: &mut Linker<T>) -> wasmtime::Result<()> {
+    add_wasi_p2_without_sockets(l)?;
+    use wasmtime_wasi::p2::bindings::sockets;
+    use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsView};
+    sockets::tcp::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    sockets::udp::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    sockets::tcp_create_socket::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    sockets::udp_create_socket::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    sockets::instance_network::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    sockets::network::add_to_linker::<T, WasiSockets>(l, &Default::default(), T::sockets)?;
+    sockets::ip_name_lookup::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    Ok(())
+}
+
+/// [`add_wasi_p2`] without `wasi:sockets` (for `warden serve`'s apps).
+pub fn add_wasi_p2_without_sockets<T: VfsView + 'static>(
+    l: &mut Linker<T>,
+) -> wasmtime::Result<()> {
     use wasmtime_wasi::cli::{WasiCli, WasiCliView};
     use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
-    use wasmtime_wasi::p2::bindings::{cli, clocks, io, random, sockets};
+    use wasmtime_wasi::p2::bindings::{cli, clocks, io, random};
     use wasmtime_wasi::random::WasiRandom;
-    use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsView};
     io::error::add_to_linker::<T, HasIo>(l, |t| t.ctx().table)?;
     io::poll::add_to_linker::<T, HasIo>(l, |t| t.ctx().table)?;
     io::streams::add_to_linker::<T, HasIo>(l, |t| t.ctx().table)?;
@@ -124,13 +158,6 @@ pub fn add_wasi_p2<T: VfsView + 'static>(l: &mut Linker<T>) -> wasmtime::Result<
     cli::terminal_stdin::add_to_linker::<T, WasiCli>(l, T::cli)?;
     cli::terminal_stdout::add_to_linker::<T, WasiCli>(l, T::cli)?;
     cli::terminal_stderr::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    sockets::tcp::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
-    sockets::udp::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
-    sockets::tcp_create_socket::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
-    sockets::udp_create_socket::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
-    sockets::instance_network::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
-    sockets::network::add_to_linker::<T, WasiSockets>(l, &Default::default(), T::sockets)?;
-    sockets::ip_name_lookup::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
     crate::fs::add_to_linker(l)?;
     Ok(())
 }
@@ -139,19 +166,26 @@ pub fn add_wasi_p2<T: VfsView + 'static>(l: &mut Linker<T>) -> wasmtime::Result<
 /// `p3::add_to_linker`) except `wasi:filesystem`, which is warden's, over
 /// the kernel's VFS and the same table of descriptors as 0.2.
 pub fn add_wasi_p3<T: VfsView + 'static>(l: &mut Linker<T>) -> wasmtime::Result<()> {
-    use wasmtime_wasi::p3::{cli, clocks, random, sockets};
+    add_wasi_p3_without_sockets(l)?;
+    wasmtime_wasi::p3::sockets::add_to_linker(l)
+}
+
+/// [`add_wasi_p3`] without `wasi:sockets` (for `warden serve`'s apps).
+pub fn add_wasi_p3_without_sockets<T: VfsView + 'static>(
+    l: &mut Linker<T>,
+) -> wasmtime::Result<()> {
+    use wasmtime_wasi::p3::{cli, clocks, random};
     cli::add_to_linker(l)?;
     clocks::add_to_linker(l)?;
     random::add_to_linker(l)?;
-    sockets::add_to_linker(l)?;
     crate::fs::add_p3_to_linker(l)?;
     Ok(())
 }
 
 /// Replaces each function of the `denied` imports with one that stops
 /// the guest, notes the denial and traces it.
-fn deny(
-    linker: &mut Linker<Host>,
+fn deny<T: Denials + 'static>(
+    linker: &mut Linker<T>,
     engine: &Engine,
     component: &Component,
     denied: &[(Subsystem, String)],
@@ -172,9 +206,9 @@ fn deny(
             };
             let function = format!("{interface}#{func}");
             let is_exit = sub == Subsystem::Exit;
-            let stop = move |store: &Host, params: &[Val]| -> wasmtime::Error {
-                store.notes.denied(Denial::Subsystem(sub));
-                if let Some(tracer) = &store.tracer {
+            let stop = move |store: &T, params: &[Val]| -> wasmtime::Error {
+                store.notes().denied(Denial::Subsystem(sub));
+                if let Some(tracer) = store.tracer() {
                     crate::trace::denied(tracer, &function, sub.name());
                 }
                 if is_exit {

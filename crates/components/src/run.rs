@@ -82,6 +82,21 @@ pub struct Components {
     linker: Arc<Linker<Host>>,
 }
 
+/// The engine settings every component engine of warden has (`warden run`
+/// and `warden serve`, which adds its instance allocator).
+pub fn engine_config(settings: &EngineSettings) -> Config {
+    let mut config = Config::new();
+    config.cranelift_opt_level(OptLevel::Speed);
+    config.wasm_component_model(true);
+    config.wasm_component_model_async(true);
+    config.epoch_interruption(true);
+    config.consume_fuel(settings.fuel);
+    let stack = settings.max_stack.unwrap_or(DEFAULT_MAX_STACK) as usize;
+    config.max_wasm_stack(stack);
+    config.async_stack_size(stack.max(2 << 20) + (1 << 20));
+    config
+}
+
 /// Whether `bytes` are a component (as opposed to a core module).
 pub fn is_component(bytes: &[u8]) -> bool {
     wasmparser::Parser::is_component(bytes)
@@ -89,16 +104,7 @@ pub fn is_component(bytes: &[u8]) -> bool {
 
 impl Components {
     pub fn new(settings: EngineSettings) -> wasmtime::Result<Components> {
-        let mut config = Config::new();
-        config.cranelift_opt_level(OptLevel::Speed);
-        config.wasm_component_model(true);
-        config.wasm_component_model_async(true);
-        config.epoch_interruption(true);
-        config.consume_fuel(settings.fuel);
-        let stack = settings.max_stack.unwrap_or(DEFAULT_MAX_STACK) as usize;
-        config.max_wasm_stack(stack);
-        config.async_stack_size(stack.max(2 << 20) + (1 << 20));
-        let engine = Engine::new(&config)?;
+        let engine = Engine::new(&engine_config(&settings))?;
         Ok(Components {
             linker: Arc::new(linker::base(&engine)?),
             engine,
@@ -446,11 +452,11 @@ fn classify(err: wasmtime::Error, policy: &Policy, settings: &EngineSettings) ->
 }
 
 /// What a component imports that warden does not provide, in one line.
-fn import_error(err: &wasmtime::Error) -> String {
+pub fn import_error(err: &wasmtime::Error) -> String {
     let text = one_line(&format!("{err:#}"));
     format!("{text} (warden provides WASI 0.2 and 0.3: wasi:cli, wasi:clocks, wasi:filesystem, wasi:http, wasi:io, wasi:random, wasi:sockets)")
 }
 
-fn one_line(message: &str) -> String {
+pub fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
 }

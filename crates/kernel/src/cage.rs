@@ -191,6 +191,12 @@ impl Limiter {
         Limiter::new(self.max_memory, self.total.clone())
     }
 
+    /// Linear memory this cage's memories have now, in bytes (memories
+    /// never shrink: at the end of a run, its peak).
+    pub fn counted(&self) -> u64 {
+        self.counted
+    }
+
     /// The run's total memory limit, in bytes.
     pub fn total_limit(&self) -> u64 {
         self.total.limit()

@@ -31,6 +31,32 @@ pub struct Config {
     #[serde(default)]
     limits: LimitsConfig,
     entrypoint: Option<String>,
+    // The keys below belong to an `[[app]]` of a `warden serve` manifest
+    // only (`Config::take_app`); `into_policy` refuses them elsewhere.
+    name: Option<Spanned<String>>,
+    route: Option<Spanned<String>>,
+    component: Option<Spanned<PathBuf>>,
+    version: Option<Spanned<String>>,
+    key_value_stores: Option<Spanned<Vec<Spanned<String>>>>,
+    variables: Option<Spanned<BTreeMap<String, String>>>,
+}
+
+/// The keys of a `warden serve` app beside those of a workload: where it
+/// is routed and what it may use besides the policy. Spans are byte
+/// offsets into the manifest, for errors that name a line.
+#[derive(Debug, Default)]
+pub struct AppKeys {
+    pub name: Option<Spanned<String>>,
+    pub route: Option<Spanned<String>>,
+    pub component: Option<Spanned<PathBuf>>,
+    pub version: Option<String>,
+    /// `None`: the key was not given (the app gets `default`).
+    pub key_value_stores: Option<Vec<Spanned<String>>>,
+    pub variables: BTreeMap<String, String>,
+    /// Largest request body, in bytes.
+    pub max_body_size: Option<u64>,
+    /// Requests handled at once; past it, 503.
+    pub max_concurrent: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -95,6 +121,9 @@ struct LimitsConfig {
     fuel: Option<u64>,
     timeout: Option<ConfigDuration>,
     max_processes: Option<u32>,
+    // `[[app]]` only.
+    max_body_size: Option<Spanned<Size>>,
+    max_concurrent: Option<Spanned<u32>>,
 }
 
 impl Config {
@@ -115,9 +144,64 @@ impl Config {
         })
     }
 
+    /// Takes the keys of a `warden serve` app out of the config, leaving
+    /// the workload's.
+    pub fn take_app(&mut self) -> AppKeys {
+        AppKeys {
+            name: self.name.take(),
+            route: self.route.take(),
+            component: self.component.take(),
+            version: self.version.take().map(Spanned::into_inner),
+            key_value_stores: self.key_value_stores.take().map(Spanned::into_inner),
+            variables: self
+                .variables
+                .take()
+                .map(Spanned::into_inner)
+                .unwrap_or_default(),
+            max_body_size: self.limits.max_body_size.take().map(|s| s.into_inner().0),
+            max_concurrent: self.limits.max_concurrent.take().map(Spanned::into_inner),
+        }
+    }
+
+    /// The first `[[app]]`-only key left in the config, with its offset.
+    fn app_key_left(&self) -> Option<(&'static str, usize)> {
+        let span = |s: Option<std::ops::Range<usize>>, key| s.map(|r| (key, r.start));
+        span(self.name.as_ref().map(Spanned::span), "name")
+            .or_else(|| span(self.route.as_ref().map(Spanned::span), "route"))
+            .or_else(|| span(self.component.as_ref().map(Spanned::span), "component"))
+            .or_else(|| span(self.version.as_ref().map(Spanned::span), "version"))
+            .or_else(|| {
+                span(
+                    self.key_value_stores.as_ref().map(Spanned::span),
+                    "key_value_stores",
+                )
+            })
+            .or_else(|| span(self.variables.as_ref().map(Spanned::span), "variables"))
+            .or_else(|| {
+                span(
+                    self.limits.max_body_size.as_ref().map(Spanned::span),
+                    "limits.max_body_size",
+                )
+            })
+            .or_else(|| {
+                span(
+                    self.limits.max_concurrent.as_ref().map(Spanned::span),
+                    "limits.max_concurrent",
+                )
+            })
+    }
+
     /// Resolves the config into a policy. Relative host paths are taken
     /// relative to `base` (the config file's directory).
     pub fn into_policy(self, path: &Path, text: &str, base: &Path) -> Result<Policy, PolicyError> {
+        if let Some((key, offset)) = self.app_key_left() {
+            return Err(located(
+                path,
+                text,
+                offset,
+                format!("`{key}` belongs to an `[[app]]` of a `warden serve` manifest"),
+            ));
+        }
         let mut policy = Policy {
             args: self.args,
             entrypoint: self.entrypoint,
@@ -209,7 +293,7 @@ impl Config {
 
 /// Builds an error that names `path:line:column` and, where the line holds
 /// `key = value`, the dotted key under its table header.
-fn located(path: &Path, text: &str, offset: usize, message: String) -> PolicyError {
+pub fn located(path: &Path, text: &str, offset: usize, message: String) -> PolicyError {
     let offset = offset.min(text.len());
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;

@@ -13,7 +13,8 @@ mod net;
 mod values;
 
 pub use canonical::CANONICAL_FORMAT;
-pub use config::{load_policy, Config};
+pub use config::{load_policy, located, AppKeys, Config};
+pub use toml::Spanned;
 pub use error::PolicyError;
 pub use flags::{parse_dir_flag, parse_env_flag, parse_mount_flag, parse_sealed_flag};
 pub use net::{HostPattern, HttpOrigin, NetRule};

@@ -11,7 +11,7 @@ use warden_policy::{
 };
 
 /// The policy flags, shared by `warden run` and `warden bundle`.
-#[derive(Args, Default)]
+#[derive(Args, Default, PartialEq)]
 pub struct PolicyFlags {
     /// Preopen a host directory, read-write (`:ro` suffix: read-only)
     #[arg(long = "dir", value_name = "HOST[::GUEST][:ro]")]

@@ -11,6 +11,7 @@ mod flags;
 mod inspect;
 mod kv;
 mod run;
+mod serve;
 mod state;
 mod workload;
 
@@ -42,6 +43,8 @@ enum Command {
     Cc(cc::CcArgs),
     /// Look into and change the sealed store
     Kv(kv::KvArgs),
+    /// Serve wasi:http apps: a manifest of many, or one component
+    Serve(Box<serve::ServeArgs>),
 }
 
 /// Exit code for bad input: nothing ran.
@@ -126,6 +129,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(args),
         Command::Compile(args) => run::compile(args),
         Command::Cc(args) => cc::run(args).map_err(|e| Failure::bad_input(format!("{e:#}"))),
+        Command::Serve(args) => serve::run(*args),
         Command::Kv(args) => kv::run(args).map(|code| code as u8).map_err(|e| Failure {
             code: 1,
             message: format!("{e:#}"),

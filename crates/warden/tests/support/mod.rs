@@ -7,6 +7,7 @@
 // Each test file uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod serve;
 pub mod wasi_suite;
 
 use std::borrow::BorrowMut;
@@ -62,13 +63,21 @@ fn run_build(cmd: &mut Command, what: &str) {
 /// Builds every Rust guest for `target` (once per test process and
 /// target) and returns the directory of the `.wasm` files.
 fn build_rust_guests(target: &'static str) -> PathBuf {
-    static BUILT: OnceLock<Mutex<HashMap<&'static str, PathBuf>>> = OnceLock::new();
+    build_rust_crate("tests/guests/rust", target)
+}
+
+/// Builds the guest crate in `dir` (relative to the workspace) for
+/// `target`, once per test process, and returns the directory of its
+/// `.wasm` files.
+fn build_rust_crate(dir: &'static str, target: &'static str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<(&'static str, &'static str), PathBuf>>> =
+        OnceLock::new();
     let built = BUILT.get_or_init(Default::default);
     let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(dir) = built.get(target) {
+    if let Some(dir) = built.get(&(dir, target)) {
         return dir.clone();
     }
-    let manifest = workspace_root().join("tests/guests/rust/Cargo.toml");
+    let manifest = workspace_root().join(dir).join("Cargo.toml");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.args(["build", "--release", "--quiet", "--target", target])
@@ -83,10 +92,18 @@ fn build_rust_guests(target: &'static str) -> PathBuf {
         .env_remove("CARGO_ENCODED_RUSTFLAGS");
     // Cargo's own lock on the target directory serialises concurrent
     // test binaries.
-    run_build(&mut cmd, &format!("the Rust test guests for {target}"));
-    let dir = guests_dir().join(target).join("release");
-    built.insert(target, dir.clone());
-    dir
+    run_build(&mut cmd, &format!("the Rust guests of {dir} for {target}"));
+    let out = guests_dir().join(target).join("release");
+    built.insert((dir, target), out.clone());
+    out
+}
+
+/// The `wasi:http` component of the cdylib crate in `dir` (relative to the
+/// workspace) whose library is `lib` (its name with `_` for `-`).
+pub fn http_component(dir: &'static str, lib: &str) -> PathBuf {
+    let path = build_rust_crate(dir, "wasm32-wasip2").join(format!("{lib}.wasm"));
+    assert!(path.is_file(), "no HTTP component {}", path.display());
+    path
 }
 
 /// `tests/guests/rust/src/bin/NAME.rs` built for wasm32-wasip1: a core module.

@@ -1,0 +1,143 @@
+//! The set of apps being served, swapped whole: a redeploy loads what
+//! changed, keeps what did not, and replaces the set in one step, so a
+//! request sees the old set or the new one, never half of each. Requests
+//! in flight keep the app they started with.
+
+use crate::app::{App, FileStamp, LoadError, Runtime};
+use crate::manifest::{AppSpec, Manifest};
+use crate::route::{RouteMatch, Router};
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+/// The apps and their routes.
+#[derive(Default)]
+pub struct Deployment {
+    pub apps: Vec<Arc<App>>,
+    router: Router,
+}
+
+impl Deployment {
+    /// Loads `specs`, reusing the apps of `old` whose spec and file did
+    /// not change. The first app that fails to load fails it all.
+    pub fn build(rt: &Runtime, specs: Vec<AppSpec>, old: &Deployment) -> Result<Deployment, LoadError> {
+        let mut apps = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let same = old.apps.iter().find(|a| {
+                a.spec == spec && a.stamp.is_some() && a.stamp == FileStamp::of(&spec.component)
+            });
+            apps.push(match same {
+                Some(app) => app.clone(),
+                None => Arc::new(App::load(rt, spec)?),
+            });
+        }
+        let router = Router::new(apps.iter().enumerate().map(|(i, a)| (a.spec.route.clone(), i)));
+        Ok(Deployment { apps, router })
+    }
+
+    pub fn lookup(&self, path: &str) -> Option<(Arc<App>, RouteMatch<'_>)> {
+        let m = self.router.lookup(path)?;
+        Some((self.apps[m.app].clone(), m))
+    }
+}
+
+/// Where the apps come from.
+#[derive(Clone)]
+pub enum Source {
+    /// A manifest, read again on every redeploy.
+    Manifest(PathBuf),
+    /// One component on every path (`warden serve COMPONENT`).
+    Single(Box<AppSpec>),
+}
+
+/// The live deployment, and how to make the next one.
+pub struct Deployer {
+    rt: Runtime,
+    source: Source,
+    current: RwLock<Arc<Deployment>>,
+    /// The watched files as they were at the last deployment or attempt:
+    /// a redeploy that failed is not tried again until a file changes.
+    seen: RwLock<Vec<Option<FileStamp>>>,
+}
+
+impl Deployer {
+    /// The first deployment: any failure is fatal (nothing is served).
+    pub fn start(rt: Runtime, source: Source) -> Result<Deployer, String> {
+        let specs = read_source(&source)?;
+        let deployment =
+            Deployment::build(&rt, specs, &Deployment::default()).map_err(|e| e.to_string())?;
+        let deployer = Deployer {
+            rt,
+            source,
+            current: RwLock::new(Arc::new(deployment)),
+            seen: RwLock::new(Vec::new()),
+        };
+        *deployer.seen.write().unwrap_or_else(|e| e.into_inner()) = deployer.watched();
+        Ok(deployer)
+    }
+
+    pub fn current(&self) -> Arc<Deployment> {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Loads the source again and swaps the deployment in; on failure the
+    /// old one keeps serving and the error says why.
+    pub fn redeploy(&self) -> Result<usize, String> {
+        let seen = self.watched();
+        let result = self.deploy_next();
+        *self.seen.write().unwrap_or_else(|e| e.into_inner()) = match result {
+            Ok(_) => self.watched(),
+            Err(_) => seen,
+        };
+        result
+    }
+
+    fn deploy_next(&self) -> Result<usize, String> {
+        let specs = read_source(&self.source)?;
+        let old = self.current();
+        let next = Deployment::build(&self.rt, specs, &old).map_err(|e| e.to_string())?;
+        let changed = next.apps.len() != old.apps.len()
+            || next
+                .apps
+                .iter()
+                .zip(&old.apps)
+                .any(|(a, b)| !Arc::ptr_eq(a, b));
+        let count = next.apps.len();
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        if changed {
+            self.rt.metrics.deploys.inc();
+        }
+        Ok(count)
+    }
+
+    /// Whether the manifest or a component file changed since the last
+    /// deployment or attempt.
+    pub fn changed(&self) -> bool {
+        *self.seen.read().unwrap_or_else(|e| e.into_inner()) != self.watched()
+    }
+
+    /// The stamps of the manifest and of the deployed apps' files.
+    fn watched(&self) -> Vec<Option<FileStamp>> {
+        let mut stamps = Vec::new();
+        if let Source::Manifest(path) = &self.source {
+            stamps.push(FileStamp::of(path));
+        }
+        stamps.extend(
+            self.current()
+                .apps
+                .iter()
+                .map(|a| FileStamp::of(&a.spec.component)),
+        );
+        stamps
+    }
+
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.rt.metrics
+    }
+}
+
+fn read_source(source: &Source) -> Result<Vec<AppSpec>, String> {
+    match source {
+        Source::Manifest(path) => Ok(Manifest::load(path).map_err(|e| e.to_string())?.apps),
+        Source::Single(spec) => Ok(vec![(**spec).clone()]),
+    }
+}

@@ -1,0 +1,221 @@
+//! `warden serve`: many `wasi:http` apps in one host. Each request gets a
+//! fresh instance from the pooling allocator under its app's policy and
+//! limits; state lives only in the sealed store (`wasi:keyvalue`, sealed
+//! mounts); apps are redeployed while serving; Prometheus metrics and a
+//! health endpoint for operations.
+
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod deploy;
+mod host;
+mod log;
+mod logging;
+pub mod manifest;
+pub mod metrics;
+pub mod route;
+pub mod server;
+
+pub use deploy::Source;
+pub use manifest::{AppSpec, Manifest, ManifestError, ServerSettings};
+
+use app::{Runtime, EPOCH_TICK};
+use deploy::Deployer;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use warden_kernel::{CacheMode, EngineSettings};
+use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// Where `warden serve` listens when neither the flag nor the manifest says
+/// (as `wasmtime serve`'s default port, but loopback only).
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+
+/// Instances alive at once, across all apps, when not given.
+pub const DEFAULT_MAX_INSTANCES: u32 = 1000;
+
+/// How `warden serve` runs.
+pub struct Options {
+    pub source: Source,
+    pub addr: SocketAddr,
+    pub metrics_addr: Option<SocketAddr>,
+    /// PEM certificate chain and key.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub store: Option<warden_seal::Store>,
+    pub cache: CacheMode,
+    /// Whether any app may have a fuel limit (instrumented code is slower).
+    pub fuel: bool,
+    /// How often to look for changed files; `None`: only on SIGHUP.
+    pub watch: Option<Duration>,
+    pub max_instances: u32,
+    /// Run on every app's policy before it loads.
+    pub check_policy: app::PolicyCheck,
+}
+
+/// Why serving failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Bad input (exit 2): a manifest, an app, a TLS file, an address.
+    #[error("{0}")]
+    BadInput(String),
+    /// warden itself failed.
+    #[error("{0}")]
+    Host(String),
+}
+
+/// The engine of a server: warden's component settings, the pooling
+/// allocator sized for `max_instances` (on-demand allocation where the
+/// pool's address space cannot be reserved), and an epoch ticker.
+fn engine(fuel: bool, max_instances: u32) -> Result<Engine, ServeError> {
+    let settings = EngineSettings {
+        fuel,
+        max_stack: None,
+    };
+    let mut config = warden_components::engine_config(&settings);
+    let mut pool = PoolingAllocationConfig::default();
+    let n = max_instances.max(1);
+    // A Rust `wasm32-wasip2` component is a few core instances, tables
+    // and memories.
+    pool.total_component_instances(n)
+        .total_core_instances(n.saturating_mul(4))
+        .total_memories(n.saturating_mul(2))
+        .total_tables(n.saturating_mul(4))
+        .total_stacks(n);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    let engine = match Engine::new(&config) {
+        Ok(engine) => engine,
+        Err(e) => {
+            log::server(&format!(
+                "the pooling allocator is not available ({}); instances are allocated on demand",
+                warden_components::one_line(&format!("{e:#}"))
+            ));
+            Engine::new(&warden_components::engine_config(&settings))
+                .map_err(|e| ServeError::Host(format!("cannot create the engine: {e:#}")))?
+        }
+    };
+    let ticker = engine.weak();
+    std::thread::Builder::new()
+        .name("warden-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = ticker.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .map_err(|e| ServeError::Host(format!("cannot start the epoch ticker: {e}")))?;
+    Ok(engine)
+}
+
+/// Serves until SIGINT or SIGTERM, then drains and returns. Prints
+/// `Serving HTTP on URL` on stderr once listening.
+pub fn run(options: Options) -> Result<(), ServeError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ServeError::Host(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(run_async(options))
+}
+
+async fn run_async(options: Options) -> Result<(), ServeError> {
+    let engine = engine(options.fuel, options.max_instances)?;
+    let rt = Runtime {
+        linker: Arc::new(
+            host::base_linker(&engine)
+                .map_err(|e| ServeError::Host(format!("cannot link the app imports: {e:#}")))?,
+        ),
+        engine,
+        cache: Arc::new(options.cache),
+        store: options.store.clone(),
+        metrics: metrics::Metrics::new(),
+        check_policy: options.check_policy.clone(),
+    };
+    let tls = match &options.tls {
+        Some((cert, key)) => Some(server::tls_acceptor(cert, key).map_err(ServeError::BadInput)?),
+        None => None,
+    };
+    let deployer = Arc::new(
+        Deployer::start(rt, options.source.clone()).map_err(ServeError::BadInput)?,
+    );
+    let listener = tokio::net::TcpListener::bind(options.addr)
+        .await
+        .map_err(|e| ServeError::BadInput(format!("cannot listen on {}: {e}", options.addr)))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| ServeError::Host(e.to_string()))?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    eprintln!("Serving HTTP on {scheme}://{local}/");
+    if tls.is_none() && !local.ip().is_loopback() {
+        log::server(&format!(
+            "warning: serving plain HTTP on {local}, which is not a loopback address; give --tls-cert and --tls-key to encrypt"
+        ));
+    }
+    if let Some(addr) = options.metrics_addr {
+        let metrics = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| ServeError::BadInput(format!("cannot listen on {addr} for metrics: {e}")))?;
+        let local = metrics.local_addr().map_err(|e| ServeError::Host(e.to_string()))?;
+        log::server(&format!("metrics on http://{local}/metrics"));
+        tokio::spawn(server::serve_metrics(metrics, deployer.clone()));
+    }
+    for app in &deployer.current().apps {
+        log::line(
+            &app.spec.name,
+            "deployed",
+            &format!("{} at {} ({})", app.spec.route, app.spec.component.display(), app.digest),
+        );
+    }
+    tokio::spawn(watch(deployer.clone(), options.watch));
+    let site = server::Site {
+        deployer,
+        scheme,
+        local,
+    };
+    server::serve(listener, site, tls, shutdown_signal()).await;
+    log::server("stopped");
+    Ok(())
+}
+
+/// Resolves at SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        // Without signal handlers, run until killed.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+    log::server("shutting down: no new connections; waiting for requests in flight");
+}
+
+/// Redeploys on SIGHUP, and when a watched file changes.
+async fn watch(deployer: Arc<Deployer>, every: Option<Duration>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = signal(SignalKind::hangup()).ok();
+    let mut tick = every.map(tokio::time::interval);
+    loop {
+        let forced = tokio::select! {
+            Some(_) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => true,
+            _ = async { match tick.as_mut() { Some(t) => t.tick().await, None => std::future::pending().await } } => false,
+        };
+        let redeploy = forced || {
+            let d = deployer.clone();
+            tokio::task::spawn_blocking(move || d.changed()).await.unwrap_or(false)
+        };
+        if !redeploy {
+            continue;
+        }
+        let d = deployer.clone();
+        match tokio::task::spawn_blocking(move || d.redeploy()).await {
+            Ok(Ok(count)) => log::server(&format!("deployed {count} app(s)")),
+            Ok(Err(e)) => {
+                deployer.metrics().deploy_failures.inc();
+                log::server(&format!("redeploy refused, the previous apps keep serving: {e}"));
+            }
+            Err(e) => log::server(&format!("redeploy failed: {e}")),
+        }
+    }
+}

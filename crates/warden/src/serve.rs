@@ -1,0 +1,159 @@
+//! `warden serve`: a manifest of apps, or one component like `wasmtime
+//! serve`.
+
+use crate::flags::PolicyFlags;
+use crate::run::{cache_mode, StoreFiles};
+use crate::{state, Failure};
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use warden_serve::{AppSpec, Manifest, Options, ServeError, Source};
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: the manifest's `server.addr`, else 127.0.0.1:8080]
+    #[arg(long, value_name = "HOST:PORT")]
+    addr: Option<SocketAddr>,
+    /// Serve Prometheus metrics on this address, at /metrics
+    #[arg(long = "metrics-addr", value_name = "HOST:PORT")]
+    metrics_addr: Option<SocketAddr>,
+    /// PEM certificate chain for TLS (with --tls-key)
+    #[arg(long = "tls-cert", value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS (with --tls-cert)
+    #[arg(long = "tls-key", value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// The sealed store file [default: $WARDEN_STORE, else DATA_DIR/warden/store.redb]
+    #[arg(long, value_name = "PATH")]
+    store: Option<PathBuf>,
+    /// The sealed store's root key file [default: $WARDEN_KEY_FILE, else DATA_DIR/warden/store.key]
+    #[arg(long = "key-file", value_name = "PATH")]
+    key_file: Option<PathBuf>,
+    /// Compiled-component cache directory
+    #[arg(long = "cache-dir", value_name = "DIR", env = "WARDEN_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Neither read nor write the compile cache
+    #[arg(long = "no-cache")]
+    no_cache: bool,
+    /// Redeploy only on SIGHUP, not when a file changes
+    #[arg(long = "no-watch")]
+    no_watch: bool,
+    /// How often to look for changed files, e.g. 500ms
+    #[arg(long = "watch-interval", value_name = "DURATION", default_value = "1s")]
+    watch_interval: String,
+    /// Instances alive at once, across all apps
+    #[arg(long = "max-instances", value_name = "N", default_value_t = warden_serve::DEFAULT_MAX_INSTANCES)]
+    max_instances: u32,
+    /// For one component: its policy (a manifest has its own per app)
+    #[command(flatten)]
+    policy: PolicyFlags,
+    /// A serve manifest (Warden.toml with `[[app]]` tables), or one
+    /// component (or bundle) to serve on every path
+    #[arg(value_name = "MANIFEST|COMPONENT")]
+    target: PathBuf,
+}
+
+/// Whether `path` holds a component or bundle rather than a manifest.
+fn is_code(path: &Path) -> Result<bool, Failure> {
+    let mut head = [0u8; 8];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .map_err(|e| Failure::bad_input(format!("cannot read {}: {e}", path.display())))?;
+    let head = &head[..n];
+    Ok(head.starts_with(b"\0asm") || warden_bundle::is_bundle(head))
+}
+
+pub fn run(args: ServeArgs) -> Result<u8, Failure> {
+    let cache = cache_mode(args.no_cache, &args.cache_dir);
+    let files = StoreFiles::of(&args.store, &args.key_file);
+    let state_paths = Arc::new(files.state(&cache));
+    let (source, settings, fuel) = if is_code(&args.target)? {
+        let policy = crate::flags::resolve_policy(None, &args.policy, &[])?;
+        let fuel = policy.limits.fuel.is_some();
+        let spec = AppSpec::single(&args.target, policy);
+        (Source::Single(Box::new(spec)), Default::default(), fuel)
+    } else {
+        if args.policy != PolicyFlags::default() {
+            return Err(Failure::bad_input(format!(
+                "policy flags apply to one component; {} is a manifest: give each app its keys there",
+                args.target.display()
+            )));
+        }
+        let manifest = Manifest::load(&args.target).map_err(Failure::bad_input)?;
+        let fuel = manifest.apps.iter().any(|a| a.policy.limits.fuel.is_some());
+        (
+            Source::Manifest(args.target.clone()),
+            manifest.server,
+            fuel,
+        )
+    };
+    let addr = match args.addr.or(settings.addr) {
+        Some(addr) => addr,
+        None => warden_serve::DEFAULT_ADDR
+            .parse()
+            .map_err(|e| Failure::host(format!("{e}")))?,
+    };
+    let tls = match (
+        args.tls_cert.or(settings.tls_cert),
+        args.tls_key.or(settings.tls_key),
+    ) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => {
+            return Err(Failure::bad_input(
+                "TLS needs both a certificate and a key (--tls-cert and --tls-key, or server.tls_cert and server.tls_key)",
+            ))
+        }
+    };
+    let watch = if args.no_watch {
+        None
+    } else {
+        Some(
+            warden_policy::parse_duration(&args.watch_interval)
+                .map_err(|e| Failure::bad_input(format!("--watch-interval: {e}")))?
+                .max(Duration::from_millis(50)),
+        )
+    };
+    let store = open_store(&files)?;
+    let check_policy: warden_serve::app::PolicyCheck = Arc::new(move |policy| {
+        state::check_mounts(&policy.mounts, &state_paths).map_err(|f| f.message)
+    });
+    let options = Options {
+        source,
+        addr,
+        metrics_addr: args.metrics_addr.or(settings.metrics_addr),
+        tls,
+        store: Some(store.clone()),
+        cache,
+        fuel,
+        watch,
+        max_instances: args.max_instances,
+        check_policy,
+    };
+    let result = warden_serve::run(options);
+    store.flush().map_err(Failure::host)?;
+    match result {
+        Ok(()) => Ok(0),
+        Err(ServeError::BadInput(m)) => Err(Failure::bad_input(m)),
+        Err(ServeError::Host(m)) => Err(Failure::host(m)),
+    }
+}
+
+/// The sealed store the apps' state lives in: every write durable when the
+/// app's call returns.
+fn open_store(files: &StoreFiles) -> Result<warden_seal::Store, Failure> {
+    let path = |p: &anyhow::Result<PathBuf>| match p {
+        Ok(p) => Ok(p.clone()),
+        Err(e) => Err(Failure::bad_input(format!("{e:#}"))),
+    };
+    let store = path(&files.store)?;
+    let key_file = path(&files.key_file)?;
+    if let Some(dir) = store.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Failure::bad_input(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    crate::kv::open_with(&store, &key_file, true, warden_seal::Durability::Immediate)
+        .map_err(|e| Failure::bad_input(format!("sealed store {}: {e}", store.display())))
+}

@@ -1,0 +1,316 @@
+//! `warden serve` end to end: the binary started as a user starts it, real
+//! sockets, a real HTTP client, and the test app built from source
+//! (`tests/guests/http`).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::serve::{http_app, request, Server};
+use support::{s, tempdir, warden_cmd, write};
+
+/// A manifest in `dir` serving the test app under each `(name, route,
+/// extra keys)`.
+fn manifest(dir: &Path, apps: &[(&str, &str, &str)]) -> PathBuf {
+    let app = http_app();
+    let mut text = String::new();
+    for (name, route, extra) in apps {
+        text.push_str(&format!(
+            "[[app]]\nname = \"{name}\"\nroute = \"{route}\"\ncomponent = \"{}\"\n{extra}\n",
+            app.display()
+        ));
+    }
+    write(dir, "Warden.toml", &text)
+}
+
+fn field<'a>(body: &'a str, key: &str) -> &'a str {
+    body.lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+        .unwrap_or_else(|| panic!("no {key} in {body}"))
+}
+
+#[test]
+fn one_component_is_served_on_every_path_with_the_request_as_sent() {
+    let dir = tempdir();
+    let server = Server::start(dir.path(), &[s(&http_app())]);
+    let (status, body) = request(
+        "POST",
+        &server.url("/some/where?x=1"),
+        &[("x-test", "yes"), ("warden-app", "spoofed")],
+        Some(b"12345"),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(field(&body, "path-with-query"), "/some/where?x=1");
+    assert_eq!(field(&body, "x-test"), "yes");
+    assert_eq!(field(&body, "warden-app"), "warden_test_http", "{body}");
+    assert_eq!(
+        field(&body, "warden-full-url"),
+        format!("http://{}/some/where?x=1", server.addr)
+    );
+    assert_eq!(field(&body, "warden-path-info"), "/some/where");
+    assert_eq!(field(&body, "warden-matched-route"), "/...");
+    assert_eq!(field(&body, "body-len"), "5");
+    assert!(field(&body, "warden-client-addr").starts_with("127.0.0.1:"));
+    let (status, body) = server.get("/.well-known/warden/health");
+    assert_eq!((status, body.trim()), (200, "{\"status\":\"ok\",\"apps\":1}"));
+    let (status, _) = server.get("/.well-known/warden/other");
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn the_most_specific_route_wins_and_nothing_else_is_served() {
+    let dir = tempdir();
+    let m = manifest(
+        dir.path(),
+        &[
+            ("exact", "/api/users/me", ""),
+            ("users", "/api/users/...", ""),
+            ("api", "/api/...", ""),
+            ("hello", "/hello", ""),
+        ],
+    );
+    let server = Server::start(dir.path(), &[s(&m)]);
+    for (path, app, info) in [
+        ("/api/users/me", "exact", ""),
+        ("/api/users/me/x", "users", "/me/x"),
+        ("/api/users", "users", ""),
+        ("/api/users/7", "users", "/7"),
+        ("/api", "api", ""),
+        ("/api/other", "api", "/other"),
+        ("/hello", "hello", ""),
+    ] {
+        let (status, body) = server.get(path);
+        assert_eq!(status, 200, "{path}: {body}");
+        assert_eq!(field(&body, "warden-app"), app, "{path}");
+        assert_eq!(field(&body, "warden-path-info"), info, "{path}");
+    }
+    for path in ["/", "/hello/", "/apix", "/hello/x"] {
+        assert_eq!(server.get(path).0, 404, "{path}");
+    }
+}
+
+#[test]
+fn bad_manifests_are_one_line_and_exit_2() {
+    let dir = tempdir();
+    let app = http_app();
+    let cases: Vec<(String, &str)> = vec![
+        (
+            format!("[[app]]\nname = \"a\"\nroute = \"/x\"\ncomponent = \"{0}\"\n[[app]]\nname = \"b\"\nroute = \"/x\"\ncomponent = \"{0}\"\n", app.display()),
+            "Warden.toml:7:",
+        ),
+        (
+            "[[app]]\nname = \"a\"\nroute = \"/x\"\ncomponent = \"missing.wasm\"\n".to_string(),
+            "app `a`: cannot read",
+        ),
+        (
+            format!("[[app]]\nname = \"a\"\nroute = \"/x\"\ncomponent = \"{}\"\n[app.limits]\nmax_memroy = 1\n", app.display()),
+            "Warden.toml:6:",
+        ),
+        (
+            format!("[[app]]\nname = \"a\"\nroute = \"/x\"\ncomponent = \"{}\"\n", support::rust_component("hello").display()),
+            "does not export `wasi:http/incoming-handler@0.2`",
+        ),
+    ];
+    for (text, expected) in cases {
+        let m = write(dir.path(), "Warden.toml", &text);
+        let out = warden_cmd("serve", [s(&m), "--addr", "127.0.0.1:0"])
+            .env("WARDEN_STORE", dir.path().join("store.redb"))
+            .env("WARDEN_KEY_FILE", dir.path().join("store.key"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{text}\n{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+        assert!(!stderr.contains("Serving"), "{stderr}");
+    }
+}
+
+#[test]
+fn traps_loops_and_memory_bombs_are_stopped_and_others_keep_serving() {
+    let dir = tempdir();
+    let m = manifest(
+        dir.path(),
+        &[
+            ("bad", "/bad/...", "[app.limits]\ntimeout = \"1s\"\nmax_memory = \"32MiB\"\n"),
+            ("good", "/good/...", ""),
+        ],
+    );
+    let server = Arc::new(Server::start(dir.path(), &[s(&m)]));
+    let stop = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicUsize::new(0));
+    let load: Vec<_> = (0..4)
+        .map(|_| {
+            let (server, stop, served) = (server.clone(), stop.clone(), served.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let (status, body) = server.get("/good/echo");
+                    assert_eq!(status, 200, "{body}");
+                    served.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let (status, body) = server.get("/bad/trap");
+    assert_eq!((status, body.as_str()), (500, "internal error\n"));
+    server.wait_for_log(&["[bad] error: GET /bad/trap: trapped: wasm `unreachable` instruction executed"]);
+    let start = Instant::now();
+    let (status, _) = server.get("/bad/loop");
+    assert_eq!(status, 504);
+    assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
+    server.wait_for_log(&["[bad] error: GET /bad/loop: stopped at its time limit"]);
+    let (status, _) = server.get("/bad/bomb");
+    assert_eq!(status, 500);
+    server.wait_for_log(&["[bad] error: GET /bad/bomb: stopped at its memory limit (33554432 bytes)"]);
+    let (status, _) = server.get("/bad/sleep?ms=5000");
+    assert_eq!(status, 504, "a guest waiting in the host is stopped too:\n{}", server.log());
+    stop.store(true, Ordering::Relaxed);
+    for t in load {
+        t.join().expect("the good app failed a request");
+    }
+    assert!(served.load(Ordering::Relaxed) > 0);
+    assert_eq!(server.get("/bad/echo").0, 200, "the app serves again after its failures");
+}
+
+#[test]
+fn guest_output_and_logging_reach_the_host_log_tagged_with_the_app() {
+    let dir = tempdir();
+    let m = manifest(
+        dir.path(),
+        &[("talk", "/...", "version = \"2.1\"\n[app.variables]\ngreeting = \"hello\"\n")],
+    );
+    let server = Server::start(dir.path(), &[s(&m)]);
+    assert_eq!(server.get("/output").0, 200);
+    server.wait_for_log(&["[talk] stdout: a line on stdout"]);
+    server.wait_for_log(&["[talk] stderr: a line on stderr"]);
+    server.wait_for_log(&["[talk] stdout: no newline at the end"]);
+    assert_eq!(server.get("/log").0, 200);
+    server.wait_for_log(&["[talk] log info greeting: hello from the app"]);
+    server.wait_for_log(&["[talk] log error: something failed"]);
+    let (_, config) = server.get("/config");
+    assert!(config.contains("greeting=hello\n"), "{config}");
+    assert!(config.contains("no-such-key=Ok(None)"), "{config}");
+    let (_, env) = server.get("/env");
+    assert!(env.contains("WARDEN_APP=talk\n") && env.contains("WARDEN_APP_VERSION=2.1\n"), "{env}");
+}
+
+#[test]
+fn sealed_files_persist_across_requests_and_restarts_and_stay_sealed() {
+    let dir = tempdir();
+    let mount = "[[app.mount]]\nguest = \"/data\"\nsealed = \"files\"\n";
+    let m = manifest(dir.path(), &[("notes", "/notes/...", mount), ("other", "/other/...", mount)]);
+    {
+        let server = Server::start(dir.path(), &[s(&m)]);
+        let (status, body) = server.post("/notes/write?name=a.txt", b"a secret note 7f3a");
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(server.get("/notes/read?name=a.txt"), (200, "a secret note 7f3a".into()));
+        // Another app's `files` is a namespace of its own.
+        assert_eq!(server.get("/other/read?name=a.txt").0, 404);
+        let (_, escape) = server.get("/notes/escape");
+        assert!(!escape.contains(": read"), "{escape}");
+    }
+    let store = std::fs::read(dir.path().join("store.redb")).unwrap();
+    assert!(!store.windows(18).any(|w| w == b"a secret note 7f3a"));
+    let server = Server::start(dir.path(), &[s(&m)]);
+    assert_eq!(server.get("/notes/read?name=a.txt"), (200, "a secret note 7f3a".into()));
+}
+
+#[test]
+fn concurrency_and_body_limits_answer_503_and_413() {
+    let dir = tempdir();
+    let m = manifest(
+        dir.path(),
+        &[("one", "/...", "[app.limits]\nmax_concurrent = 1\nmax_body_size = \"1KiB\"\n")],
+    );
+    let server = Arc::new(Server::start(dir.path(), &[s(&m)]));
+    let slow = {
+        let server = server.clone();
+        std::thread::spawn(move || server.get("/sleep?ms=1500"))
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(server.get("/echo").0, 503);
+    assert_eq!(slow.join().unwrap().0, 200);
+    assert_eq!(server.post("/echo", &[b'x'; 4096]).0, 413);
+    let (status, body) = server.post("/echo", &[b'x'; 1000]);
+    assert_eq!((status, field(&body, "body-len")), (200, "1000"));
+}
+
+#[test]
+fn hot_deploy_adds_replaces_and_refuses_without_failing_a_request() {
+    let dir = tempdir();
+    let m = manifest(dir.path(), &[("a", "/a/...", "")]);
+    let server = Arc::new(Server::start(dir.path(), &[s(&m), "--metrics-addr", "127.0.0.1:0"]));
+    let stop = Arc::new(AtomicBool::new(false));
+    let load: Vec<_> = (0..4)
+        .map(|_| {
+            let (server, stop) = (server.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let (status, body) = server.get("/a/echo");
+                    assert_eq!(status, 200, "a request failed during a deploy: {body}");
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    assert_eq!(server.get("/b/echo").0, 404);
+    // A second app, added while serving.
+    std::thread::sleep(Duration::from_millis(50));
+    manifest(dir.path(), &[("a", "/a/...", ""), ("b", "/b/...", "")]);
+    server.wait_for_log(&["deployed 2 app(s)"]);
+    assert_eq!(server.get("/b/echo").0, 200);
+    // A manifest that does not load leaves the apps serving.
+    write(dir.path(), "Warden.toml", "[[app]]\nname = \"a\"\n");
+    server.wait_for_log(&["redeploy refused, the previous apps keep serving", "needs a `route`"]);
+    assert_eq!(server.get("/b/echo").0, 200);
+    // Removed again, on SIGHUP too.
+    manifest(dir.path(), &[("a", "/a/...", "")]);
+    server.signal(libc::SIGHUP);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.get("/b/echo").0 != 404 {
+        assert!(Instant::now() < deadline, "app b was not removed:\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let total: usize = load.into_iter().map(|t| t.join().expect("a request failed")).sum();
+    assert!(total > 0);
+}
+
+#[test]
+fn metrics_count_requests_by_app_and_status() {
+    let dir = tempdir();
+    let m = manifest(dir.path(), &[("m", "/...", "")]);
+    let server = Server::start(dir.path(), &[s(&m), "--metrics-addr", "127.0.0.1:0"]);
+    assert_eq!(server.get("/echo").0, 200);
+    assert_eq!(server.get("/trap").0, 500);
+    let line = server.wait_for_log(&["metrics on http://"]);
+    let url = line.split("metrics on ").nth(1).unwrap().trim().to_string();
+    let (status, text) = request("GET", &url, &[], None);
+    assert_eq!(status, 200);
+    for expected in [
+        "warden_requests_total{app=\"m\",status=\"200\"} 1",
+        "warden_requests_total{app=\"m\",status=\"500\"} 1",
+        "warden_traps_total{app=\"m\"} 1",
+        "warden_instantiation_seconds_count{app=\"m\"} 2",
+        "warden_request_duration_seconds_count{app=\"m\"} 2",
+    ] {
+        assert!(text.contains(expected), "{expected} not in:\n{text}");
+    }
+}
+
+#[test]
+fn sigterm_drains_requests_in_flight_and_exits_0() {
+    let dir = tempdir();
+    let m = manifest(dir.path(), &[("d", "/...", "")]);
+    let mut server = Server::start(dir.path(), &[s(&m)]);
+    let url = server.url("/sleep?ms=1500");
+    let slow = std::thread::spawn(move || request("GET", &url, &[], None));
+    std::thread::sleep(Duration::from_millis(500));
+    server.signal(libc::SIGTERM);
+    assert_eq!(slow.join().unwrap(), (200, "slept 1500 ms\n".into()));
+    assert_eq!(server.wait(Duration::from_secs(20)), Some(0), "{}", server.log());
+}
