@@ -454,7 +454,11 @@ fn two_apps_cannot_see_each_other() {
     a.kv("draft", "default", &["set shared from-a", "set only-a 1"]);
     b.kv("draft2", "default", &["set shared from-b"]);
     same(
-        &a.kv("draft2", "default", &["get shared", "exists only-a", "list"]),
+        &a.kv(
+            "draft2",
+            "default",
+            &["get shared", "exists only-a", "list"],
+        ),
         r#"
         open: ok
         get shared: ok "from-a"
@@ -493,9 +497,7 @@ fn values_survive_reopening_and_are_sealed() {
     let bytes = std::fs::read(&path).unwrap();
     for plain in [secret, key, "also-secret-3c1e"] {
         assert!(
-            !bytes
-                .windows(plain.len())
-                .any(|w| w == plain.as_bytes()),
+            !bytes.windows(plain.len()).any(|w| w == plain.as_bytes()),
             "{plain:?} is in the store file"
         );
     }

@@ -212,7 +212,9 @@ mod draft2 {
         };
         let seen = opt(retry.current()?);
         let second = swap(retry, v2)?;
-        Ok(format!("before={before} cas-failed now={seen} retry={second}"))
+        Ok(format!(
+            "before={before} cas-failed now={seen} retry={second}"
+        ))
     }
 
     pub fn run(label: &str, commands: &[Vec<&str>]) {
