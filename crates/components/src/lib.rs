@@ -12,5 +12,8 @@ pub mod stdio;
 pub mod trace;
 pub mod world;
 
-pub use run::{engine_config, import_error, is_component, one_line, ComponentError, ComponentRunOptions, Components, Loaded};
+pub use run::{
+    engine_config, import_error, is_component, one_line, ComponentError, ComponentRunOptions,
+    Components, Loaded,
+};
 pub use world::World;

@@ -14,10 +14,10 @@ mod values;
 
 pub use canonical::CANONICAL_FORMAT;
 pub use config::{load_policy, located, AppKeys, Config};
-pub use toml::Spanned;
 pub use error::PolicyError;
 pub use flags::{parse_dir_flag, parse_env_flag, parse_mount_flag, parse_sealed_flag};
 pub use net::{HostPattern, HttpOrigin, NetRule};
+pub use toml::Spanned;
 pub use values::{format_size, parse_duration, parse_size, Size};
 
 use std::collections::BTreeMap;

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use std::path::Path;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
@@ -21,6 +22,7 @@ use warden_kernel::cage::{Limiter, MemoryLimitExceeded};
 use warden_kernel::limits::MemoryTotal;
 use warden_kernel::note::DenialNotes;
 use warden_kernel::{Bundled, CacheMode, Kernel, Preopen};
+use warden_keyvalue::KeyValueCtx;
 use warden_policy::{Policy, StdioMode, Subsystem};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Engine, Store, StoreContextMut, Trap};
@@ -51,7 +53,7 @@ pub struct Runtime {
     pub engine: Engine,
     pub linker: Arc<Linker<AppHost>>,
     pub cache: Arc<CacheMode>,
-    pub store: Option<warden_seal::Store>,
+    pub store: warden_seal::Store,
     pub metrics: Arc<Metrics>,
     /// Refuses a policy before its app loads (the CLI's check that no
     /// mount reaches warden's own state).
@@ -101,6 +103,10 @@ struct Shared {
     timeout: Duration,
     metrics: Arc<Metrics>,
     label: metrics::AppLabel,
+    /// The sealed store, for `wasi:keyvalue`.
+    store: warden_seal::Store,
+    kv_labels: Arc<[String]>,
+    kv_ops: Arc<AtomicU64>,
 }
 
 impl App {
@@ -116,7 +122,10 @@ impl App {
         let stamp = FileStamp::of(path);
         let bytes = std::fs::read(path)
             .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
-        let digest = format!("sha256:{}", hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)));
+        let digest = format!(
+            "sha256:{}",
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes))
+        );
         let (code, policy, bundled) = if warden_bundle::is_bundle(&bytes) {
             bundle_code(&spec, &bytes).map_err(fail)?
         } else {
@@ -158,8 +167,10 @@ impl App {
             fail(format!(
                 "{}: {}",
                 path.display(),
-                warden_components::import_error(&e)
-                    .replace("wasi:random, wasi:sockets)", "wasi:random, wasi:keyvalue, wasi:logging, wasi:config; not wasi:sockets)")
+                warden_components::import_error(&e).replace(
+                    "wasi:random, wasi:sockets)",
+                    "wasi:random, wasi:keyvalue, wasi:logging, wasi:config; not wasi:sockets)"
+                )
             ))
         })?;
         let pre = if export.starts_with("wasi:http/handler@") {
@@ -169,12 +180,15 @@ impl App {
         }
         .map_err(|e| fail(format!("{e:#}")))?;
         let preopens = if policy.allows(Subsystem::Fs) {
-            Kernel::preopens(&policy, rt.store.as_ref(), &bundled).map_err(|e| fail(e.to_string()))?
+            Kernel::preopens(&policy, Some(&rt.store), &bundled).map_err(|e| fail(e.to_string()))?
         } else {
             Vec::new()
         };
         let name: Arc<str> = Arc::from(spec.name.as_str());
-        let max_memory = policy.limits.max_memory.unwrap_or(crate::manifest::DEFAULT_MAX_MEMORY);
+        let max_memory = policy
+            .limits
+            .max_memory
+            .unwrap_or(crate::manifest::DEFAULT_MAX_MEMORY);
         let shared = Arc::new(Shared {
             name: name.clone(),
             preopens,
@@ -189,6 +203,9 @@ impl App {
             timeout: spec.limits.timeout,
             metrics: rt.metrics.clone(),
             label: metrics::app(&spec.name),
+            store: rt.store.clone(),
+            kv_labels: spec.kv_labels.iter().cloned().collect(),
+            kv_ops: Arc::new(AtomicU64::new(0)),
             policy,
         });
         let state = AppState {
@@ -258,10 +275,20 @@ impl App {
                     "error",
                     &format!("{method} {path}: {cause}"),
                 );
-                plain(status, if status == 504 { "request timed out\n" } else { "internal error\n" })
+                plain(
+                    status,
+                    if status == 504 {
+                        "request timed out\n"
+                    } else {
+                        "internal error\n"
+                    },
+                )
             }
         };
-        metrics.latency.get_or_create(labels).observe(start.elapsed().as_secs_f64());
+        metrics
+            .latency
+            .get_or_create(labels)
+            .observe(start.elapsed().as_secs_f64());
         metrics
             .requests
             .get_or_create(&metrics::StatusLabels {
@@ -337,8 +364,8 @@ impl Failure {
 /// A bundle's component, its policy (narrowed by the app's limits) and
 /// its trees.
 fn bundle_code(spec: &AppSpec, bytes: &[u8]) -> Result<(Vec<u8>, Policy, Bundled), String> {
-    let bundle = warden_bundle::open(bytes)
-        .map_err(|e| format!("{}: {e}", spec.component.display()))?;
+    let bundle =
+        warden_bundle::open(bytes).map_err(|e| format!("{}: {e}", spec.component.display()))?;
     if bundle.kind != warden_bundle::CodeKind::Component {
         return Err(format!(
             "{} holds a core module; `warden serve` serves components",
@@ -372,7 +399,8 @@ pub fn plain(status: u16, text: &str) -> http::Response<WasiBody> {
             .map_err(|never| match never {})
             .boxed_unsync(),
     );
-    *res.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    *res.status_mut() =
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     res.headers_mut().insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("text/plain; charset=utf-8"),
@@ -388,6 +416,17 @@ struct AppState {
 }
 
 impl Shared {
+    /// `wasi:keyvalue` for a request: the app's granted labels over the
+    /// sealed store.
+    fn keyvalue(&self) -> KeyValueCtx {
+        KeyValueCtx::new(
+            self.store.clone(),
+            &self.name,
+            self.kv_labels.clone(),
+            self.kv_ops.clone(),
+        )
+    }
+
     /// The store data of a new request.
     fn host(&self) -> AppHost {
         let p = &self.policy;
@@ -433,6 +472,7 @@ impl Shared {
             log: AppLog {
                 app: self.name.clone(),
             },
+            kv: self.keyvalue(),
             config: self.config.clone(),
             limiter: Limiter::new(p.limits.max_memory, self.memory.clone()),
             notes: self.notes.clone(),
@@ -496,7 +536,9 @@ impl WorkerExpiration for Deadline {
     ) -> Poll<()> {
         match state {
             WorkerStatus::Idle => Poll::Ready(()),
-            WorkerStatus::Requests | WorkerStatus::PostReturn => std::future::Future::poll(self.sleep.as_mut(), cx),
+            WorkerStatus::Requests | WorkerStatus::PostReturn => {
+                std::future::Future::poll(self.sleep.as_mut(), cx)
+            }
         }
     }
 }
@@ -534,6 +576,14 @@ impl WorkerState for OneRequest {
 
     fn drop(&self, mut store: Store<AppHost>, result: wasmtime::Result<()>) {
         let shared = &self.shared;
+        let ops = shared.kv_ops.swap(0, Ordering::Relaxed);
+        if ops > 0 {
+            shared
+                .metrics
+                .kv_operations
+                .get_or_create(&shared.label)
+                .inc_by(ops);
+        }
         if let (Err(e), Some(tx)) = (result, store.data_mut().failure.take()) {
             let _ = tx.send(Failure::of(&e));
         }

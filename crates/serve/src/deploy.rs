@@ -19,7 +19,11 @@ pub struct Deployment {
 impl Deployment {
     /// Loads `specs`, reusing the apps of `old` whose spec and file did
     /// not change. The first app that fails to load fails it all.
-    pub fn build(rt: &Runtime, specs: Vec<AppSpec>, old: &Deployment) -> Result<Deployment, LoadError> {
+    pub fn build(
+        rt: &Runtime,
+        specs: Vec<AppSpec>,
+        old: &Deployment,
+    ) -> Result<Deployment, LoadError> {
         let mut apps = Vec::with_capacity(specs.len());
         for spec in specs {
             let same = old.apps.iter().find(|a| {
@@ -30,7 +34,11 @@ impl Deployment {
                 None => Arc::new(App::load(rt, spec)?),
             });
         }
-        let router = Router::new(apps.iter().enumerate().map(|(i, a)| (a.spec.route.clone(), i)));
+        let router = Router::new(
+            apps.iter()
+                .enumerate()
+                .map(|(i, a)| (a.spec.route.clone(), i)),
+        );
         Ok(Deployment { apps, router })
     }
 
@@ -76,7 +84,10 @@ impl Deployer {
     }
 
     pub fn current(&self) -> Arc<Deployment> {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Loads the source again and swaps the deployment in; on failure the

@@ -8,6 +8,7 @@ use warden_components::linker::{self, Denials};
 use warden_kernel::cage::Limiter;
 use warden_kernel::note::DenialNotes;
 use warden_kernel::trace::Tracer;
+use warden_keyvalue::{KeyValueCtx, KeyValueCtxView, KeyValueView};
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::Engine;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -25,6 +26,8 @@ pub struct AppHost {
     /// host directories only where the manifest grants them).
     pub vfs: VfsCtx,
     pub log: AppLog,
+    /// `wasi:keyvalue` over the app's namespaces of the sealed store.
+    pub kv: KeyValueCtx,
     pub config: Arc<WasiConfigVariables>,
     /// The app's memory limit for this request's instance.
     pub limiter: Limiter,
@@ -59,6 +62,15 @@ impl WasiHttpView for AppHost {
     }
 }
 
+impl KeyValueView for AppHost {
+    fn keyvalue(&mut self) -> KeyValueCtxView<'_> {
+        KeyValueCtxView {
+            ctx: &mut self.kv,
+            table: &mut self.table,
+        }
+    }
+}
+
 impl Denials for AppHost {
     fn notes(&self) -> &DenialNotes {
         &self.notes
@@ -70,13 +82,15 @@ impl Denials for AppHost {
 
 /// Every import an app may use, no subsystem denied: WASI 0.2 and 0.3
 /// without `wasi:sockets`, `wasi:http` (incoming and outbound),
-/// `wasi:logging`, `wasi:config`. Built once per engine.
+/// `wasi:keyvalue` (both drafts), `wasi:logging`, `wasi:config`. Built
+/// once per engine.
 pub fn base_linker(engine: &Engine) -> wasmtime::Result<Linker<AppHost>> {
     let mut l = Linker::<AppHost>::new(engine);
     linker::add_wasi_p2_without_sockets(&mut l)?;
     linker::add_wasi_p3_without_sockets(&mut l)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut l)?;
     wasmtime_wasi_http::p3::add_to_linker(&mut l)?;
+    warden_keyvalue::add_to_linker(&mut l)?;
     crate::logging::add_to_linker(&mut l, |h| &mut h.log)?;
     wasmtime_wasi_config::add_to_linker(&mut l, |h| WasiConfig::from(&*h.config))?;
     Ok(l)

@@ -42,7 +42,8 @@ pub struct Options {
     pub metrics_addr: Option<SocketAddr>,
     /// PEM certificate chain and key.
     pub tls: Option<(PathBuf, PathBuf)>,
-    pub store: Option<warden_seal::Store>,
+    /// Where the apps' state lives.
+    pub store: warden_seal::Store,
     pub cache: CacheMode,
     /// Whether any app may have a fuel limit (instrumented code is slower).
     pub fuel: bool,
@@ -135,9 +136,8 @@ async fn run_async(options: Options) -> Result<(), ServeError> {
         Some((cert, key)) => Some(server::tls_acceptor(cert, key).map_err(ServeError::BadInput)?),
         None => None,
     };
-    let deployer = Arc::new(
-        Deployer::start(rt, options.source.clone()).map_err(ServeError::BadInput)?,
-    );
+    let deployer =
+        Arc::new(Deployer::start(rt, options.source.clone()).map_err(ServeError::BadInput)?);
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
         .map_err(|e| ServeError::BadInput(format!("cannot listen on {}: {e}", options.addr)))?;
@@ -152,10 +152,12 @@ async fn run_async(options: Options) -> Result<(), ServeError> {
         ));
     }
     if let Some(addr) = options.metrics_addr {
-        let metrics = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| ServeError::BadInput(format!("cannot listen on {addr} for metrics: {e}")))?;
-        let local = metrics.local_addr().map_err(|e| ServeError::Host(e.to_string()))?;
+        let metrics = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            ServeError::BadInput(format!("cannot listen on {addr} for metrics: {e}"))
+        })?;
+        let local = metrics
+            .local_addr()
+            .map_err(|e| ServeError::Host(e.to_string()))?;
         log::server(&format!("metrics on http://{local}/metrics"));
         tokio::spawn(server::serve_metrics(metrics, deployer.clone()));
     }
@@ -163,7 +165,12 @@ async fn run_async(options: Options) -> Result<(), ServeError> {
         log::line(
             &app.spec.name,
             "deployed",
-            &format!("{} at {} ({})", app.spec.route, app.spec.component.display(), app.digest),
+            &format!(
+                "{} at {} ({})",
+                app.spec.route,
+                app.spec.component.display(),
+                app.digest
+            ),
         );
     }
     tokio::spawn(watch(deployer.clone(), options.watch));
@@ -180,7 +187,10 @@ async fn run_async(options: Options) -> Result<(), ServeError> {
 /// Resolves at SIGINT or SIGTERM.
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
         // Without signal handlers, run until killed.
         return std::future::pending().await;
     };
@@ -203,7 +213,9 @@ async fn watch(deployer: Arc<Deployer>, every: Option<Duration>) {
         };
         let redeploy = forced || {
             let d = deployer.clone();
-            tokio::task::spawn_blocking(move || d.changed()).await.unwrap_or(false)
+            tokio::task::spawn_blocking(move || d.changed())
+                .await
+                .unwrap_or(false)
         };
         if !redeploy {
             continue;
@@ -213,7 +225,9 @@ async fn watch(deployer: Arc<Deployer>, every: Option<Duration>) {
             Ok(Ok(count)) => log::server(&format!("deployed {count} app(s)")),
             Ok(Err(e)) => {
                 deployer.metrics().deploy_failures.inc();
-                log::server(&format!("redeploy refused, the previous apps keep serving: {e}"));
+                log::server(&format!(
+                    "redeploy refused, the previous apps keep serving: {e}"
+                ));
             }
             Err(e) => log::server(&format!("redeploy failed: {e}")),
         }

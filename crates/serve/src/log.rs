@@ -61,21 +61,25 @@ impl LineLog {
     }
 
     fn write(&self, buf: &[u8]) {
-        let mut pending = self
-            .inner
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut pending = self.inner.pending.lock().unwrap_or_else(|e| e.into_inner());
         pending.extend_from_slice(buf);
         while let Some(end) = pending.iter().position(|&b| b == b'\n') {
             let rest = pending.split_off(end + 1);
             let text = String::from_utf8_lossy(&pending[..end]);
-            line(&self.inner.app, self.inner.stream, text.trim_end_matches('\r'));
+            line(
+                &self.inner.app,
+                self.inner.stream,
+                text.trim_end_matches('\r'),
+            );
             *pending = rest;
         }
         while pending.len() >= MAX_LINE {
             let rest = pending.split_off(MAX_LINE);
-            line(&self.inner.app, self.inner.stream, &String::from_utf8_lossy(&pending));
+            line(
+                &self.inner.app,
+                self.inner.stream,
+                &String::from_utf8_lossy(&pending),
+            );
             *pending = rest;
         }
     }

@@ -178,9 +178,9 @@ impl Manifest {
             if policy.limits.max_memory.is_none() {
                 policy.limits.max_memory = Some(DEFAULT_MAX_MEMORY);
             }
-            policy
-                .validate()
-                .map_err(|e| ManifestError::Invalid(format!("{}: app `{name}`: {e}", path.display())))?;
+            policy.validate().map_err(|e| {
+                ManifestError::Invalid(format!("{}: app `{name}`: {e}", path.display()))
+            })?;
             let limits = RequestLimits {
                 max_body_size: keys.max_body_size.unwrap_or(DEFAULT_MAX_BODY_SIZE),
                 max_concurrent: keys.max_concurrent.unwrap_or(DEFAULT_MAX_CONCURRENT).max(1),
@@ -335,7 +335,10 @@ title = "Notes"
         assert_eq!(hello.limits.max_concurrent, 8);
         assert_eq!(hello.limits.timeout, Duration::from_secs(2));
         assert_eq!(hello.kv_labels, ["default"]);
-        assert!(hello.policy.env.contains(&("WARDEN_APP".into(), "hello".into())));
+        assert!(hello
+            .policy
+            .env
+            .contains(&("WARDEN_APP".into(), "hello".into())));
         assert!(hello
             .policy
             .env
@@ -360,21 +363,31 @@ title = "Notes"
         )
         .unwrap_err();
         assert!(err.starts_with("/srv/Warden.toml:7:"), "{err}");
-        assert!(err.contains("`a` and `b`") && err.contains("app.route"), "{err}");
+        assert!(
+            err.contains("`a` and `b`") && err.contains("app.route"),
+            "{err}"
+        );
     }
 
     #[test]
     fn missing_keys_and_bad_values_are_located() {
         let err = parse("[[app]]\nname = \"a\"\nroute = \"/x\"\n").unwrap_err();
         assert!(err.contains("needs a `component`"), "{err}");
-        let err = parse("[[app]]\nname = \"A B\"\nroute = \"/x\"\ncomponent = \"a\"\n").unwrap_err();
+        let err =
+            parse("[[app]]\nname = \"A B\"\nroute = \"/x\"\ncomponent = \"a\"\n").unwrap_err();
         assert!(err.contains(":2:") && err.contains("app name"), "{err}");
         let err = parse("[[app]]\nname = \"a\"\nroute = \"x\"\ncomponent = \"a\"\n").unwrap_err();
-        assert!(err.contains(":3:") && err.contains("must start with `/`"), "{err}");
+        assert!(
+            err.contains(":3:") && err.contains("must start with `/`"),
+            "{err}"
+        );
         let err =
             parse("[[app]]\nname = \"a\"\nroute = \"/x\"\ncomponent = \"a\"\n[app.limits]\nfuel = \"x\"\n")
                 .unwrap_err();
-        assert!(err.contains(":6:") && err.contains("app.limits.fuel"), "{err}");
+        assert!(
+            err.contains(":6:") && err.contains("app.limits.fuel"),
+            "{err}"
+        );
         let err = parse("[[app]]\nname = \"a\"\nroute = \"/x\"\ncomponent = \"a\"\nport = 1\n")
             .unwrap_err();
         assert!(err.contains(":5:") && err.contains("port"), "{err}");
@@ -382,10 +395,9 @@ title = "Notes"
         assert!(err.contains(":2:") && err.contains("server.addr"), "{err}");
         let err = parse("[server]\n").unwrap_err();
         assert!(err.contains("no `[[app]]`"), "{err}");
-        let err = parse(
-            "[[app]]\nname = \"a\"\nroute = \"/.well-known/warden/x\"\ncomponent = \"a\"\n",
-        )
-        .unwrap_err();
+        let err =
+            parse("[[app]]\nname = \"a\"\nroute = \"/.well-known/warden/x\"\ncomponent = \"a\"\n")
+                .unwrap_err();
         assert!(err.contains("reserved"), "{err}");
     }
 
@@ -397,6 +409,9 @@ title = "Notes"
             .into_policy(Path::new("W.toml"), text, Path::new("."))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("W.toml:1:") && err.contains("`[[app]]`"), "{err}");
+        assert!(
+            err.contains("W.toml:1:") && err.contains("`[[app]]`"),
+            "{err}"
+        );
     }
 }

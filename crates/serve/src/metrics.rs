@@ -68,7 +68,11 @@ impl Metrics {
         let rejected = Family::<AppLabel, Counter>::default();
         let deploys = Counter::default();
         let deploy_failures = Counter::default();
-        registry.register("requests", "HTTP requests by app and status", requests.clone());
+        registry.register(
+            "requests",
+            "HTTP requests by app and status",
+            requests.clone(),
+        );
         registry.register(
             "request_duration_seconds",
             "Time to the response head, by app",
@@ -79,7 +83,11 @@ impl Metrics {
             "Time to instantiate a request's instance, by app",
             instantiation.clone(),
         );
-        registry.register("fuel_consumed", "Fuel consumed by requests, by app", fuel.clone());
+        registry.register(
+            "fuel_consumed",
+            "Fuel consumed by requests, by app",
+            fuel.clone(),
+        );
         registry.register(
             "memory_peak_bytes",
             "Linear memory a request's instance reached, by app",
@@ -95,8 +103,16 @@ impl Metrics {
             "wasi:keyvalue operations, by app",
             kv_operations.clone(),
         );
-        registry.register("traps", "Requests stopped by a trap or a limit, by app", traps.clone());
-        registry.register("timeouts", "Requests stopped at their time limit, by app", timeouts.clone());
+        registry.register(
+            "traps",
+            "Requests stopped by a trap or a limit, by app",
+            traps.clone(),
+        );
+        registry.register(
+            "timeouts",
+            "Requests stopped at their time limit, by app",
+            timeouts.clone(),
+        );
         registry.register(
             "rejected",
             "Requests refused before reaching the app (concurrency cap, body size), by app",

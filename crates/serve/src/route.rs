@@ -40,7 +40,9 @@ impl FromStr for Route {
         }
         let reserved = RESERVED_PREFIX.trim_end_matches('/');
         if path == reserved || path.starts_with(RESERVED_PREFIX) {
-            return Err(format!("route `{text}`: `{RESERVED_PREFIX}` is reserved for warden"));
+            return Err(format!(
+                "route `{text}`: `{RESERVED_PREFIX}` is reserved for warden"
+            ));
         }
         Ok(route)
     }
@@ -154,7 +156,14 @@ mod tests {
 
     #[test]
     fn bad_routes_are_refused() {
-        for bad in ["x", "/a/.../b", "/a*", "/a/", "/.well-known/warden/x", "/.well-known/warden/..."] {
+        for bad in [
+            "x",
+            "/a/.../b",
+            "/a*",
+            "/a/",
+            "/.well-known/warden/x",
+            "/.well-known/warden/...",
+        ] {
             assert!(bad.parse::<Route>().is_err(), "{bad}");
         }
         assert_eq!("/...".parse::<Route>().unwrap().to_string(), "/...");

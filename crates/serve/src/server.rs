@@ -35,10 +35,13 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .map_err(|e| format!("TLS certificate {}: {e}", cert.display()))?;
     if certs.is_empty() {
-        return Err(format!("TLS certificate {}: no certificate in it", cert.display()));
+        return Err(format!(
+            "TLS certificate {}: no certificate in it",
+            cert.display()
+        ));
     }
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| format!("TLS key {}: {e}", key.display()))?;
+    let key =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| format!("TLS key {}: {e}", key.display()))?;
     // ring, as wasmtime-wasi-http's outbound TLS already uses: rustls's
     // aws-lc-rs provider (with post-quantum key exchange) needs cmake and a
     // long C build on every fresh machine.
@@ -77,7 +80,14 @@ impl Site {
         let Some((app, m)) = deployment.lookup(&path) else {
             return plain(404, "no app is routed here\n");
         };
-        let req = match self.guest_request(req, peer, &m.route.to_string(), m.route.path(), &m.path_info, &app.spec.name) {
+        let req = match self.guest_request(
+            req,
+            peer,
+            &m.route.to_string(),
+            m.route.path(),
+            &m.path_info,
+            &app.spec.name,
+        ) {
             Ok(req) => req,
             Err(status) => return plain(status, "bad request\n"),
         };
@@ -151,7 +161,10 @@ impl Site {
         set("warden-full-url", &uri.to_string())?;
         set("warden-path-info", path_info)?;
         set("warden-matched-route", matched)?;
-        set("warden-component-route", if base.is_empty() { "/" } else { base })?;
+        set(
+            "warden-component-route",
+            if base.is_empty() { "/" } else { base },
+        )?;
         set("warden-client-addr", &peer.to_string())?;
         set("warden-app", app)?;
         parts.uri = uri;

@@ -83,11 +83,7 @@ pub fn run(args: ServeArgs) -> Result<u8, Failure> {
         }
         let manifest = Manifest::load(&args.target).map_err(Failure::bad_input)?;
         let fuel = manifest.apps.iter().any(|a| a.policy.limits.fuel.is_some());
-        (
-            Source::Manifest(args.target.clone()),
-            manifest.server,
-            fuel,
-        )
+        (Source::Manifest(args.target.clone()), manifest.server, fuel)
     };
     let addr = match args.addr.or(settings.addr) {
         Some(addr) => addr,
@@ -125,7 +121,7 @@ pub fn run(args: ServeArgs) -> Result<u8, Failure> {
         addr,
         metrics_addr: args.metrics_addr.or(settings.metrics_addr),
         tls,
-        store: Some(store.clone()),
+        store: store.clone(),
         cache,
         fuel,
         watch,

@@ -54,7 +54,10 @@ fn one_component_is_served_on_every_path_with_the_request_as_sent() {
     assert_eq!(field(&body, "body-len"), "5");
     assert!(field(&body, "warden-client-addr").starts_with("127.0.0.1:"));
     let (status, body) = server.get("/.well-known/warden/health");
-    assert_eq!((status, body.trim()), (200, "{\"status\":\"ok\",\"apps\":1}"));
+    assert_eq!(
+        (status, body.trim()),
+        (200, "{\"status\":\"ok\",\"apps\":1}")
+    );
     let (status, _) = server.get("/.well-known/warden/other");
     assert_eq!(status, 404);
 }
@@ -134,7 +137,11 @@ fn traps_loops_and_memory_bombs_are_stopped_and_others_keep_serving() {
     let m = manifest(
         dir.path(),
         &[
-            ("bad", "/bad/...", "[app.limits]\ntimeout = \"1s\"\nmax_memory = \"32MiB\"\n"),
+            (
+                "bad",
+                "/bad/...",
+                "[app.limits]\ntimeout = \"1s\"\nmax_memory = \"32MiB\"\n",
+            ),
             ("good", "/good/...", ""),
         ],
     );
@@ -155,23 +162,40 @@ fn traps_loops_and_memory_bombs_are_stopped_and_others_keep_serving() {
         .collect();
     let (status, body) = server.get("/bad/trap");
     assert_eq!((status, body.as_str()), (500, "internal error\n"));
-    server.wait_for_log(&["[bad] error: GET /bad/trap: trapped: wasm `unreachable` instruction executed"]);
+    server.wait_for_log(&[
+        "[bad] error: GET /bad/trap: trapped: wasm `unreachable` instruction executed",
+    ]);
     let start = Instant::now();
     let (status, _) = server.get("/bad/loop");
     assert_eq!(status, 504);
-    assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
     server.wait_for_log(&["[bad] error: GET /bad/loop: stopped at its time limit"]);
     let (status, _) = server.get("/bad/bomb");
     assert_eq!(status, 500);
-    server.wait_for_log(&["[bad] error: GET /bad/bomb: stopped at its memory limit (33554432 bytes)"]);
+    server.wait_for_log(&[
+        "[bad] error: GET /bad/bomb: stopped at its memory limit (33554432 bytes)",
+    ]);
     let (status, _) = server.get("/bad/sleep?ms=5000");
-    assert_eq!(status, 504, "a guest waiting in the host is stopped too:\n{}", server.log());
+    assert_eq!(
+        status,
+        504,
+        "a guest waiting in the host is stopped too:\n{}",
+        server.log()
+    );
     stop.store(true, Ordering::Relaxed);
     for t in load {
         t.join().expect("the good app failed a request");
     }
     assert!(served.load(Ordering::Relaxed) > 0);
-    assert_eq!(server.get("/bad/echo").0, 200, "the app serves again after its failures");
+    assert_eq!(
+        server.get("/bad/echo").0,
+        200,
+        "the app serves again after its failures"
+    );
 }
 
 #[test]
@@ -179,7 +203,11 @@ fn guest_output_and_logging_reach_the_host_log_tagged_with_the_app() {
     let dir = tempdir();
     let m = manifest(
         dir.path(),
-        &[("talk", "/...", "version = \"2.1\"\n[app.variables]\ngreeting = \"hello\"\n")],
+        &[(
+            "talk",
+            "/...",
+            "version = \"2.1\"\n[app.variables]\ngreeting = \"hello\"\n",
+        )],
     );
     let server = Server::start(dir.path(), &[s(&m)]);
     assert_eq!(server.get("/output").0, 200);
@@ -193,19 +221,31 @@ fn guest_output_and_logging_reach_the_host_log_tagged_with_the_app() {
     assert!(config.contains("greeting=hello\n"), "{config}");
     assert!(config.contains("no-such-key=Ok(None)"), "{config}");
     let (_, env) = server.get("/env");
-    assert!(env.contains("WARDEN_APP=talk\n") && env.contains("WARDEN_APP_VERSION=2.1\n"), "{env}");
+    assert!(
+        env.contains("WARDEN_APP=talk\n") && env.contains("WARDEN_APP_VERSION=2.1\n"),
+        "{env}"
+    );
 }
 
 #[test]
 fn sealed_files_persist_across_requests_and_restarts_and_stay_sealed() {
     let dir = tempdir();
     let mount = "[[app.mount]]\nguest = \"/data\"\nsealed = \"files\"\n";
-    let m = manifest(dir.path(), &[("notes", "/notes/...", mount), ("other", "/other/...", mount)]);
+    let m = manifest(
+        dir.path(),
+        &[
+            ("notes", "/notes/...", mount),
+            ("other", "/other/...", mount),
+        ],
+    );
     {
         let server = Server::start(dir.path(), &[s(&m)]);
         let (status, body) = server.post("/notes/write?name=a.txt", b"a secret note 7f3a");
         assert_eq!(status, 200, "{body}");
-        assert_eq!(server.get("/notes/read?name=a.txt"), (200, "a secret note 7f3a".into()));
+        assert_eq!(
+            server.get("/notes/read?name=a.txt"),
+            (200, "a secret note 7f3a".into())
+        );
         // Another app's `files` is a namespace of its own.
         assert_eq!(server.get("/other/read?name=a.txt").0, 404);
         let (_, escape) = server.get("/notes/escape");
@@ -214,7 +254,10 @@ fn sealed_files_persist_across_requests_and_restarts_and_stay_sealed() {
     let store = std::fs::read(dir.path().join("store.redb")).unwrap();
     assert!(!store.windows(18).any(|w| w == b"a secret note 7f3a"));
     let server = Server::start(dir.path(), &[s(&m)]);
-    assert_eq!(server.get("/notes/read?name=a.txt"), (200, "a secret note 7f3a".into()));
+    assert_eq!(
+        server.get("/notes/read?name=a.txt"),
+        (200, "a secret note 7f3a".into())
+    );
 }
 
 #[test]
@@ -222,7 +265,11 @@ fn concurrency_and_body_limits_answer_503_and_413() {
     let dir = tempdir();
     let m = manifest(
         dir.path(),
-        &[("one", "/...", "[app.limits]\nmax_concurrent = 1\nmax_body_size = \"1KiB\"\n")],
+        &[(
+            "one",
+            "/...",
+            "[app.limits]\nmax_concurrent = 1\nmax_body_size = \"1KiB\"\n",
+        )],
     );
     let server = Arc::new(Server::start(dir.path(), &[s(&m)]));
     let slow = {
@@ -241,7 +288,10 @@ fn concurrency_and_body_limits_answer_503_and_413() {
 fn hot_deploy_adds_replaces_and_refuses_without_failing_a_request() {
     let dir = tempdir();
     let m = manifest(dir.path(), &[("a", "/a/...", "")]);
-    let server = Arc::new(Server::start(dir.path(), &[s(&m), "--metrics-addr", "127.0.0.1:0"]));
+    let server = Arc::new(Server::start(
+        dir.path(),
+        &[s(&m), "--metrics-addr", "127.0.0.1:0"],
+    ));
     let stop = Arc::new(AtomicBool::new(false));
     let load: Vec<_> = (0..4)
         .map(|_| {
@@ -265,18 +315,28 @@ fn hot_deploy_adds_replaces_and_refuses_without_failing_a_request() {
     assert_eq!(server.get("/b/echo").0, 200);
     // A manifest that does not load leaves the apps serving.
     write(dir.path(), "Warden.toml", "[[app]]\nname = \"a\"\n");
-    server.wait_for_log(&["redeploy refused, the previous apps keep serving", "needs a `route`"]);
+    server.wait_for_log(&[
+        "redeploy refused, the previous apps keep serving",
+        "needs a `route`",
+    ]);
     assert_eq!(server.get("/b/echo").0, 200);
     // Removed again, on SIGHUP too.
     manifest(dir.path(), &[("a", "/a/...", "")]);
     server.signal(libc::SIGHUP);
     let deadline = Instant::now() + Duration::from_secs(20);
     while server.get("/b/echo").0 != 404 {
-        assert!(Instant::now() < deadline, "app b was not removed:\n{}", server.log());
+        assert!(
+            Instant::now() < deadline,
+            "app b was not removed:\n{}",
+            server.log()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     stop.store(true, Ordering::Relaxed);
-    let total: usize = load.into_iter().map(|t| t.join().expect("a request failed")).sum();
+    let total: usize = load
+        .into_iter()
+        .map(|t| t.join().expect("a request failed"))
+        .sum();
     assert!(total > 0);
 }
 
@@ -312,5 +372,147 @@ fn sigterm_drains_requests_in_flight_and_exits_0() {
     std::thread::sleep(Duration::from_millis(500));
     server.signal(libc::SIGTERM);
     assert_eq!(slow.join().unwrap(), (200, "slept 1500 ms\n".into()));
-    assert_eq!(server.wait(Duration::from_secs(20)), Some(0), "{}", server.log());
+    assert_eq!(
+        server.wait(Duration::from_secs(20)),
+        Some(0),
+        "{}",
+        server.log()
+    );
+}
+
+/// A manifest line for an example app of `examples/http`.
+fn example(name: &str, route: &str, component: &str, extra: &str) -> String {
+    let path = support::serve::example_app(component);
+    format!(
+        "[[app]]\nname = \"{name}\"\nroute = \"{route}\"\ncomponent = \"{}\"\n{extra}\n",
+        path.display()
+    )
+}
+
+#[test]
+fn keyvalue_in_both_versions_is_sealed_per_app_and_persists() {
+    let dir = tempdir();
+    let app = http_app();
+    let draft = format!(
+        "[[app]]\nname = \"draft\"\nroute = \"/draft/...\"\ncomponent = \"{}\"\n",
+        app.display()
+    );
+    let other = format!(
+        "[[app]]\nname = \"other\"\nroute = \"/other/...\"\ncomponent = \"{}\"\nkey_value_stores = [\"default\", \"cache\"]\n",
+        app.display()
+    );
+    let text = format!(
+        "{}{draft}{other}",
+        example("counter", "/count/...", "kv-counter", "")
+    );
+    let m = write(dir.path(), "Warden.toml", &text);
+    {
+        let server = Server::start(dir.path(), &[s(&m)]);
+        // draft2 (the example, as Spin apps use it).
+        assert_eq!(server.get("/count/visits"), (200, "1\n".into()));
+        assert_eq!(server.get("/count/visits"), (200, "2\n".into()));
+        assert_eq!(server.get("/count/visits?peek"), (200, "2\n".into()));
+        // draft (wasmtime's and wasmCloud's version).
+        assert_eq!(
+            server.post("/draft/kv/set?key=secret", b"plaintext-e81c"),
+            (200, "set\n".into())
+        );
+        assert_eq!(
+            server.get("/draft/kv/get?key=secret"),
+            (200, "plaintext-e81c".into())
+        );
+        assert_eq!(server.get("/draft/kv/incr?key=n").1, "1\n");
+        // Another app's `default` is its own; a label not granted is refused.
+        assert_eq!(server.get("/other/kv/get?key=secret").0, 404);
+        assert_eq!(
+            server.get("/other/kv/incr?label=cache&key=n"),
+            (200, "1\n".into())
+        );
+        assert_eq!(
+            server.get("/draft/kv/get?label=cache&key=n"),
+            (403, "access-denied\n".into())
+        );
+    }
+    let store = std::fs::read(dir.path().join("store.redb")).unwrap();
+    assert!(
+        !store.windows(14).any(|w| w == b"plaintext-e81c"),
+        "a value is in the clear"
+    );
+    let server = Server::start(dir.path(), &[s(&m)]);
+    assert_eq!(
+        server.get("/count/visits"),
+        (200, "3\n".into()),
+        "the count survived a restart"
+    );
+    assert_eq!(
+        server.get("/draft/kv/get?key=secret"),
+        (200, "plaintext-e81c".into())
+    );
+}
+
+#[test]
+fn increments_from_64_concurrent_clients_are_never_lost() {
+    let dir = tempdir();
+    let m = write(
+        dir.path(),
+        "Warden.toml",
+        &example("counter", "/...", "kv-counter", ""),
+    );
+    let server = Arc::new(Server::start(dir.path(), &[s(&m)]));
+    let per_client = 8;
+    let clients: Vec<_> = (0..64)
+        .map(|_| {
+            let server = server.clone();
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                for _ in 0..per_client {
+                    let (status, body) = server.get("/c");
+                    assert_eq!(status, 200, "{body}");
+                    seen.push(body.trim().parse::<i64>().unwrap());
+                }
+                seen
+            })
+        })
+        .collect();
+    let mut all: Vec<i64> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    all.sort();
+    let expected: Vec<i64> = (1..=64 * per_client).collect();
+    assert_eq!(all, expected, "each increment answered a distinct value");
+    assert_eq!(
+        server.get("/c?peek"),
+        (200, format!("{}\n", 64 * per_client))
+    );
+}
+
+#[test]
+fn the_examples_serve_notes_and_logs() {
+    let dir = tempdir();
+    let text = format!(
+        "{}{}{}",
+        example("hello", "/hello", "hello", ""),
+        example(
+            "notes",
+            "/notes/...",
+            "notes",
+            "[[app.mount]]\nguest = \"/notes\"\nsealed = \"notes\"\n"
+        ),
+        example("logging", "/log/...", "logging", ""),
+    );
+    let m = write(dir.path(), "Warden.toml", &text);
+    let server = Server::start(dir.path(), &[s(&m)]);
+    assert_eq!(server.get("/hello"), (200, "Hello from warden\n".into()));
+    assert_eq!(
+        request("PUT", &server.url("/notes/todo"), &[], Some(b"buy milk")),
+        (201, "stored 8 bytes\n".into())
+    );
+    assert_eq!(server.get("/notes/todo"), (200, "buy milk".into()));
+    assert_eq!(server.get("/notes/"), (200, "todo\n".into()));
+    assert_eq!(server.get("/notes/nothing").0, 404);
+    assert_eq!(server.get("/log/fail"), (200, "logged\n".into()));
+    server.wait_for_log(&["[logging] log info request: Method::Get /log/fail"]);
+    server.wait_for_log(&["[logging] log error request: asked to fail"]);
+    server.wait_for_log(&["[logging] stdout: handled /log/fail"]);
 }

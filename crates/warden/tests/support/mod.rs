@@ -70,21 +70,26 @@ fn build_rust_guests(target: &'static str) -> PathBuf {
 /// `target`, once per test process, and returns the directory of its
 /// `.wasm` files.
 fn build_rust_crate(dir: &'static str, target: &'static str) -> PathBuf {
-    static BUILT: OnceLock<Mutex<HashMap<(&'static str, &'static str), PathBuf>>> =
-        OnceLock::new();
+    static BUILT: OnceLock<Mutex<HashMap<(&'static str, &'static str), PathBuf>>> = OnceLock::new();
     let built = BUILT.get_or_init(Default::default);
     let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(dir) = built.get(&(dir, target)) {
         return dir.clone();
     }
     let manifest = workspace_root().join(dir).join("Cargo.toml");
+    // Each crate its own directory, so that equal names (an example's
+    // `hello` and the guests' `hello`) never meet.
+    let target_dir = match dir {
+        "tests/guests/rust" => guests_dir(),
+        _ => guests_dir().join(dir.replace('/', "-")),
+    };
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.args(["build", "--release", "--quiet", "--target", target])
         .arg("--manifest-path")
         .arg(&manifest)
         .arg("--target-dir")
-        .arg(guests_dir())
+        .arg(&target_dir)
         // The outer `cargo test` may have set these for the host build.
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET")
@@ -93,7 +98,7 @@ fn build_rust_crate(dir: &'static str, target: &'static str) -> PathBuf {
     // Cargo's own lock on the target directory serialises concurrent
     // test binaries.
     run_build(&mut cmd, &format!("the Rust guests of {dir} for {target}"));
-    let out = guests_dir().join(target).join("release");
+    let out = target_dir.join(target).join("release");
     built.insert((dir, target), out.clone());
     out
 }

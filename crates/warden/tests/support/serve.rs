@@ -152,7 +152,12 @@ impl Drop for Server {
 /// One HTTP/1.1 request with a fresh connection; a status and body come
 /// back for every status (errors only for transport failures, which
 /// panic).
-pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> (u16, String) {
+pub fn request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> (u16, String) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(60)))
@@ -162,7 +167,9 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let req = req.body(body.unwrap_or_default().to_vec()).expect("request");
+    let req = req
+        .body(body.unwrap_or_default().to_vec())
+        .expect("request");
     let mut res = agent
         .run(req)
         .unwrap_or_else(|e| panic!("{method} {url}: {e}"));

@@ -22,6 +22,43 @@ mod host {
     });
 }
 
+/// `wasi:keyvalue@0.2.0-draft` (wasmtime's and wasmCloud's version).
+mod kv {
+    wit_bindgen::generate!({
+        path: "../../../crates/keyvalue/wit/draft",
+        world: "wasi:keyvalue/imports@0.2.0-draft",
+    });
+
+    use wasi::keyvalue::store::{open, Error};
+    use wasi::keyvalue::atomics;
+
+    fn err(e: Error) -> (u16, String) {
+        match e {
+            Error::AccessDenied => (403, "access-denied\n".into()),
+            Error::NoSuchStore => (404, "no-such-store\n".into()),
+            Error::Other(m) => (500, format!("other: {m}\n")),
+        }
+    }
+
+    /// `op` on `key` of store `label`: `incr`, `get` or `set` (to `body`).
+    pub fn call(op: &str, label: &str, key: &str, body: Vec<u8>) -> (u16, String) {
+        let bucket = match open(label) {
+            Ok(b) => b,
+            Err(e) => return err(e),
+        };
+        let result = match op {
+            "incr" => atomics::increment(&bucket, key, 1).map(|n| (200, format!("{n}\n"))),
+            "get" => bucket.get(key).map(|v| match v {
+                Some(v) => (200, String::from_utf8_lossy(&v).into_owned()),
+                None => (404, "no such key\n".into()),
+            }),
+            "set" => bucket.set(key, &body).map(|()| (200, "set\n".into())),
+            _ => Ok((400, "incr, get or set\n".into())),
+        };
+        result.unwrap_or_else(err)
+    }
+}
+
 struct App;
 
 wasip2::http::proxy::export!(App);
@@ -113,6 +150,10 @@ impl wasip2::exports::http::incoming_handler::Guest for App {
                 println!("a line on stdout");
                 eprintln!("a line on stderr");
                 print!("no newline at the end");
+                // A reactor never exits, so Rust's line buffer is not
+                // flushed for it: the partial line is logged at the end of
+                // the request once it reaches warden.
+                let _ = std::io::stdout().flush();
                 "written\n".to_string()
             }
             "/log" => {
@@ -157,6 +198,14 @@ impl wasip2::exports::http::incoming_handler::Guest for App {
                     s.push_str(&format!("{p}: {}\n", std::fs::read(p).map(|_| "read".to_string()).unwrap_or_else(|e| e.kind().to_string())));
                 }
                 s
+            }
+            "/kv/incr" | "/kv/get" | "/kv/set" => {
+                let label = query(&full, "label").unwrap_or_else(|| "default".into());
+                let key = query(&full, "key").unwrap_or_else(|| "k".into());
+                let body = read_body(&req);
+                let (status, text) = kv::call(&path[4..], &label, &key, body);
+                respond(out, status, text.as_bytes());
+                return;
             }
             "/big" => {
                 let n: usize = query(&full, "kib").and_then(|v| v.parse().ok()).unwrap_or(1024);
