@@ -18,6 +18,24 @@ pub enum World {
 }
 
 impl World {
+    /// The HTTP handler a component exports (`wasi:http/incoming-handler`
+    /// 0.2 or `wasi:http/handler` 0.3), whatever else it exports: a
+    /// service may also export `wasi:cli/run`, as `wasmtime serve -Scli`
+    /// allows.
+    pub fn http_handler(engine: &Engine, component: &Component) -> Option<String> {
+        match World::of(engine, component) {
+            World::HttpHandler(export) => Some(export),
+            _ => component
+                .component_type()
+                .exports(engine)
+                .map(|(name, _)| name.to_string())
+                .find(|e| {
+                    e.starts_with("wasi:http/incoming-handler@0.2")
+                        || e.starts_with("wasi:http/handler@0.3")
+                }),
+        }
+    }
+
     /// The component's world, from its exports.
     pub fn of(engine: &Engine, component: &Component) -> World {
         let exports: Vec<String> = component

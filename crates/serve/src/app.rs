@@ -149,8 +149,8 @@ impl App {
                 })
             })
             .map_err(fail)?;
-        let world = World::of(&rt.engine, &component);
-        let World::HttpHandler(export) = &world else {
+        let Some(export) = World::http_handler(&rt.engine, &component) else {
+            let world = World::of(&rt.engine, &component);
             return Err(fail(format!(
                 "{} does not export `wasi:http/incoming-handler@0.2` or `wasi:http/handler@0.3`: {}",
                 path.display(),

@@ -158,8 +158,20 @@ pub fn request(
     headers: &[(&str, &str)],
     body: Option<&[u8]>,
 ) -> (u16, String) {
+    let (status, _, text) = request_full(method, url, headers, body);
+    (status, text)
+}
+
+/// [`request`], with the response's headers.
+pub fn request_full(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> (u16, Vec<(String, String)>, String) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
+        .allow_non_standard_methods(true)
         .timeout_global(Some(Duration::from_secs(60)))
         .build()
         .into();
@@ -167,13 +179,16 @@ pub fn request(
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let req = req
-        .body(body.unwrap_or_default().to_vec())
-        .expect("request");
+    let req = req.body(body.unwrap_or_default().to_vec()).expect("request");
     let mut res = agent
         .run(req)
         .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
     let status = res.status().as_u16();
+    let headers = res
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
     let text = res.body_mut().read_to_string().unwrap_or_default();
-    (status, text)
+    (status, headers, text)
 }
