@@ -516,3 +516,121 @@ fn the_examples_serve_notes_and_logs() {
     server.wait_for_log(&["[logging] log error request: asked to fail"]);
     server.wait_for_log(&["[logging] stdout: handled /log/fail"]);
 }
+
+/// One request over TLS, trusting only `cert`, offering `alpn`; the
+/// protocol the server chose, the status and the body.
+fn tls_get(
+    addr: std::net::SocketAddr,
+    cert: &str,
+    alpn: &[u8],
+    path: &str,
+) -> (String, u16, String) {
+    use http_body_util::BodyExt;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut roots = rustls::RootCertStore::empty();
+        let der = rustls::pki_types::pem::PemObject::from_pem_slice(cert.as_bytes()).unwrap();
+        roots.add(der).unwrap();
+        #[allow(deprecated)]
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![alpn.to_vec()];
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .unwrap();
+        let chosen = String::from_utf8_lossy(tls.get_ref().1.alpn_protocol().unwrap_or_default())
+            .into_owned();
+        let io = TokioIo::new(tls);
+        let req = hyper::Request::get(format!("https://localhost{path}"))
+            .header("host", "localhost")
+            .body(http_body_util::Empty::<hyper::body::Bytes>::new())
+            .unwrap();
+        let res = if alpn == b"h2" {
+            let (mut send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            send.send_request(req).await.unwrap()
+        } else {
+            let (mut send, conn) = hyper::client::conn::http1::handshake(io).await.unwrap();
+            tokio::spawn(conn);
+            send.send_request(req).await.unwrap()
+        };
+        let status = res.status().as_u16();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        (chosen, status, String::from_utf8_lossy(&body).into_owned())
+    })
+}
+
+#[test]
+fn tls_serves_http1_and_http2_by_alpn() {
+    let dir = tempdir();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert_pem = cert.cert.pem();
+    let cert_file = write(dir.path(), "cert.pem", &cert_pem);
+    let key_file = write(dir.path(), "key.pem", &cert.signing_key.serialize_pem());
+    let app = http_app();
+    let server = Server::start_tls(
+        dir.path(),
+        &[
+            s(&app),
+            "--tls-cert",
+            s(&cert_file),
+            "--tls-key",
+            s(&key_file),
+        ],
+    );
+    for alpn in [&b"h2"[..], b"http/1.1"] {
+        let (chosen, status, body) = tls_get(server.addr, &cert_pem, alpn, "/over/tls");
+        assert_eq!(chosen.as_bytes(), alpn);
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            field(&body, "warden-full-url"),
+            "https://localhost/over/tls"
+        );
+    }
+    // A key that is not PEM: one line, exit 2.
+    drop(server);
+    let out = warden_cmd(
+        "serve",
+        [
+            s(&app),
+            "--addr",
+            "127.0.0.1:0",
+            "--tls-cert",
+            s(&cert_file),
+            "--tls-key",
+            s(&cert_file),
+        ],
+    )
+    .env("WARDEN_STORE", dir.path().join("store.redb"))
+    .env("WARDEN_KEY_FILE", dir.path().join("store.key"))
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("TLS key") && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+}
+
+#[test]
+fn plain_http_on_a_public_address_is_warned_about() {
+    let dir = tempdir();
+    let mut server = Server::start_on(dir.path(), "0.0.0.0:0", &[s(&http_app())]);
+    server.wait_for_log(&["warning: serving plain HTTP on 0.0.0.0:", "--tls-cert"]);
+    server.signal(libc::SIGINT);
+    assert_eq!(server.wait(Duration::from_secs(20)), Some(0));
+}

@@ -262,7 +262,10 @@ fn run_one(dir: &Path, wasm: &Path, spec: &Value) -> Result<(), String> {
         "*://*:*".into(),
     ];
     for server in spec["servers"].as_array().cloned().unwrap_or_default() {
-        let name = server["name"].as_str().unwrap_or("main").to_ascii_uppercase();
+        let name = server["name"]
+            .as_str()
+            .unwrap_or("main")
+            .to_ascii_uppercase();
         let addr = if server["kind"] == "closed" {
             closed_addr()
         } else {
@@ -294,8 +297,10 @@ fn run_one(dir: &Path, wasm: &Path, spec: &Value) -> Result<(), String> {
             "request" => {
                 let s = server.as_ref().ok_or("a request before `run`")?;
                 let headers = pairs(&op["headers"]);
-                let headers: Vec<(&str, &str)> =
-                    headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let headers: Vec<(&str, &str)> = headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
                 let body = op["body"].as_str().map(str::as_bytes);
                 let method = op["method"].as_str().unwrap_or("GET");
                 let path = op["path"].as_str().unwrap_or("/");
@@ -312,7 +317,9 @@ fn run_one(dir: &Path, wasm: &Path, spec: &Value) -> Result<(), String> {
                 for (k, v) in pairs(&want["headers"]) {
                     let got = got_headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(&k));
                     if got.map(|(_, g)| g.as_str()) != Some(v.as_str()) {
-                        return Err(format!("{method} {path}: header {k} is {got:?}, expected {v:?}"));
+                        return Err(format!(
+                            "{method} {path}: header {k} is {got:?}, expected {v:?}"
+                        ));
                     }
                 }
                 let want_body = want["body"].as_str().unwrap_or_default();
@@ -348,7 +355,11 @@ fn run_one(dir: &Path, wasm: &Path, spec: &Value) -> Result<(), String> {
 #[test]
 fn every_preview3_http_service_test_wasmtime_passes_passes() {
     let tests = service_tests();
-    assert_eq!(tests.len(), 14, "the suite should hold 14 wasi:http/service tests");
+    assert_eq!(
+        tests.len(),
+        14,
+        "the suite should hold 14 wasi:http/service tests"
+    );
     let results = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for chunk in tests.chunks(4) {

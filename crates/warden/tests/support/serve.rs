@@ -31,8 +31,22 @@ impl Server {
     /// once it says where it serves (panics with its log if it does not
     /// within a minute).
     pub fn start(dir: &Path, args: &[&str]) -> Server {
+        Server::launch(dir, "127.0.0.1:0", "http", args)
+    }
+
+    /// [`Server::start`] listening on `addr`.
+    pub fn start_on(dir: &Path, addr: &str, args: &[&str]) -> Server {
+        Server::launch(dir, addr, "http", args)
+    }
+
+    /// [`Server::start`] with TLS flags among `args`.
+    pub fn start_tls(dir: &Path, args: &[&str]) -> Server {
+        Server::launch(dir, "127.0.0.1:0", "https", args)
+    }
+
+    fn launch(dir: &Path, addr: &str, scheme: &str, args: &[&str]) -> Server {
         let mut cmd = warden_cmd("serve", args);
-        cmd.args(["--addr", "127.0.0.1:0", "--watch-interval", "100ms"])
+        cmd.args(["--addr", addr, "--watch-interval", "100ms"])
             .env("WARDEN_STORE", dir.join("store.redb"))
             .env("WARDEN_KEY_FILE", dir.join("store.key"))
             .current_dir(workspace_root())
@@ -43,12 +57,13 @@ impl Server {
         let stderr = child.stderr.take().expect("stderr");
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
+        let prefix = format!("Serving HTTP on {scheme}://");
         {
             let log = log.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                     let addr = line
-                        .strip_prefix("Serving HTTP on http://")
+                        .strip_prefix(&prefix)
                         .map(|rest| rest.trim_end_matches('/').to_string());
                     log.lock().unwrap().push(line);
                     if let Some(addr) = addr {
@@ -58,7 +73,11 @@ impl Server {
             });
         }
         let addr = match rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(addr) => addr.parse().expect("address"),
+            // A wildcard address is reached on loopback.
+            Ok(addr) => addr
+                .replace("0.0.0.0", "127.0.0.1")
+                .parse()
+                .expect("address"),
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -71,7 +90,7 @@ impl Server {
         };
         let first = log.lock().unwrap().first().cloned().unwrap_or_default();
         assert!(
-            first.starts_with("Serving HTTP on http://"),
+            first.starts_with(&format!("Serving HTTP on {scheme}://")),
             "the first line of stderr is {first:?}"
         );
         Server { child, addr, log }
@@ -179,7 +198,9 @@ pub fn request_full(
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let req = req.body(body.unwrap_or_default().to_vec()).expect("request");
+    let req = req
+        .body(body.unwrap_or_default().to_vec())
+        .expect("request");
     let mut res = agent
         .run(req)
         .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
@@ -187,7 +208,12 @@ pub fn request_full(
     let headers = res
         .headers()
         .iter()
-        .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let text = res.body_mut().read_to_string().unwrap_or_default();
     (status, headers, text)
