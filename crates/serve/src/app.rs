@@ -372,6 +372,19 @@ fn bundle_code(spec: &AppSpec, bytes: &[u8]) -> Result<(Vec<u8>, Policy, Bundled
             spec.component.display()
         ));
     }
+    // The bundle's policy is sealed in it: the manifest may narrow its
+    // limits, nothing else.
+    let mut given = spec.policy.clone();
+    given.limits = Default::default();
+    given
+        .env
+        .retain(|(k, _)| k != "WARDEN_APP" && k != "WARDEN_APP_VERSION");
+    if given != Policy::default() {
+        return Err(format!(
+            "{} is a bundle, whose policy is sealed in it: give the app only `limits` (to narrow it), not env, mounts, stdio or allow",
+            spec.component.display()
+        ));
+    }
     let mut policy = bundle.policy.clone();
     let mine = &spec.policy.limits;
     let narrower = |a: Option<u64>, b: Option<u64>| match (a, b) {
@@ -387,6 +400,11 @@ fn bundle_code(spec: &AppSpec, bytes: &[u8]) -> Result<(Vec<u8>, Policy, Bundled
     for mount in &mut policy.mounts {
         if let warden_policy::MountSource::Sealed { name } = &mut mount.source {
             *name = format!("{}/fs/{name}", spec.name);
+        }
+    }
+    if policy.allows(warden_policy::Subsystem::Env) {
+        for (k, v) in &spec.policy.env {
+            policy.set_env(k, v);
         }
     }
     Ok((bundle.code.to_vec(), policy, bundle.trees))

@@ -634,3 +634,70 @@ fn plain_http_on_a_public_address_is_warned_about() {
     server.signal(libc::SIGINT);
     assert_eq!(server.wait(Duration::from_secs(20)), Some(0));
 }
+
+#[test]
+fn a_bundle_is_served_under_its_own_policy() {
+    let dir = tempdir();
+    let conf = write(dir.path(), "conf/motd", "from the bundle\n");
+    let config = write(
+        dir.path(),
+        "bundle.toml",
+        &format!(
+            "[env]\nFROM = \"bundle\"\n[[mount]]\nguest = \"/data\"\nvirtual = \"{}\"\n",
+            conf.parent().unwrap().display()
+        ),
+    );
+    let bundle = dir.path().join("app.warden");
+    let out = warden_cmd(
+        "bundle",
+        ["--config", s(&config), s(&http_app()), "-o", s(&bundle)],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m = write(
+        dir.path(),
+        "Warden.toml",
+        &format!(
+            "[[app]]\nname = \"b\"\nroute = \"/...\"\ncomponent = \"{}\"\n[app.limits]\ntimeout = \"1s\"\n",
+            bundle.display()
+        ),
+    );
+    let server = Server::start(dir.path(), &[s(&m)]);
+    assert_eq!(
+        server.get("/read?name=motd"),
+        (200, "from the bundle\n".into())
+    );
+    let (_, env) = server.get("/env");
+    assert!(
+        env.contains("FROM=bundle\n") && env.contains("WARDEN_APP=b\n"),
+        "{env}"
+    );
+    assert_eq!(
+        server.get("/loop").0,
+        504,
+        "the manifest's limits narrow the bundle's"
+    );
+    drop(server);
+    // Widening a bundle's policy in the manifest is refused.
+    let m = write(
+        dir.path(),
+        "Warden.toml",
+        &format!(
+            "[[app]]\nname = \"b\"\nroute = \"/...\"\ncomponent = \"{}\"\n[app.env]\nMORE = \"x\"\n",
+            bundle.display()
+        ),
+    );
+    let out = warden_cmd("serve", [s(&m), "--addr", "127.0.0.1:0"])
+        .env("WARDEN_STORE", dir.path().join("store.redb"))
+        .env("WARDEN_KEY_FILE", dir.path().join("store.key"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("whose policy is sealed in it"), "{stderr}");
+}
