@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use warden_components::{ComponentRunOptions, Components, Loaded};
-use warden_kernel::{CacheMode, EngineSettings, Outcome, DEFAULT_MAX_STACK};
+use warden_kernel::{CacheMode, EngineSettings, Outcome};
 use warden_policy::Policy;
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, OptLevel, Store};
+use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 /// The Rust guest's crate: `guests/workload-rs`, not in the workspace.
@@ -77,22 +77,13 @@ pub fn build_rust_guest(target_dir: &Path) -> Result<RustGuest> {
     Ok(guest)
 }
 
-/// The engine configuration of [`Components::new`], spelled out for the
-/// reference runtime: cranelift at `Speed`, the component model with its
-/// async parts, epoch interruption, fuel as given, the same wasm and async
+/// The engine configuration of [`Components::new`], for the reference
+/// runtime too: cranelift at `Speed`, the component model with its async
+/// parts, epoch interruption, fuel as given, the same wasm and async
 /// stacks. Unlike for core modules, nothing differs: warden's components
 /// keep wasmtime's own memories.
 pub fn component_engine_config(settings: &EngineSettings) -> Config {
-    let mut config = Config::new();
-    config.cranelift_opt_level(OptLevel::Speed);
-    config.wasm_component_model(true);
-    config.wasm_component_model_async(true);
-    config.epoch_interruption(true);
-    config.consume_fuel(settings.fuel);
-    let stack = settings.max_stack.unwrap_or(DEFAULT_MAX_STACK) as usize;
-    config.max_wasm_stack(stack);
-    config.async_stack_size(stack.max(2 << 20) + (1 << 20));
-    config
+    warden_components::engine_config(settings)
 }
 
 /// warden, as `warden run` runs a component: [`Components::load_file`]

@@ -147,6 +147,25 @@ impl StoreFiles {
         }
     }
 
+    /// Opens (creating if needed) the store with its key file.
+    pub(crate) fn open(
+        &self,
+        durability: warden_seal::Durability,
+    ) -> Result<warden_seal::Store, Failure> {
+        let path = |p: &anyhow::Result<PathBuf>| match p {
+            Ok(p) => Ok(p.clone()),
+            Err(e) => Err(Failure::bad_input(format!("{e:#}"))),
+        };
+        let store = path(&self.store)?;
+        let key_file = path(&self.key_file)?;
+        if let Some(dir) = store.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Failure::bad_input(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        crate::kv::open_with(&store, &key_file, true, durability)
+            .map_err(|e| Failure::bad_input(format!("sealed store {}: {e}", store.display())))
+    }
+
     /// warden's own state that no mount may reach, with `cache`.
     pub(crate) fn state(&self, cache: &CacheMode) -> Vec<state::StatePath> {
         let cache_dir = match cache {
@@ -173,19 +192,7 @@ fn sealed_store(
     {
         return Ok(None);
     }
-    let path = |p: &anyhow::Result<PathBuf>| match p {
-        Ok(p) => Ok(p.clone()),
-        Err(e) => Err(Failure::bad_input(format!("{e:#}"))),
-    };
-    let store = path(&files.store)?;
-    let key_file = path(&files.key_file)?;
-    if let Some(dir) = store.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Failure::bad_input(format!("cannot create {}: {e}", dir.display())))?;
-    }
-    crate::kv::open_with(&store, &key_file, true, warden_seal::Durability::Eventual)
-        .map(Some)
-        .map_err(|e| Failure::bad_input(format!("sealed store {}: {e}", store.display())))
+    files.open(warden_seal::Durability::Eventual).map(Some)
 }
 
 /// Where the denial notes go: stderr, unless `--quiet`.

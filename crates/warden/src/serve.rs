@@ -112,7 +112,8 @@ pub fn run(args: ServeArgs) -> Result<u8, Failure> {
                 .max(Duration::from_millis(50)),
         )
     };
-    let store = open_store(&files)?;
+    // Every write durable when the app's call returns.
+    let store = files.open(warden_seal::Durability::Immediate)?;
     let check_policy: warden_serve::app::PolicyCheck = Arc::new(move |policy| {
         state::check_mounts(&policy.mounts, &state_paths).map_err(|f| f.message)
     });
@@ -135,21 +136,4 @@ pub fn run(args: ServeArgs) -> Result<u8, Failure> {
         Err(ServeError::BadInput(m)) => Err(Failure::bad_input(m)),
         Err(ServeError::Host(m)) => Err(Failure::host(m)),
     }
-}
-
-/// The sealed store the apps' state lives in: every write durable when the
-/// app's call returns.
-fn open_store(files: &StoreFiles) -> Result<warden_seal::Store, Failure> {
-    let path = |p: &anyhow::Result<PathBuf>| match p {
-        Ok(p) => Ok(p.clone()),
-        Err(e) => Err(Failure::bad_input(format!("{e:#}"))),
-    };
-    let store = path(&files.store)?;
-    let key_file = path(&files.key_file)?;
-    if let Some(dir) = store.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Failure::bad_input(format!("cannot create {}: {e}", dir.display())))?;
-    }
-    crate::kv::open_with(&store, &key_file, true, warden_seal::Durability::Immediate)
-        .map_err(|e| Failure::bad_input(format!("sealed store {}: {e}", store.display())))
 }

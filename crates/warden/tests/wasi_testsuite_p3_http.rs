@@ -376,28 +376,9 @@ fn every_preview3_http_service_test_wasmtime_passes_passes() {
             });
         }
     });
-    let mut results = results.into_inner().unwrap();
-    results.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut wrong = Vec::new();
-    for (name, result) in &results {
-        let known = KNOWN_FAILING.contains(&name.as_str());
-        match (result, known) {
-            (Err(why), false) => wrong.push(format!("{name}: {why}")),
-            (Ok(()), true) => wrong.push(format!(
-                "{name}: passes now; take it off KNOWN_FAILING (and docs/cli.md)"
-            )),
-            _ => {}
-        }
-    }
-    let passed = results.iter().filter(|(_, r)| r.is_ok()).count();
-    println!("{passed} of {} wasi:http/service tests pass", results.len());
-    for (name, result) in &results {
-        println!("{name}: {}", if result.is_ok() { "pass" } else { "FAIL" });
-    }
-    assert!(
-        wrong.is_empty(),
-        "{} wasi:http/service tests are not as expected:\n\n{}",
-        wrong.len(),
-        wrong.join("\n\n")
+    support::wasi_suite::judge(
+        "wasi:http/service tests",
+        results.into_inner().unwrap(),
+        KNOWN_FAILING,
     );
 }

@@ -19,6 +19,32 @@ pub fn example_app(name: &str) -> PathBuf {
     super::http_component("examples/http", &name.replace('-', "_"))
 }
 
+/// Asserts that the store file under `dir` holds no plaintext `secret`.
+pub fn assert_sealed(dir: &Path, secret: &[u8]) {
+    let store = std::fs::read(dir.join("store.redb")).expect("the store file");
+    assert!(
+        !store.windows(secret.len()).any(|w| w == secret),
+        "{} is in the store file in the clear",
+        String::from_utf8_lossy(secret)
+    );
+}
+
+/// `warden serve ARGS --addr 127.0.0.1:0` that must fail as bad input:
+/// exit 2, one line, nothing served. Returns the line.
+pub fn refused(dir: &Path, args: &[&str]) -> String {
+    let out = warden_cmd("serve", args)
+        .args(["--addr", "127.0.0.1:0"])
+        .env("WARDEN_STORE", dir.join("store.redb"))
+        .env("WARDEN_KEY_FILE", dir.join("store.key"))
+        .output()
+        .expect("run warden serve");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(!stderr.contains("Serving"), "{stderr}");
+    stderr
+}
+
 /// A running `warden serve`; killed when dropped.
 pub struct Server {
     child: Child,

@@ -38,3 +38,29 @@ pub fn copy_tree(from: &Path, to: &Path) {
         std::fs::set_permissions(&dst, perms).unwrap();
     }
 }
+
+/// Checks the outcome of each test of the suite against the list of those
+/// known to fail: a failure not on it, or a pass on it, is wrong. Prints
+/// how many passed; panics with every wrong one.
+pub fn judge(what: &str, mut results: Vec<(String, Result<(), String>)>, known_failing: &[&str]) {
+    results.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut wrong = Vec::new();
+    for (name, result) in &results {
+        let known = known_failing.contains(&name.as_str());
+        match (result, known) {
+            (Err(why), false) => wrong.push(format!("{name}: {why}")),
+            (Ok(()), true) => wrong.push(format!(
+                "{name}: passes now; take it off KNOWN_FAILING (and docs/cli.md)"
+            )),
+            _ => {}
+        }
+    }
+    let passed = results.iter().filter(|(_, r)| r.is_ok()).count();
+    println!("{passed} of {} {what} pass", results.len());
+    assert!(
+        wrong.is_empty(),
+        "{} {what} are not as expected:\n\n{}",
+        wrong.len(),
+        wrong.join("\n\n")
+    );
+}
