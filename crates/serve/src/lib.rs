@@ -65,10 +65,17 @@ pub enum ServeError {
     Host(String),
 }
 
-/// The engine of a server: warden's component settings, the pooling
-/// allocator sized for `max_instances` (on-demand allocation where the
-/// pool's address space cannot be reserved), and an epoch ticker.
-fn engine(fuel: bool, max_instances: u32) -> Result<Engine, ServeError> {
+/// The engine configuration of a server: warden's component settings and
+/// the pooling allocator sized for `max_instances`, tuned for an instance
+/// per request.
+///
+/// Freed slots are reset by `memset` (up to 2 MiB of a linear memory, only
+/// its resident pages where the kernel has `PAGEMAP_SCAN`; 64 KiB of a
+/// table, 128 KiB of an async stack) rather than by `madvise`: each
+/// `madvise` of a multi-threaded process sends every core a TLB shootdown,
+/// which halved the requests per second (bench/serve.sh, docs/benchmarks.md).
+/// The contents are reset either way: a request never sees another's data.
+pub fn engine_config(fuel: bool, max_instances: u32) -> wasmtime::Config {
     let settings = EngineSettings {
         fuel,
         max_stack: None,
@@ -82,15 +89,29 @@ fn engine(fuel: bool, max_instances: u32) -> Result<Engine, ServeError> {
         .total_core_instances(n.saturating_mul(4))
         .total_memories(n.saturating_mul(2))
         .total_tables(n.saturating_mul(4))
-        .total_stacks(n);
+        .total_stacks(n)
+        .linear_memory_keep_resident(2 << 20)
+        .table_keep_resident(64 << 10)
+        .async_stack_keep_resident(128 << 10)
+        .pagemap_scan(wasmtime::Enabled::Auto);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    let engine = match Engine::new(&config) {
+    config
+}
+
+/// The engine of a server ([`engine_config`]; on-demand allocation where
+/// the pool's address space cannot be reserved), and its epoch ticker.
+fn engine(fuel: bool, max_instances: u32) -> Result<Engine, ServeError> {
+    let engine = match Engine::new(&engine_config(fuel, max_instances)) {
         Ok(engine) => engine,
         Err(e) => {
             log::server(&format!(
                 "the pooling allocator is not available ({}); instances are allocated on demand",
                 warden_components::one_line(&format!("{e:#}"))
             ));
+            let settings = EngineSettings {
+                fuel,
+                max_stack: None,
+            };
             Engine::new(&warden_components::engine_config(&settings))
                 .map_err(|e| ServeError::Host(format!("cannot create the engine: {e:#}")))?
         }

@@ -155,3 +155,62 @@ pub fn app(name: &str) -> AppLabel {
         app: name.to_string(),
     }
 }
+
+/// One app's series, looked up once when the app loads rather than at
+/// every request.
+pub struct AppMetrics {
+    all: Arc<Metrics>,
+    app: String,
+    /// `requests{status="200"}`, the common case.
+    ok: Counter,
+    pub latency: Histogram,
+    pub instantiation: Histogram,
+    pub fuel: Counter,
+    pub memory_peak: Histogram,
+    pub memory_in_use: Gauge<u64, AtomicU64>,
+    pub kv_operations: Counter,
+    pub traps: Counter,
+    pub timeouts: Counter,
+    pub rejected: Counter,
+}
+
+impl AppMetrics {
+    pub fn new(all: &Arc<Metrics>, name: &str) -> AppMetrics {
+        let label = app(name);
+        AppMetrics {
+            ok: all
+                .requests
+                .get_or_create(&StatusLabels {
+                    app: name.to_string(),
+                    status: 200,
+                })
+                .clone(),
+            latency: all.latency.get_or_create(&label).clone(),
+            instantiation: all.instantiation.get_or_create(&label).clone(),
+            fuel: all.fuel.get_or_create(&label).clone(),
+            memory_peak: all.memory_peak.get_or_create(&label).clone(),
+            memory_in_use: all.memory_in_use.get_or_create(&label).clone(),
+            kv_operations: all.kv_operations.get_or_create(&label).clone(),
+            traps: all.traps.get_or_create(&label).clone(),
+            timeouts: all.timeouts.get_or_create(&label).clone(),
+            rejected: all.rejected.get_or_create(&label).clone(),
+            all: all.clone(),
+            app: name.to_string(),
+        }
+    }
+
+    /// Counts a request answered with `status`.
+    pub fn request(&self, status: u16) {
+        if status == 200 {
+            self.ok.inc();
+        } else {
+            self.all
+                .requests
+                .get_or_create(&StatusLabels {
+                    app: self.app.clone(),
+                    status,
+                })
+                .inc();
+        }
+    }
+}

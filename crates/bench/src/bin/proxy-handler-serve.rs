@@ -1,7 +1,8 @@
 //! The reference for `bench/serve.sh`: wasmtime-wasi-http's own
 //! `ProxyHandler` serving one `wasi:http` component, embedded with warden's
-//! engine settings (the same pooling allocator as `warden serve`) and a
-//! fresh instance per request, behind a plain hyper HTTP/1.1 server.
+//! engine settings (`warden_serve::engine_config`: the same pooling
+//! allocator) and a fresh instance per request, behind a plain hyper
+//! server: what `warden serve` costs on top of it.
 //!
 //! Usage: `proxy-handler-serve COMPONENT HOST:PORT`
 
@@ -10,7 +11,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::handler::{
     HandlerState, Instance, ProxyHandler, ProxyPre, ShouldAccept, WorkerExpiration, WorkerState,
@@ -102,6 +103,8 @@ impl HandlerState for State {
                 table: ResourceTable::new(),
             },
         );
+        // warden's engines interrupt on epochs: no deadline here.
+        store.set_epoch_deadline(u64::MAX);
         let proxy = self.pre.instantiate_async(&mut store).await?;
         Ok(Instance {
             store,
@@ -118,18 +121,7 @@ fn main() -> anyhow::Result<()> {
     let (Some(path), Some(addr)) = (args.next(), args.next()) else {
         anyhow::bail!("usage: proxy-handler-serve COMPONENT HOST:PORT");
     };
-    let settings = warden_kernel::EngineSettings {
-        fuel: false,
-        max_stack: None,
-    };
-    let mut config = warden_components::engine_config(&settings);
-    let mut pool = PoolingAllocationConfig::default();
-    pool.total_component_instances(1000)
-        .total_core_instances(4000)
-        .total_memories(2000)
-        .total_tables(4000)
-        .total_stacks(1000);
-    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    let config = warden_serve::engine_config(false, 1000);
     let engine = Engine::new(&config)?;
     let component = Component::from_file(&engine, &path)?;
     let mut linker = Linker::<Host>::new(&engine);
