@@ -8,6 +8,7 @@ use crate::manifest::AppSpec;
 use crate::metrics::{AppMetrics, Metrics};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use std::collections::HashMap;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -83,6 +84,9 @@ impl FileStamp {
 /// A loaded app.
 pub struct App {
     pub spec: AppSpec,
+    /// The compiled code and the SHA-256 of its bytes.
+    pub component: Component,
+    pub code_digest: String,
     /// `sha256:HEX` of the component (or bundle) file.
     pub digest: String,
     /// The file as it was when loaded.
@@ -111,7 +115,14 @@ struct Shared {
 impl App {
     /// Compiles (or finds in the cache) and checks the app's component,
     /// and opens its mounts; nothing is served yet.
-    pub fn load(rt: &Runtime, spec: AppSpec) -> Result<App, LoadError> {
+    /// `compiled`: the components already loaded in this deployment (and
+    /// the one before), by the digest of their code, so that apps of one
+    /// component share its code.
+    pub fn load(
+        rt: &Runtime,
+        spec: AppSpec,
+        compiled: &mut HashMap<String, Component>,
+    ) -> Result<App, LoadError> {
         let fail = |reason: String| LoadError {
             app: spec.name.clone(),
             reason,
@@ -136,18 +147,26 @@ impl App {
                 path.display()
             )));
         }
-        let component = rt
-            .cache
-            .get_or_compile(&rt.engine, &code, &mut |_| {}, || {
-                Component::new(&rt.engine, &code).map_err(|e| {
-                    format!(
-                        "{} is not a valid WebAssembly component: {}",
-                        path.display(),
-                        warden_components::one_line(&format!("{e:#}"))
-                    )
-                })
-            })
-            .map_err(fail)?;
+        let code_digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&code));
+        let component = match compiled.get(&code_digest) {
+            Some(component) => component.clone(),
+            None => {
+                let component = rt
+                    .cache
+                    .get_or_compile(&rt.engine, &code, &mut |_| {}, || {
+                        Component::new(&rt.engine, &code).map_err(|e| {
+                            format!(
+                                "{} is not a valid WebAssembly component: {}",
+                                path.display(),
+                                warden_components::one_line(&format!("{e:#}"))
+                            )
+                        })
+                    })
+                    .map_err(fail)?;
+                compiled.insert(code_digest.clone(), component.clone());
+                component
+            }
+        };
         let Some(export) = World::http_handler(&rt.engine, &component) else {
             let world = World::of(&rt.engine, &component);
             return Err(fail(format!(
@@ -212,6 +231,8 @@ impl App {
             shared: shared.clone(),
         };
         Ok(App {
+            component,
+            code_digest,
             permits: Arc::new(Semaphore::new(spec.limits.max_concurrent as usize)),
             handler: ProxyHandler::new(state),
             digest,

@@ -6,8 +6,10 @@
 use crate::app::{App, FileStamp, LoadError, Runtime};
 use crate::manifest::{AppSpec, Manifest};
 use crate::route::{RouteMatch, Router};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
+use wasmtime::component::Component;
 
 /// The apps and their routes.
 #[derive(Default)]
@@ -25,13 +27,18 @@ impl Deployment {
         old: &Deployment,
     ) -> Result<Deployment, LoadError> {
         let mut apps = Vec::with_capacity(specs.len());
+        let mut compiled: HashMap<String, Component> = old
+            .apps
+            .iter()
+            .map(|a| (a.code_digest.clone(), a.component.clone()))
+            .collect();
         for spec in specs {
             let same = old.apps.iter().find(|a| {
                 a.spec == spec && a.stamp.is_some() && a.stamp == FileStamp::of(&spec.component)
             });
             apps.push(match same {
                 Some(app) => app.clone(),
-                None => Arc::new(App::load(rt, spec)?),
+                None => Arc::new(App::load(rt, spec, &mut compiled)?),
             });
         }
         let router = Router::new(

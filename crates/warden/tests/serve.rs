@@ -671,3 +671,36 @@ fn a_bundle_is_served_under_its_own_policy() {
     let stderr = refused(dir.path(), &[s(&m)]);
     assert!(stderr.contains("whose policy is sealed in it"), "{stderr}");
 }
+
+#[test]
+fn a_changed_component_file_is_redeployed_and_fuel_is_limited_per_request() {
+    let dir = tempdir();
+    let file = dir.path().join("app.wasm");
+    std::fs::copy(http_app(), &file).unwrap();
+    let m = write(
+        dir.path(),
+        "Warden.toml",
+        &format!(
+            "[[app]]\nname = \"swap\"\nroute = \"/...\"\ncomponent = \"{}\"\n[app.limits]\nfuel = 50000000\n",
+            file.display()
+        ),
+    );
+    let server = Server::start(dir.path(), &[s(&m)]);
+    assert_eq!(server.get("/loop").0, 500);
+    server.wait_for_log(&["[swap] error: GET /loop: stopped when its fuel ran out (50000000)"]);
+    assert_eq!(field(&server.get("/x").1, "warden-app"), "swap");
+    // Replace the file in one step, as a deploy tool would.
+    let next = dir.path().join("next.wasm");
+    std::fs::copy(support::serve::example_app("hello"), &next).unwrap();
+    std::fs::rename(&next, &file).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.get("/x").1 != "Hello from warden\n" {
+        assert!(
+            Instant::now() < deadline,
+            "not redeployed:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server.wait_for_log(&["warden serve: deployed 1 app(s)"]);
+}

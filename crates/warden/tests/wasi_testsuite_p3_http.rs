@@ -382,3 +382,33 @@ fn every_preview3_http_service_test_wasmtime_passes_passes() {
         KNOWN_FAILING,
     );
 }
+
+/// Outbound HTTP of an app goes only to the origins it is granted: the
+/// suite's `http-client` service without `--allow-http` cannot reach the
+/// test server, which sees no request, and warden notes the denial.
+#[test]
+fn outbound_http_is_refused_without_a_grant() {
+    let counted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    {
+        let counted = counted.clone();
+        std::thread::spawn(move || {
+            for _ in listener.incoming() {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+    }
+    let dir = tempdir();
+    let wasm = p3_dir().join("http-client.wasm");
+    let env = format!("HTTP_SERVER_MAIN={addr}");
+    let server = support::serve::Server::start(dir.path(), &[s(&wasm), "--env", &env]);
+    let (status, _) = support::serve::request("GET", &server.url("/"), &[], None);
+    assert_eq!(status, 500, "{}", server.log());
+    server.wait_for_log(&["[http-client] denied:", "--allow-http"]);
+    assert_eq!(
+        counted.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "a request went out"
+    );
+}
