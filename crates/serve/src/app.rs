@@ -137,7 +137,10 @@ impl App {
             hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes))
         );
         let (code, policy, bundled) = if warden_bundle::is_bundle(&bytes) {
-            bundle_code(&spec, &bytes).map_err(fail)?
+            let (code, policy, bundled) = bundle_code(&spec, &bytes).map_err(fail)?;
+            // A bundle's own host mounts are checked as the manifest's are.
+            (rt.check_policy)(&policy).map_err(fail)?;
+            (code, policy, bundled)
         } else {
             (bytes, spec.policy.clone(), Bundled::new())
         };
@@ -313,23 +316,22 @@ impl App {
     /// The status a failed request gets, and its cause for the log.
     fn describe(&self, failure: Failure) -> (u16, String) {
         let m = &self.shared.metrics;
-        if let Failure::Timeout = failure {
-            m.timeouts.inc();
-            return (
-                504,
-                format!("stopped at its time limit ({:?})", self.spec.limits.timeout),
-            );
-        }
-        m.traps.inc();
         let cause = match failure {
+            Failure::Timeout => {
+                m.timeouts.inc();
+                return (
+                    504,
+                    format!("stopped at its time limit ({:?})", self.spec.limits.timeout),
+                );
+            }
             Failure::Memory(limit) => format!("stopped at its memory limit ({limit} bytes)"),
             Failure::Fuel => format!(
                 "stopped when its fuel ran out ({})",
                 self.shared.policy.limits.fuel.unwrap_or(0)
             ),
             Failure::Other(text) => text,
-            Failure::Timeout => unreachable!("handled above"),
         };
+        m.traps.inc();
         (500, cause)
     }
 }

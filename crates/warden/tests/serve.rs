@@ -704,3 +704,18 @@ fn a_changed_component_file_is_redeployed_and_fuel_is_limited_per_request() {
     }
     server.wait_for_log(&["warden serve: deployed 1 app(s)"]);
 }
+
+#[test]
+fn an_app_may_not_mount_wardens_own_state() {
+    let dir = tempdir();
+    let mount = format!(
+        "[[app.mount]]\nguest = \"/x\"\nhost = \"{}\"\nread_only = true\n",
+        dir.path().display()
+    );
+    let m = manifest(dir.path(), &[("a", "/...", &mount)]);
+    let stderr = refused(dir.path(), &[s(&m)]);
+    assert!(
+        stderr.contains("app `a`: mount") && stderr.contains("would expose warden's sealed store"),
+        "{stderr}"
+    );
+}
