@@ -168,6 +168,12 @@ impl Manifest {
                 }
             };
             let mut policy = config.into_policy(path, text, base)?;
+            if !policy.listen.is_empty() || policy.entrypoint.is_some() {
+                return Err(at(
+                    app_offset,
+                    format!("app `{name}`: `listen` and `entrypoint` are for core modules under `warden run`, not for an HTTP app"),
+                ));
+            }
             scope_sealed_mounts(&mut policy, &name);
             if policy.allows(Subsystem::Env) {
                 policy.set_env("WARDEN_APP", &name);
@@ -393,6 +399,11 @@ title = "Notes"
         assert!(err.contains(":5:") && err.contains("port"), "{err}");
         let err = parse("[server]\naddr = \"nowhere\"\n[[app]]\n").unwrap_err();
         assert!(err.contains(":2:") && err.contains("server.addr"), "{err}");
+        let err = parse(
+            "[[app]]\nname = \"a\"\nroute = \"/x\"\ncomponent = \"a\"\nentrypoint = \"run\"\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("`entrypoint` are for core modules"), "{err}");
         let err = parse("[server]\n").unwrap_err();
         assert!(err.contains("no `[[app]]`"), "{err}");
         let err =

@@ -71,6 +71,11 @@ pub fn run(args: ServeArgs) -> Result<u8, Failure> {
     let state_paths = Arc::new(files.state(&cache));
     let (source, settings, fuel) = if is_code(&args.target)? {
         let policy = crate::flags::resolve_policy(None, &args.policy, &[])?;
+        if !policy.listen.is_empty() || policy.entrypoint.is_some() {
+            return Err(Failure::bad_input(
+                "--listen and --entrypoint are for core modules under `warden run`; an HTTP app gets its requests from `warden serve`",
+            ));
+        }
         let fuel = policy.limits.fuel.is_some();
         let spec = AppSpec::single(&args.target, policy);
         (Source::Single(Box::new(spec)), Default::default(), fuel)
