@@ -1,0 +1,62 @@
+//! Hardware attestation evidence for warden: getting a report from the
+//! confidential-computing hardware and checking one that someone else got.
+//!
+//! * [`tsm`]: asks the Linux kernel for a report through configfs-tsm
+//!   (`/sys/kernel/config/tsm/report/`), one interface for AMD SEV-SNP and
+//!   Intel TDX guests, with the `generation` check that refuses a report a
+//!   concurrent writer may have changed.
+//! * [`snp`]: parses an AMD SEV-SNP attestation report, verifies the AMD
+//!   certificate chain (ARK self-signed → ASK → VCEK) and the report's
+//!   signature, and applies an [`snp::SnpPolicy`] (no debug, expected report
+//!   data).
+//! * [`tdx`]: verifies an Intel TDX quote offline against PCS collateral and
+//!   applies a [`tdx::TdxPolicy`] (accepted TCB statuses, no debug, expected
+//!   report data).
+//!
+//! Both verifiers end in a [`HardwareReport`], the common view the evidence
+//! verifier works with.
+
+#![forbid(unsafe_code)]
+
+pub mod snp;
+pub mod tdx;
+pub mod tsm;
+
+/// Which hardware vouched for a [`HardwareReport`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HardwareKind {
+    /// AMD SEV-SNP (a VCEK-signed attestation report).
+    Snp,
+    /// Intel TDX (a DCAP quote).
+    Tdx,
+}
+
+impl std::fmt::Display for HardwareKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            HardwareKind::Snp => "sev-snp",
+            HardwareKind::Tdx => "tdx",
+        })
+    }
+}
+
+/// What a verified SNP report or TDX quote says, in the same shape for both.
+///
+/// Only [`snp::SnpReport::verify`] and [`tdx::verify`] make one, after the
+/// signatures checked out; the policy checks are separate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HardwareReport {
+    /// The hardware that signed it.
+    pub kind: HardwareKind,
+    /// The 64 bytes the guest asked to be bound into the report.
+    pub report_data: [u8; 64],
+    /// The launch measurement: SNP `MEASUREMENT` (48 bytes), or TDX `MRTD`
+    /// followed by `RTMR0`..`RTMR3` (5 × 48 bytes).
+    pub measurement: Vec<u8>,
+    /// The platform's TCB: for SNP the reported TCB as
+    /// `bootloader=B tee=T snp=S microcode=M` (plus `fmc=F` on Turin), for
+    /// TDX the TCB status from Intel's collateral (`UpToDate`, `OutOfDate`, …).
+    pub tcb: String,
+    /// Whether the guest can be debugged (its memory read by the host).
+    pub debug: bool,
+}
