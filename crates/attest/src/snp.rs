@@ -9,6 +9,12 @@
 //! Parsing and the certificate chain use the `sev` crate with its pure-Rust
 //! backend (`crypto_nossl`); the report signature is checked here over the
 //! raw bytes as received (not over a re-encoding of the parsed report).
+//!
+//! Not checked yet: that the VCEK certificate's TCB extensions equal the
+//! report's `REPORTED_TCB` and its hwID the `CHIP_ID`, and CRLs. Building a
+//! chain from configfs-tsm's `auxblob` (the GHCB certificate table) is not
+//! offered: `sev` parses that table with unchecked pointer arithmetic, so a
+//! bounds-checked parser belongs here first.
 
 use std::fmt;
 
