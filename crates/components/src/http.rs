@@ -16,10 +16,13 @@ pub struct AllowListHooks {
 
 impl AllowListHooks {
     pub fn new(allowed: Vec<HttpOrigin>, notes: Arc<DenialNotes>) -> AllowListHooks {
-        AllowListHooks {
-            allowed: Arc::new(allowed),
-            notes,
-        }
+        AllowListHooks::shared(Arc::new(allowed), notes)
+    }
+
+    /// [`AllowListHooks::new`] with a list shared by many stores (an app's
+    /// requests), so that none copies it.
+    pub fn shared(allowed: Arc<Vec<HttpOrigin>>, notes: Arc<DenialNotes>) -> AllowListHooks {
+        AllowListHooks { allowed, notes }
     }
 
     /// Whether a request to `uri` may go out.

@@ -110,6 +110,8 @@ struct Shared {
     store: warden_seal::Store,
     kv_labels: Arc<[String]>,
     kv_ops: Arc<AtomicU64>,
+    /// Origins for outbound HTTP (none unless sockets are allowed).
+    origins: Arc<Vec<warden_policy::HttpOrigin>>,
 }
 
 impl App {
@@ -226,6 +228,11 @@ impl App {
             store: rt.store.clone(),
             kv_labels: spec.kv_labels.iter().cloned().collect(),
             kv_ops: Arc::new(AtomicU64::new(0)),
+            origins: Arc::new(if policy.allows(Subsystem::Sockets) {
+                policy.http.clone()
+            } else {
+                Vec::new()
+            }),
             policy,
         });
         let state = AppState {
@@ -409,11 +416,7 @@ fn bundle_code(spec: &AppSpec, bytes: &[u8]) -> Result<(Vec<u8>, Policy, Bundled
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    for mount in &mut policy.mounts {
-        if let warden_policy::MountSource::Sealed { name } = &mut mount.source {
-            *name = format!("{}/fs/{name}", spec.name);
-        }
-    }
+    crate::manifest::for_app(&mut policy, &spec.name);
     if policy.allows(warden_policy::Subsystem::Env) {
         for (k, v) in &spec.policy.env {
             policy.set_env(k, v);
@@ -488,16 +491,11 @@ impl Shared {
                 }
             }
         }
-        let origins = if p.allows(Subsystem::Sockets) {
-            p.http.clone()
-        } else {
-            Vec::new()
-        };
         AppHost {
             wasi: b.build(),
             table: ResourceTable::new(),
             http: wasmtime_wasi_http::WasiHttpCtx::new(),
-            http_hooks: AllowListHooks::new(origins, self.notes.clone()),
+            http_hooks: AllowListHooks::shared(self.origins.clone(), self.notes.clone()),
             vfs: VfsCtx::new(self.preopens.clone()),
             log: AppLog {
                 app: self.name.clone(),

@@ -174,15 +174,12 @@ impl Manifest {
                     format!("app `{name}`: `listen` and `entrypoint` are for core modules under `warden run`, not for an HTTP app"),
                 ));
             }
-            scope_sealed_mounts(&mut policy, &name);
+            for_app(&mut policy, &name);
             if policy.allows(Subsystem::Env) {
                 policy.set_env("WARDEN_APP", &name);
                 if let Some(version) = &keys.version {
                     policy.set_env("WARDEN_APP_VERSION", version);
                 }
-            }
-            if policy.limits.max_memory.is_none() {
-                policy.limits.max_memory = Some(DEFAULT_MAX_MEMORY);
             }
             policy.validate().map_err(|e| {
                 ManifestError::Invalid(format!("{}: app `{name}`: {e}", path.display()))
@@ -226,10 +223,7 @@ impl AppSpec {
             .map(|s| s.to_string_lossy().into_owned())
             .filter(|s| check_name(s).is_ok())
             .unwrap_or_else(|| "app".to_string());
-        scope_sealed_mounts(&mut policy, &name);
-        if policy.limits.max_memory.is_none() {
-            policy.limits.max_memory = Some(DEFAULT_MAX_MEMORY);
-        }
+        for_app(&mut policy, &name);
         let limits = RequestLimits {
             max_body_size: DEFAULT_MAX_BODY_SIZE,
             max_concurrent: DEFAULT_MAX_CONCURRENT,
@@ -248,13 +242,17 @@ impl AppSpec {
     }
 }
 
-/// A sealed mount of an app names a namespace of the app's own, so that
-/// two apps' files never meet: `sealed = "notes"` is `APP/fs/notes`.
-fn scope_sealed_mounts(policy: &mut Policy, app: &str) {
+/// What every app's policy gets: its sealed mounts name namespaces of the
+/// app's own, so that two apps' files never meet (`sealed = "notes"` is
+/// `APP/fs/notes`), and a memory limit per request when none is given.
+pub(crate) fn for_app(policy: &mut Policy, app: &str) {
     for mount in &mut policy.mounts {
         if let warden_policy::MountSource::Sealed { name } = &mut mount.source {
             *name = format!("{app}/fs/{name}");
         }
+    }
+    if policy.limits.max_memory.is_none() {
+        policy.limits.max_memory = Some(DEFAULT_MAX_MEMORY);
     }
 }
 
