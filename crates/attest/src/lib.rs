@@ -15,12 +15,29 @@
 //!
 //! Both verifiers end in a [`HardwareReport`], the common view the evidence
 //! verifier works with.
+//!
+//! * [`measure`]: the digests everything else speaks of (`sha256:HEX`):
+//!   warden's executable, a workload's code and canonical policy, a tree head.
 
 #![forbid(unsafe_code)]
 
+pub mod measure;
 pub mod snp;
 pub mod tdx;
 pub mod tsm;
+
+pub use measure::{RuntimeMeasurement, Sha256Digest, TreeHead, WorkloadMeasurement};
+
+/// Why attestation could not be produced or read.
+#[derive(Debug, thiserror::Error)]
+pub enum AttestError {
+    /// A document or value is not in the format `docs/attestation.md` gives.
+    #[error("{0}")]
+    Format(String),
+    /// A file or device could not be read or written.
+    #[error("{0}")]
+    Io(String),
+}
 
 /// Which hardware vouched for a [`HardwareReport`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
