@@ -18,14 +18,19 @@
 //!
 //! * [`measure`]: the digests everything else speaks of (`sha256:HEX`):
 //!   warden's executable, a workload's code and canonical policy, a tree head.
+//! * [`log`]: the deployment log of `warden serve`, an append-only RFC 9162
+//!   Merkle tree of what each deploy ran, and the manifest document that
+//!   proves the current deployment is in it and the history only grew.
 
 #![forbid(unsafe_code)]
 
+pub mod log;
 pub mod measure;
 pub mod snp;
 pub mod tdx;
 pub mod tsm;
 
+pub use log::{AppMeasurement, Deployment, DeploymentLog, Leaf, ManifestDoc};
 pub use measure::{RuntimeMeasurement, Sha256Digest, TreeHead, WorkloadMeasurement};
 
 /// Why attestation could not be produced or read.
