@@ -21,17 +21,33 @@
 //! * [`log`]: the deployment log of `warden serve`, an append-only RFC 9162
 //!   Merkle tree of what each deploy ran, and the manifest document that
 //!   proves the current deployment is in it and the history only grew.
+//! * [`claims`]: what evidence binds (runtime, tree head or workload, TLS
+//!   key, nonce, TLS exporter) as canonical `warden-claims/1` JSON, whose
+//!   SHA-512 is the report data.
+//! * [`evidence`]: `warden-evidence/1` documents and their sources: a
+//!   software Ed25519 key ([`SoftwareKey`], no hardware vouches) or the
+//!   hardware through configfs-tsm ([`TsmSource`], SEV-SNP with the VCEK
+//!   from the host's certificate table, or TDX).
+//! * [`verify`]: checks evidence against a [`VerifyPolicy`] (`verify.toml`)
+//!   and the request's [`Binding`] (nonce, TLS exporter and key, time), and
+//!   lists every reason it is refused in a [`Verdict`].
 
 #![forbid(unsafe_code)]
 
+pub mod claims;
+pub mod evidence;
 pub mod log;
 pub mod measure;
 pub mod snp;
 pub mod tdx;
 pub mod tsm;
+pub mod verify;
 
+pub use claims::{Claims, Subject};
+pub use evidence::{Backend, Evidence, EvidenceBody, EvidenceSource, SoftwareKey, TsmSource};
 pub use log::{AppMeasurement, Deployment, DeploymentLog, Leaf, ManifestDoc};
 pub use measure::{RuntimeMeasurement, Sha256Digest, TreeHead, WorkloadMeasurement};
+pub use verify::{verify_evidence, Binding, Verdict, VerifyPolicy};
 
 /// Why attestation could not be produced or read.
 #[derive(Debug, thiserror::Error)]
@@ -81,4 +97,20 @@ pub struct HardwareReport {
     pub tcb: String,
     /// Whether the guest can be debugged (its memory read by the host).
     pub debug: bool,
+}
+
+/// A file from the shared test vectors (`../shared/attest-vectors`).
+#[cfg(test)]
+pub(crate) fn vector(name: &str) -> Vec<u8> {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/attest-vectors")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A hex-encoded test vector, decoded.
+#[cfg(test)]
+pub(crate) fn vector_hex(name: &str) -> Vec<u8> {
+    let text = String::from_utf8(vector(name)).expect("utf-8");
+    hex::decode(text.trim()).expect("hex")
 }

@@ -278,11 +278,12 @@ fn read_generation(path: &Path) -> Result<u64> {
 }
 
 #[cfg(test)]
-mod tests {
-    //! A fake configfs-tsm tree. The entry's attribute files appear at
-    //! mkdir (the hook, as the kernel creates them), `outblob` is a FIFO so
-    //! that reading it blocks until the "kernel" thread answers, and that
-    //! thread bumps `generation` for each write it sees, as the kernel does.
+pub(crate) mod fake {
+    //! A fake configfs-tsm tree, shared by this module's tests and the
+    //! evidence sources'. The entry's attribute files appear at mkdir (the
+    //! hook, as the kernel creates them), `outblob` is a FIFO so that reading
+    //! it blocks until the "kernel" thread answers, and that thread bumps
+    //! `generation` for each write it sees, as the kernel does.
 
     use super::*;
     use std::process::Command;
@@ -301,7 +302,7 @@ mod tests {
     }
 
     #[derive(Clone, Copy)]
-    enum Kernel {
+    pub(crate) enum Kernel {
         /// Answers as the kernel does.
         Honest,
         /// Another writer writes inblob too before the report is made.
@@ -310,10 +311,48 @@ mod tests {
         UnknownProvider(&'static str),
     }
 
+    /// Makes `outblob` from the report data written to `inblob`.
+    pub(crate) type MakeOutblob = Box<dyn Fn(&[u8]) -> Vec<u8> + Send>;
+
+    /// What the fake kernel answers: `outblob` made from the report data,
+    /// and an `auxblob` (written before `outblob`, so it is there when read).
+    pub(crate) struct Answer {
+        pub(crate) outblob: MakeOutblob,
+        pub(crate) auxblob: Option<Vec<u8>>,
+    }
+
+    impl Default for Answer {
+        /// A fake "report": `REPORT:` + the report data, no auxblob.
+        fn default() -> Self {
+            Answer {
+                outblob: Box::new(|inblob| {
+                    let mut report = b"REPORT:".to_vec();
+                    report.extend_from_slice(inblob);
+                    report
+                }),
+                auxblob: None,
+            }
+        }
+    }
+
     /// Plays the kernel for the first entry that appears under `root`:
     /// waits for inblob, bumps generation, answers outblob with a fake
     /// "report" (`REPORT:` + the report data) and writes provider.
-    fn kernel(root: PathBuf, provider: &'static str, mode: Kernel) -> thread::JoinHandle<()> {
+    pub(crate) fn kernel(
+        root: PathBuf,
+        provider: &'static str,
+        mode: Kernel,
+    ) -> thread::JoinHandle<()> {
+        kernel_answering(root, provider, mode, Answer::default())
+    }
+
+    /// [`kernel`] with the answer given.
+    pub(crate) fn kernel_answering(
+        root: PathBuf,
+        provider: &'static str,
+        mode: Kernel,
+        answer: Answer,
+    ) -> thread::JoinHandle<()> {
         thread::spawn(move || {
             let deadline = Instant::now() + Duration::from_secs(20);
             let dir = loop {
@@ -353,18 +392,26 @@ mod tests {
                 _ => provider,
             };
             fs::write(dir.join("provider"), format!("{name}\n")).expect("provider");
-            let mut report = b"REPORT:".to_vec();
-            report.extend_from_slice(&inblob);
+            if let Some(aux) = &answer.auxblob {
+                fs::write(dir.join("auxblob"), aux).expect("auxblob");
+            }
             // Opening the FIFO for writing releases the reader.
-            fs::write(dir.join("outblob"), report).expect("outblob");
+            fs::write(dir.join("outblob"), (answer.outblob)(&inblob)).expect("outblob");
         })
     }
 
-    fn fake(root: &Path) -> Tsm {
+    /// A [`Tsm`] on the fake tree under `root`.
+    pub(crate) fn tsm(root: &Path) -> Tsm {
         let mut tsm = Tsm::new(root);
         tsm.on_mkdir = Some(fake_attributes);
         tsm
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fake::{kernel, tsm as fake, Kernel};
+    use super::*;
 
     fn entries(root: &Path) -> usize {
         fs::read_dir(root).expect("root").count()

@@ -1,0 +1,1245 @@
+//! The evidence verifier: checks a `warden-evidence/1` document against
+//! what the verifier accepts ([`VerifyPolicy`], usually `verify.toml`) and
+//! what this request expects ([`Binding`]: nonce, TLS exporter and key, the
+//! time), and returns a [`Verdict`] listing every reason for refusal, not
+//! just the first, together with notes on what was not checked.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha512};
+
+use crate::claims::{Claims, Subject};
+use crate::evidence::{verify_software, Backend, Evidence, EvidenceBody};
+use crate::measure::{Sha256Digest, WorkloadMeasurement};
+use crate::snp::{ProcessorGeneration, SnpChain, SnpError, SnpPolicy, SnpReport, SnpTcb};
+use crate::tdx::{TdxCollateral, TdxPolicy, TdxTcbStatus};
+use crate::{AttestError, HardwareReport};
+
+/// How far in the future `issued_at` may be (clock skew between machines).
+pub const MAX_FUTURE_SECS: u64 = 60;
+/// The default `max_age`.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(5 * 60);
+
+/// What the verifier accepts.
+#[derive(Clone, Debug)]
+pub struct VerifyPolicy {
+    /// Accept software evidence (no hardware vouches for it). Off by default.
+    pub allow_software: bool,
+    /// If not empty, only these software keys (Ed25519 public keys).
+    pub software_keys: Vec<[u8; 32]>,
+    /// The accepted warden executables; empty: not checked.
+    pub runtimes: Vec<Sha256Digest>,
+    /// The accepted workloads for a workload subject; empty: not checked.
+    pub workloads: Vec<WorkloadMeasurement>,
+    /// How old evidence may be (`issued_at` to the binding's `now`).
+    pub max_age: Duration,
+    /// SEV-SNP settings.
+    pub snp: SnpSettings,
+    /// TDX settings.
+    pub tdx: TdxSettings,
+    /// Expectations for apps by name (`[apps.NAME]`); kept for the app
+    /// checks, not checked by [`verify_evidence`].
+    pub apps: BTreeMap<String, AppExpectation>,
+    /// A serve manifest whose apps are to be recomputed (resolved against
+    /// the policy file's directory); kept, not read here.
+    pub manifest: Option<PathBuf>,
+}
+
+impl Default for VerifyPolicy {
+    fn default() -> Self {
+        VerifyPolicy {
+            allow_software: false,
+            software_keys: Vec::new(),
+            runtimes: Vec::new(),
+            workloads: Vec::new(),
+            max_age: DEFAULT_MAX_AGE,
+            snp: SnpSettings::default(),
+            tdx: TdxSettings::default(),
+            apps: BTreeMap::new(),
+            manifest: None,
+        }
+    }
+}
+
+/// What the verifier demands of SEV-SNP evidence.
+#[derive(Clone, Debug, Default)]
+pub struct SnpSettings {
+    /// Accept guests whose policy allows debugging.
+    pub allow_debug: bool,
+    /// The ASK + ARK PEM stack; `None`: the `sev` crate's built-in chain
+    /// of whichever generation (Milan, Genoa, Turin) certifies the VCEK.
+    pub chain_pem: Option<Vec<u8>>,
+    /// The lowest `REPORTED_TCB` accepted; `None`: not checked.
+    pub min_tcb: Option<SnpTcb>,
+}
+
+/// What the verifier demands of TDX evidence.
+#[derive(Clone, Debug)]
+pub struct TdxSettings {
+    /// The accepted TCB statuses (default: `UpToDate`).
+    pub accepted: Vec<TdxTcbStatus>,
+    /// Accept a debuggable TD.
+    pub allow_debug: bool,
+    /// PCS collateral JSON; without it no quote can be verified.
+    pub collateral: Option<Vec<u8>>,
+}
+
+impl Default for TdxSettings {
+    fn default() -> Self {
+        TdxSettings {
+            accepted: vec![TdxTcbStatus::UpToDate],
+            allow_debug: false,
+            collateral: None,
+        }
+    }
+}
+
+/// What one app is expected to be (`[apps.NAME]`); checked elsewhere.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppExpectation {
+    pub code: Option<Sha256Digest>,
+    pub policy: Option<Sha256Digest>,
+    pub route: Option<String>,
+}
+
+/// `verify.toml`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    #[serde(default)]
+    allow_software: bool,
+    #[serde(default)]
+    software_keys: Vec<String>,
+    #[serde(default)]
+    runtimes: Vec<Sha256Digest>,
+    max_age: Option<String>,
+    #[serde(default)]
+    workload: Vec<WorkloadMeasurement>,
+    #[serde(rename = "sev-snp")]
+    sev_snp: Option<SnpFile>,
+    tdx: Option<TdxFile>,
+    #[serde(default)]
+    apps: BTreeMap<String, AppExpectation>,
+    manifest: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SnpFile {
+    #[serde(default)]
+    allow_debug: bool,
+    chain: Option<PathBuf>,
+    min_tcb: Option<TcbFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TcbFile {
+    bootloader: u8,
+    tee: u8,
+    snp: u8,
+    microcode: u8,
+    fmc: Option<u8>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TdxFile {
+    accepted: Option<Vec<String>>,
+    collateral: Option<PathBuf>,
+    #[serde(default)]
+    allow_debug: bool,
+}
+
+impl VerifyPolicy {
+    /// Reads `verify.toml`. Files it names (`[sev-snp] chain`, `[tdx]
+    /// collateral`, `manifest`) are relative to `base_dir`; the chain and
+    /// collateral are read and checked now, so a bad file fails here.
+    pub fn from_toml(text: &str, base_dir: &Path) -> Result<VerifyPolicy, AttestError> {
+        let bad = |what: String| AttestError::Format(format!("verify policy: {what}"));
+        let file: PolicyFile = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        let mut policy = VerifyPolicy {
+            allow_software: file.allow_software,
+            runtimes: file.runtimes,
+            workloads: file.workload,
+            apps: file.apps,
+            manifest: file.manifest.map(|m| base_dir.join(m)),
+            ..VerifyPolicy::default()
+        };
+        for (i, key) in file.software_keys.iter().enumerate() {
+            let mut out = [0u8; 32];
+            hex::decode_to_slice(key, &mut out).map_err(|_| {
+                bad(format!(
+                    "software_keys[{i}] = {key:?} is not an Ed25519 public key (64 hex digits)"
+                ))
+            })?;
+            policy.software_keys.push(out);
+        }
+        if let Some(text) = &file.max_age {
+            policy.max_age = humantime::parse_duration(text)
+                .map_err(|e| bad(format!("max_age = {text:?}: {e} (write e.g. 30s, 5m, 1h)")))?;
+        }
+        if let Some(snp) = file.sev_snp {
+            policy.snp.allow_debug = snp.allow_debug;
+            policy.snp.min_tcb = snp.min_tcb.map(|t| SnpTcb {
+                bootloader: t.bootloader,
+                tee: t.tee,
+                snp: t.snp,
+                microcode: t.microcode,
+                fmc: t.fmc,
+            });
+            if let Some(chain) = snp.chain {
+                let path = base_dir.join(chain);
+                let pem = read(&path, "sev-snp.chain")?;
+                let blocks = pem::parse_many(&pem)
+                    .map_err(|e| bad(format!("sev-snp.chain {}: {e}", path.display())))?;
+                if blocks.len() != 2 {
+                    return Err(bad(format!(
+                        "sev-snp.chain {} holds {} PEM blocks, expected 2 (ASK, ARK)",
+                        path.display(),
+                        blocks.len()
+                    )));
+                }
+                policy.snp.chain_pem = Some(pem);
+            }
+        }
+        if let Some(tdx) = file.tdx {
+            policy.tdx.allow_debug = tdx.allow_debug;
+            if let Some(names) = tdx.accepted {
+                policy.tdx.accepted = names
+                    .iter()
+                    .map(|name| {
+                        TdxTcbStatus::from_name(name).ok_or_else(|| {
+                            bad(format!(
+                                "tdx.accepted: unknown TCB status {name:?} (known: {})",
+                                TdxTcbStatus::ALL.map(|s| s.as_str()).join(", ")
+                            ))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            if let Some(collateral) = tdx.collateral {
+                let path = base_dir.join(collateral);
+                let json = read(&path, "tdx.collateral")?;
+                TdxCollateral::from_json(&json)
+                    .map_err(|e| bad(format!("tdx.collateral {}: {e}", path.display())))?;
+                policy.tdx.collateral = Some(json);
+            }
+        }
+        Ok(policy)
+    }
+}
+
+fn read(path: &Path, key: &str) -> Result<Vec<u8>, AttestError> {
+    std::fs::read(path).map_err(|e| {
+        AttestError::Io(format!(
+            "verify policy: {key}: cannot read {}: {e}",
+            path.display()
+        ))
+    })
+}
+
+/// What this particular request expects the evidence to be bound to.
+#[derive(Clone, Debug)]
+pub struct Binding {
+    /// The nonce the verifier sent; `None`: none was sent.
+    pub nonce: Option<Vec<u8>>,
+    /// The `tls-exporter` value of the connection the evidence came over.
+    pub exporter: Option<[u8; 32]>,
+    /// SHA-256 of the server certificate's SubjectPublicKeyInfo.
+    pub tls_key: Option<Sha256Digest>,
+    /// The verifier's time (age checks, TDX collateral validity).
+    pub now: SystemTime,
+}
+
+/// A serialisable view of a verified [`HardwareReport`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HardwareSummary {
+    /// `sev-snp` or `tdx`.
+    pub kind: String,
+    /// The report data, hex.
+    pub report_data: String,
+    /// The launch measurement, hex (SNP `MEASUREMENT`; TDX `MRTD` and
+    /// `RTMR0`..`RTMR3`).
+    pub measurement: String,
+    /// The platform's TCB.
+    pub tcb: String,
+    /// Whether the guest is debuggable.
+    pub debug: bool,
+}
+
+impl From<&HardwareReport> for HardwareSummary {
+    fn from(hw: &HardwareReport) -> Self {
+        HardwareSummary {
+            kind: hw.kind.to_string(),
+            report_data: hex::encode(hw.report_data),
+            measurement: hex::encode(&hw.measurement),
+            tcb: hw.tcb.clone(),
+            debug: hw.debug,
+        }
+    }
+}
+
+/// The outcome: accepted only if the claims were read and nothing refused.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Verdict {
+    /// What vouched for the claims.
+    pub backend: Option<Backend>,
+    /// The claims, when they parse.
+    pub claims: Option<Claims>,
+    /// The hardware report, when its signatures verified.
+    pub hardware: Option<HardwareSummary>,
+    /// Every reason the evidence is refused.
+    pub refusals: Vec<String>,
+    /// What was not checked, and other remarks.
+    pub notes: Vec<String>,
+}
+
+impl Verdict {
+    /// Claims present and nothing refused.
+    pub fn verified(&self) -> bool {
+        self.claims.is_some() && self.refusals.is_empty()
+    }
+
+    /// Adds a reason for refusal.
+    pub fn refuse(&mut self, reason: impl Into<String>) {
+        self.refusals.push(reason.into());
+    }
+
+    /// Adds a note.
+    pub fn note(&mut self, note: impl Into<String>) {
+        self.notes.push(note.into());
+    }
+}
+
+/// Checks `evidence` against `policy` and `binding`; every check runs,
+/// so the verdict lists all reasons for refusal.
+pub fn verify_evidence(evidence: &Evidence, policy: &VerifyPolicy, binding: &Binding) -> Verdict {
+    let mut v = Verdict {
+        backend: Some(evidence.backend()),
+        ..Verdict::default()
+    };
+    match Claims::parse(evidence.claims.as_bytes()) {
+        Ok(claims) => v.claims = Some(claims),
+        Err(e) => v.refuse(e.to_string()),
+    }
+    // What the backend must bind: SHA-512 of the text as received, which is
+    // `claims.report_data()` when it is canonical. Computing it from the
+    // text keeps the backend checks meaningful for non-canonical claims too.
+    let expected: [u8; 64] = Sha512::digest(evidence.claims.as_bytes()).into();
+    let now = match binding.now.duration_since(UNIX_EPOCH) {
+        Ok(d) => Some(d.as_secs()),
+        Err(_) => {
+            v.refuse("the verifier's clock is before 1970: the time cannot be checked");
+            None
+        }
+    };
+
+    match &evidence.body {
+        EvidenceBody::Software {
+            public_key,
+            signature,
+        } => check_software(public_key, signature, &expected, policy, &mut v),
+        EvidenceBody::SevSnp { report, vcek } => {
+            check_snp(report, vcek.as_deref(), &expected, &policy.snp, &mut v)
+        }
+        EvidenceBody::Tdx { quote } => {
+            check_tdx(quote, &expected, &policy.tdx, now.unwrap_or(0), &mut v)
+        }
+    }
+    if let Some(claims) = v.claims.clone() {
+        check_binding(&claims, binding, &mut v);
+        if let Some(now) = now {
+            check_age(claims.issued_at, now, policy.max_age, &mut v);
+        }
+        check_measurements(&claims, policy, &mut v);
+    }
+    v
+}
+
+fn check_software(
+    public_key: &[u8; 32],
+    signature: &[u8; 64],
+    expected: &[u8; 64],
+    policy: &VerifyPolicy,
+    v: &mut Verdict,
+) {
+    if policy.allow_software {
+        v.note("software evidence: no hardware vouches for these claims, only the holder of the software key");
+    } else {
+        v.refuse("software evidence: no hardware vouches for it; pass allow_software to accept it");
+    }
+    if policy.software_keys.is_empty() {
+        v.note("software key not checked (no software_keys): any key's signature is accepted");
+    } else if !policy.software_keys.contains(public_key) {
+        v.refuse(format!(
+            "software key {} is not one of the accepted software_keys",
+            hex::encode(public_key)
+        ));
+    }
+    if let Err(e) = verify_software(public_key, signature, expected) {
+        v.refuse(format!(
+            "software signature does not verify ({e}): the claims were altered or signed by another key"
+        ));
+    }
+}
+
+fn check_snp(
+    raw: &[u8],
+    vcek: Option<&[u8]>,
+    expected: &[u8; 64],
+    settings: &SnpSettings,
+    v: &mut Verdict,
+) {
+    let report = match SnpReport::parse(raw) {
+        Ok(r) => r,
+        Err(e) => return v.refuse(format!("sev-snp: {e}")),
+    };
+    let policy = SnpPolicy {
+        allow_debug: settings.allow_debug,
+        report_data: Some(*expected),
+    };
+    for reason in policy.check(&report) {
+        match reason {
+            SnpError::ReportData => v.refuse(
+                "sev-snp: the report does not bind these claims \
+                 (REPORT_DATA is not SHA-512 of the claims text)",
+            ),
+            other => v.refuse(format!("sev-snp: {other}")),
+        }
+    }
+    if report.policy().debug_allowed() && settings.allow_debug {
+        v.note("sev-snp: the guest is debuggable (accepted: allow_debug)");
+    }
+    let tcb = report.reported_tcb();
+    match &settings.min_tcb {
+        Some(min) if tcb_below(&tcb, min) => v.refuse(format!(
+            "sev-snp: the reported TCB ({tcb}) is below the minimum ({min})"
+        )),
+        Some(_) => {}
+        None => v.note("sev-snp: the platform TCB is not checked (no min_tcb)"),
+    }
+
+    match vcek {
+        None => v.refuse(
+            "sev-snp: the evidence carries no VCEK certificate (it is not fetched from \
+             AMD's KDS), so the report's signature cannot be checked",
+        ),
+        Some(vcek) => match &settings.chain_pem {
+            Some(pem) => {
+                match SnpChain::from_pem_stack(pem, vcek).and_then(|chain| report.verify(&chain)) {
+                    Ok(hw) => v.hardware = Some((&hw).into()),
+                    Err(e) => v.refuse(format!("sev-snp: {e}")),
+                }
+            }
+            None => verify_builtin(&report, vcek, v),
+        },
+    }
+    v.note(
+        "sev-snp: the VCEK certificate's TCB and chip id are not compared with the report, \
+         and AMD's revocation list is not checked",
+    );
+    v.note("sev-snp: the launch measurement is not compared with an expected value");
+}
+
+/// Verifies with the `sev` crate's built-in chain of whichever generation
+/// certifies the VCEK (the ARKs are all AMD's, so trying each is safe).
+fn verify_builtin(report: &SnpReport, vcek: &[u8], v: &mut Verdict) {
+    let mut errors = Vec::new();
+    for generation in [
+        ProcessorGeneration::Milan,
+        ProcessorGeneration::Genoa,
+        ProcessorGeneration::Turin,
+    ] {
+        match SnpChain::builtin(generation, vcek).and_then(|chain| report.verify(&chain)) {
+            Ok(hw) => {
+                v.hardware = Some((&hw).into());
+                v.note(format!(
+                    "sev-snp: chain: the sev crate's built-in {generation:?} ASK and ARK"
+                ));
+                return;
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    // A generation whose chain held but whose check failed later (the
+    // signature) says more than the generations whose ASK did not sign.
+    let telling = errors
+        .iter()
+        .find(|e| !matches!(e, SnpError::Chain(_) | SnpError::UntrustedRoot));
+    match (telling, errors.first()) {
+        (Some(e), _) => v.refuse(format!("sev-snp: {e}")),
+        (None, Some(e)) => v.refuse(format!(
+            "sev-snp: the VCEK is not certified by any of the built-in AMD chains \
+             (Milan, Genoa, Turin): {e}"
+        )),
+        (None, None) => {}
+    }
+}
+
+fn tcb_below(tcb: &SnpTcb, min: &SnpTcb) -> bool {
+    tcb.bootloader < min.bootloader
+        || tcb.tee < min.tee
+        || tcb.snp < min.snp
+        || tcb.microcode < min.microcode
+        || min.fmc.is_some_and(|m| tcb.fmc.is_none_or(|f| f < m))
+}
+
+fn check_tdx(quote: &[u8], expected: &[u8; 64], settings: &TdxSettings, now: u64, v: &mut Verdict) {
+    // The report data is read from the quote whether or not it verifies,
+    // so that a quote for other claims says so even without collateral.
+    match dcap_qvl::quote::Quote::parse(quote) {
+        Err(e) => return v.refuse(format!("tdx: the quote does not parse: {e:#}")),
+        Ok(parsed) => match parsed.report.as_td10() {
+            None => return v.refuse("tdx: the quote is an SGX enclave quote, not a TDX one"),
+            Some(td) if &td.report_data != expected => v.refuse(
+                "tdx: the quote does not bind these claims \
+                 (REPORTDATA is not SHA-512 of the claims text)",
+            ),
+            Some(_) => {}
+        },
+    }
+    v.note("tdx: MRTD and RTMR0..RTMR3 are not compared with expected values");
+    let Some(json) = &settings.collateral else {
+        return v.refuse(
+            "tdx: no collateral in the verify policy ([tdx] collateral): \
+             the quote cannot be verified offline",
+        );
+    };
+    let collateral = match TdxCollateral::from_json(json) {
+        Ok(c) => c,
+        Err(e) => return v.refuse(format!("tdx: {e}")),
+    };
+    // Signatures and collateral first with every status allowed, so that a
+    // verified quote is shown even when its status is then refused.
+    let signatures = TdxPolicy {
+        accepted: TdxTcbStatus::ALL.to_vec(),
+        allow_debug: settings.allow_debug,
+        report_data: None,
+    };
+    match signatures.verify(quote, &collateral, now) {
+        Err(refused) => {
+            for reason in refused.reasons {
+                v.refuse(format!("tdx: {reason}"));
+            }
+        }
+        Ok(verified) => {
+            v.hardware = Some((&verified.hardware_report()).into());
+            let policy = TdxPolicy {
+                accepted: settings.accepted.clone(),
+                allow_debug: settings.allow_debug,
+                report_data: None,
+            };
+            for reason in policy.check(&verified) {
+                v.refuse(format!("tdx: {reason}"));
+            }
+            if verified.debug() && settings.allow_debug {
+                v.note("tdx: the TD is debuggable (accepted: allow_debug)");
+            }
+            if !verified.advisory_ids.is_empty() {
+                v.note(format!(
+                    "tdx: Intel advisories apply to the platform: {}",
+                    verified.advisory_ids.join(", ")
+                ));
+            }
+        }
+    }
+}
+
+fn check_binding(claims: &Claims, binding: &Binding, v: &mut Verdict) {
+    match (&binding.nonce, &claims.nonce) {
+        (Some(want), Some(got)) if want == got => {}
+        (Some(_), Some(_)) => {
+            v.refuse("nonce does not match: evidence replayed or for another request")
+        }
+        (Some(_), None) => v.refuse(
+            "nonce expected but the evidence carries none: evidence replayed or made \
+             without this request's challenge",
+        ),
+        (None, _) => v.note("no nonce expected: freshness rests on issued_at and max_age only"),
+    }
+    match (&binding.exporter, &claims.exporter) {
+        (Some(want), Some(got)) if want == got => {}
+        (Some(_), Some(_)) => v.refuse("evidence was made for another TLS connection"),
+        (Some(_), None) => v.refuse(
+            "evidence is not bound to a TLS connection (no exporter), \
+             so it may have been relayed from another",
+        ),
+        (None, _) => v.note("TLS connection binding not checked (no exporter given)"),
+    }
+    match (&binding.tls_key, &claims.tls_key) {
+        (Some(want), Some(got)) if want == got => {}
+        (Some(want), Some(got)) => v.refuse(format!(
+            "evidence names TLS key {got}, but the connection's key is {want}"
+        )),
+        (Some(_), None) => v.refuse("evidence names no TLS key, one was expected"),
+        (None, _) => v.note("TLS key not checked (none given)"),
+    }
+}
+
+fn check_age(issued_at: u64, now: u64, max_age: Duration, v: &mut Verdict) {
+    if issued_at > now.saturating_add(MAX_FUTURE_SECS) {
+        v.refuse(format!(
+            "evidence issued {} s in the future (more than the {MAX_FUTURE_SECS} s allowed for clock skew)",
+            issued_at - now
+        ));
+    } else if now.saturating_sub(issued_at) > max_age.as_secs() {
+        v.refuse(format!(
+            "evidence is {} s old, older than max_age ({} s)",
+            now - issued_at,
+            max_age.as_secs()
+        ));
+    }
+}
+
+fn check_measurements(claims: &Claims, policy: &VerifyPolicy, v: &mut Verdict) {
+    let runtime = &claims.runtime;
+    if policy.runtimes.is_empty() {
+        v.note("warden executable not checked (no runtimes in the policy)");
+    } else if !policy.runtimes.contains(&runtime.exe) {
+        v.refuse(format!(
+            "warden executable {} (version {:?}) is not one of the accepted runtimes",
+            runtime.exe, runtime.version
+        ));
+    }
+    match &claims.subject {
+        Subject::Workload(workload) => {
+            if policy.workloads.is_empty() {
+                v.note("workload not checked (no [[workload]] in the policy)");
+            } else if !policy.workloads.contains(workload) {
+                v.refuse(format!(
+                    "workload (code {}, policy {}) is not one of the accepted workloads",
+                    workload.code, workload.policy
+                ));
+            }
+        }
+        Subject::Tree(head) => v.note(format!(
+            "subject is a deployment log tree head (size {}); the log is not checked here",
+            head.size
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::claims::tests::sample;
+    use crate::evidence::{EvidenceSource, SoftwareKey};
+    use crate::measure::TreeHead;
+    use crate::{vector, vector_hex};
+
+    /// `sample()`'s issued_at, inside the good TDX quote's collateral window.
+    const NOW: u64 = 1_751_328_000;
+    /// Inside the outdated TDX quote's collateral window.
+    const OUTDATED_NOW: u64 = 1_772_323_200;
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    fn key() -> SoftwareKey {
+        SoftwareKey::from_seed([7; 32])
+    }
+
+    fn workload(claims: &Claims) -> WorkloadMeasurement {
+        match &claims.subject {
+            Subject::Workload(w) => w.clone(),
+            Subject::Tree(_) => panic!("sample has a workload"),
+        }
+    }
+
+    /// Accepts `sample()` signed by `key()`.
+    fn policy() -> VerifyPolicy {
+        let claims = sample();
+        VerifyPolicy {
+            allow_software: true,
+            software_keys: vec![key().public_key()],
+            runtimes: vec![claims.runtime.exe],
+            workloads: vec![workload(&claims)],
+            ..VerifyPolicy::default()
+        }
+    }
+
+    /// What `sample()` is bound to, ten seconds later.
+    fn binding() -> Binding {
+        let claims = sample();
+        Binding {
+            nonce: claims.nonce.clone(),
+            exporter: claims.exporter,
+            tls_key: claims.tls_key,
+            now: at(NOW + 10),
+        }
+    }
+
+    fn software(claims: &Claims) -> Evidence {
+        key().attest(claims).unwrap()
+    }
+
+    /// The single refusal, which must contain `needle`.
+    fn refused_once(verdict: &Verdict, needle: &str) {
+        assert!(!verdict.verified());
+        assert_eq!(verdict.refusals.len(), 1, "{:?}", verdict.refusals);
+        assert!(
+            verdict.refusals[0].contains(needle),
+            "{needle}: {:?}",
+            verdict.refusals
+        );
+    }
+
+    #[test]
+    fn software_evidence_accepted_when_allowed() {
+        let evidence = software(&sample());
+        let verdict = verify_evidence(&evidence, &policy(), &binding());
+        assert!(verdict.verified(), "{:?}", verdict.refusals);
+        assert_eq!(verdict.claims, Some(sample()));
+        assert_eq!(verdict.backend, Some(Backend::Software));
+        assert!(verdict.hardware.is_none());
+        assert!(
+            verdict
+                .notes
+                .iter()
+                .any(|n| n.contains("no hardware vouches")),
+            "{:?}",
+            verdict.notes
+        );
+        let json = serde_json::to_value(&verdict).unwrap();
+        assert_eq!(json["backend"], "software");
+        assert_eq!(json["claims"]["format"], "warden-claims/1");
+        assert_eq!(json["refusals"], serde_json::json!([]));
+
+        // Unpinned keys, runtimes and workloads: accepted, with notes.
+        let lax = VerifyPolicy {
+            allow_software: true,
+            ..VerifyPolicy::default()
+        };
+        let verdict = verify_evidence(&evidence, &lax, &binding());
+        assert!(verdict.verified(), "{:?}", verdict.refusals);
+        for needle in [
+            "software key not checked",
+            "executable not checked",
+            "workload not checked",
+        ] {
+            assert!(
+                verdict.notes.iter().any(|n| n.contains(needle)),
+                "{needle}: {:?}",
+                verdict.notes
+            );
+        }
+    }
+
+    #[test]
+    fn software_evidence_refused_when_not_allowed() {
+        let policy = VerifyPolicy {
+            allow_software: false,
+            ..policy()
+        };
+        let verdict = verify_evidence(&software(&sample()), &policy, &binding());
+        refused_once(
+            &verdict,
+            "software evidence: no hardware vouches for it; pass allow_software to accept it",
+        );
+    }
+
+    #[test]
+    fn wrong_software_key() {
+        let evidence = SoftwareKey::from_seed([8; 32]).attest(&sample()).unwrap();
+        let verdict = verify_evidence(&evidence, &policy(), &binding());
+        refused_once(&verdict, "is not one of the accepted software_keys");
+    }
+
+    #[test]
+    fn tampered_claims_break_the_signature() {
+        let mut evidence = software(&sample());
+        // Other canonical claims, still fresh and accepted on their own.
+        evidence.claims = Claims {
+            issued_at: NOW + 1,
+            ..sample()
+        }
+        .to_text();
+        let verdict = verify_evidence(&evidence, &policy(), &binding());
+        refused_once(&verdict, "software signature does not verify");
+    }
+
+    #[test]
+    fn non_canonical_claims_are_refused() {
+        let text = sample().to_text().replace(",\"format\"", ", \"format\"");
+        let key = key();
+        let signature = key.sign(&Sha512::digest(text.as_bytes()).into());
+        let evidence = Evidence {
+            claims: text,
+            body: EvidenceBody::Software {
+                public_key: key.public_key(),
+                signature,
+            },
+        };
+        let verdict = verify_evidence(&evidence, &policy(), &binding());
+        refused_once(&verdict, "not in canonical form");
+        assert!(verdict.claims.is_none());
+    }
+
+    #[test]
+    fn nonce_binding() {
+        let evidence = software(&sample());
+        let other = Binding {
+            nonce: Some(vec![0xcd; 16]),
+            ..binding()
+        };
+        refused_once(
+            &verify_evidence(&evidence, &policy(), &other),
+            "nonce does not match: evidence replayed or for another request",
+        );
+
+        let without = software(&Claims {
+            nonce: None,
+            ..sample()
+        });
+        refused_once(
+            &verify_evidence(&without, &policy(), &binding()),
+            "nonce expected but the evidence carries none",
+        );
+
+        // No nonce expected: accepted, with a note.
+        let none = Binding {
+            nonce: None,
+            ..binding()
+        };
+        let verdict = verify_evidence(&without, &policy(), &none);
+        assert!(verdict.verified(), "{:?}", verdict.refusals);
+        assert!(verdict
+            .notes
+            .iter()
+            .any(|n| n.contains("no nonce expected")));
+    }
+
+    #[test]
+    fn other_tls_connection_or_key() {
+        let evidence = software(&sample());
+        let other = Binding {
+            exporter: Some([0x22; 32]),
+            ..binding()
+        };
+        refused_once(
+            &verify_evidence(&evidence, &policy(), &other),
+            "evidence was made for another TLS connection",
+        );
+        let other = Binding {
+            tls_key: Some(Sha256Digest::of(b"other spki")),
+            ..binding()
+        };
+        refused_once(
+            &verify_evidence(&evidence, &policy(), &other),
+            "names TLS key",
+        );
+    }
+
+    #[test]
+    fn age_limits() {
+        let evidence = software(&sample());
+        let when = |now| Binding {
+            now: at(now),
+            ..binding()
+        };
+        for ok in [NOW, NOW + 300, NOW - 60] {
+            let verdict = verify_evidence(&evidence, &policy(), &when(ok));
+            assert!(verdict.verified(), "{ok}: {:?}", verdict.refusals);
+        }
+        refused_once(
+            &verify_evidence(&evidence, &policy(), &when(NOW + 301)),
+            "301 s old, older than max_age (300 s)",
+        );
+        refused_once(
+            &verify_evidence(&evidence, &policy(), &when(NOW - 61)),
+            "61 s in the future",
+        );
+    }
+
+    #[test]
+    fn runtime_and_workload_must_be_accepted() {
+        let evidence = software(&sample());
+        let policy_runtime = VerifyPolicy {
+            runtimes: vec![Sha256Digest::of(b"another warden")],
+            ..policy()
+        };
+        refused_once(
+            &verify_evidence(&evidence, &policy_runtime, &binding()),
+            "is not one of the accepted runtimes",
+        );
+        let policy_workload = VerifyPolicy {
+            workloads: vec![WorkloadMeasurement {
+                code: Sha256Digest::of(b"code"),
+                policy: Sha256Digest::of(b"another policy"),
+            }],
+            ..policy()
+        };
+        refused_once(
+            &verify_evidence(&evidence, &policy_workload, &binding()),
+            "is not one of the accepted workloads",
+        );
+
+        // A tree head subject is not a workload: noted, not refused.
+        let tree = software(&Claims {
+            subject: Subject::Tree(TreeHead {
+                root: [1; 32],
+                size: 5,
+            }),
+            ..sample()
+        });
+        let verdict = verify_evidence(&tree, &policy(), &binding());
+        assert!(verdict.verified(), "{:?}", verdict.refusals);
+        assert!(verdict
+            .notes
+            .iter()
+            .any(|n| n.contains("tree head (size 5)")));
+    }
+
+    #[test]
+    fn every_reason_is_listed() {
+        let evidence = software(&Claims {
+            nonce: Some(vec![0xcd; 8]),
+            ..sample()
+        });
+        let policy = VerifyPolicy {
+            allow_software: false,
+            software_keys: vec![[9; 32]],
+            runtimes: vec![Sha256Digest::of(b"another warden")],
+            workloads: vec![WorkloadMeasurement {
+                code: Sha256Digest::of(b"x"),
+                policy: Sha256Digest::of(b"y"),
+            }],
+            ..VerifyPolicy::default()
+        };
+        let binding = Binding {
+            exporter: Some([0x22; 32]),
+            tls_key: Some(Sha256Digest::of(b"other spki")),
+            now: at(NOW + 3600),
+            ..binding()
+        };
+        let verdict = verify_evidence(&evidence, &policy, &binding);
+        let expected = [
+            "pass allow_software",
+            "software_keys",
+            "nonce does not match",
+            "another TLS connection",
+            "names TLS key",
+            "older than max_age",
+            "accepted runtimes",
+            "accepted workloads",
+        ];
+        assert_eq!(
+            verdict.refusals.len(),
+            expected.len(),
+            "{:#?}",
+            verdict.refusals
+        );
+        for (reason, needle) in verdict.refusals.iter().zip(expected) {
+            assert!(reason.contains(needle), "{needle}: {reason}");
+        }
+    }
+
+    fn snp_evidence(report: Vec<u8>, vcek: Option<Vec<u8>>) -> Evidence {
+        Evidence {
+            claims: sample().to_text(),
+            body: EvidenceBody::SevSnp { report, vcek },
+        }
+    }
+
+    fn snp_policy(chain: Option<&str>) -> VerifyPolicy {
+        VerifyPolicy {
+            snp: SnpSettings {
+                chain_pem: chain.map(vector),
+                ..SnpSettings::default()
+            },
+            ..policy()
+        }
+    }
+
+    const SNP_UNBOUND: &str = "sev-snp: the report does not bind these claims";
+
+    #[test]
+    fn snp_chain_verifies_but_report_data_does_not_bind_the_claims() {
+        let evidence = snp_evidence(
+            vector_hex("snp/report_milan.hex"),
+            Some(vector("snp/vcek_milan.der")),
+        );
+        for chain in [Some("snp/cert_chain_milan"), None] {
+            let verdict = verify_evidence(&evidence, &snp_policy(chain), &binding());
+            refused_once(&verdict, SNP_UNBOUND);
+            let hw = verdict.hardware.as_ref().expect("the report verified");
+            assert_eq!(hw.kind, "sev-snp");
+            assert!(!hw.debug);
+            assert!(hw.tcb.starts_with("bootloader="), "{}", hw.tcb);
+            assert_eq!(verdict.backend, Some(Backend::SevSnp));
+            if chain.is_none() {
+                assert!(
+                    verdict.notes.iter().any(|n| n.contains("built-in Milan")),
+                    "{:?}",
+                    verdict.notes
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn snp_flipped_bit_breaks_the_signature() {
+        let mut report = vector_hex("snp/report_milan.hex");
+        report[0x90] ^= 0x01; // in MEASUREMENT
+        let evidence = snp_evidence(report, Some(vector("snp/vcek_milan.der")));
+        for chain in [Some("snp/cert_chain_milan"), None] {
+            let verdict = verify_evidence(&evidence, &snp_policy(chain), &binding());
+            assert!(verdict.hardware.is_none());
+            assert_eq!(verdict.refusals.len(), 2, "{:?}", verdict.refusals);
+            assert!(verdict.refusals[0].contains(SNP_UNBOUND));
+            assert!(
+                verdict.refusals[1].contains("signature does not verify with the VCEK"),
+                "{:?}",
+                verdict.refusals
+            );
+        }
+    }
+
+    #[test]
+    fn snp_wrong_chain_missing_vcek_low_tcb() {
+        let report = vector_hex("snp/report_milan.hex");
+        let evidence = snp_evidence(report.clone(), Some(vector("snp/vcek_milan.der")));
+        let verdict = verify_evidence(
+            &evidence,
+            &snp_policy(Some("snp/cert_chain_turin")),
+            &binding(),
+        );
+        assert_eq!(verdict.refusals.len(), 2, "{:?}", verdict.refusals);
+        assert!(
+            verdict.refusals[1].contains("certificate chain does not verify"),
+            "{:?}",
+            verdict.refusals
+        );
+        assert!(verdict.hardware.is_none());
+
+        let verdict = verify_evidence(
+            &snp_evidence(report.clone(), None),
+            &snp_policy(None),
+            &binding(),
+        );
+        assert_eq!(verdict.refusals.len(), 2, "{:?}", verdict.refusals);
+        assert!(verdict.refusals[1].contains("no VCEK"));
+
+        let mut policy = snp_policy(Some("snp/cert_chain_milan"));
+        policy.snp.min_tcb = Some(SnpTcb {
+            bootloader: 0,
+            tee: 0,
+            snp: 255,
+            microcode: 0,
+            fmc: None,
+        });
+        let verdict = verify_evidence(&evidence, &policy, &binding());
+        assert_eq!(verdict.refusals.len(), 2, "{:?}", verdict.refusals);
+        assert!(verdict.refusals[1].contains("is below the minimum"));
+        policy.snp.min_tcb = Some(SnpTcb {
+            bootloader: 0,
+            tee: 0,
+            snp: 0,
+            microcode: 0,
+            fmc: None,
+        });
+        refused_once(
+            &verify_evidence(&evidence, &policy, &binding()),
+            SNP_UNBOUND,
+        );
+    }
+
+    fn tdx_evidence(quote: &str) -> Evidence {
+        Evidence {
+            claims: sample().to_text(),
+            body: EvidenceBody::Tdx {
+                quote: vector(quote),
+            },
+        }
+    }
+
+    fn tdx_policy(collateral: Option<&str>) -> VerifyPolicy {
+        VerifyPolicy {
+            tdx: TdxSettings {
+                collateral: collateral.map(vector),
+                ..TdxSettings::default()
+            },
+            ..policy()
+        }
+    }
+
+    const TDX_UNBOUND: &str = "tdx: the quote does not bind these claims";
+
+    #[test]
+    fn tdx_quote_verifies_but_report_data_does_not_bind_the_claims() {
+        let evidence = tdx_evidence("tdx/tdx_quote");
+        let verdict = verify_evidence(
+            &evidence,
+            &tdx_policy(Some("tdx/tdx_quote_collateral.json")),
+            &binding(),
+        );
+        refused_once(&verdict, TDX_UNBOUND);
+        let hw = verdict.hardware.as_ref().expect("the quote verified");
+        assert_eq!(hw.kind, "tdx");
+        assert_eq!(hw.tcb, "UpToDate");
+        assert_eq!(hw.measurement.len(), 2 * 5 * 48);
+
+        // Without collateral the quote cannot be verified.
+        let verdict = verify_evidence(&evidence, &tdx_policy(None), &binding());
+        assert_eq!(verdict.refusals.len(), 2, "{:?}", verdict.refusals);
+        assert!(verdict.refusals[0].contains(TDX_UNBOUND));
+        assert!(verdict.refusals[1].contains("no collateral"));
+        assert!(verdict.hardware.is_none());
+    }
+
+    #[test]
+    fn tdx_outdated_quote_is_refused() {
+        let evidence = Evidence {
+            claims: Claims {
+                issued_at: OUTDATED_NOW,
+                ..sample()
+            }
+            .to_text(),
+            body: EvidenceBody::Tdx {
+                quote: vector("tdx/tdx_quote_outdated"),
+            },
+        };
+        let binding = Binding {
+            now: at(OUTDATED_NOW),
+            ..binding()
+        };
+        let verdict = verify_evidence(
+            &evidence,
+            &tdx_policy(Some("tdx/tdx_quote_outdated_collateral.json")),
+            &binding,
+        );
+        assert!(verdict.hardware.is_none());
+        assert_eq!(verdict.refusals.len(), 2, "{:?}", verdict.refusals);
+        assert!(verdict.refusals[0].contains(TDX_UNBOUND));
+        assert!(
+            verdict.refusals[1].contains("No matching TCB level"),
+            "{:?}",
+            verdict.refusals
+        );
+    }
+
+    fn policy_dir() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("cert_chain.pem"),
+            vector("snp/cert_chain_milan"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("collateral.json"),
+            vector("tdx/tdx_quote_collateral.json"),
+        )
+        .unwrap();
+        dir
+    }
+
+    #[test]
+    fn from_toml_reads_a_full_policy() {
+        let dir = policy_dir();
+        let exe = Sha256Digest::of(b"warden");
+        let code = Sha256Digest::of(b"code");
+        let pol = Sha256Digest::of(b"policy");
+        let text = format!(
+            r#"
+allow_software = true
+software_keys = ["{key}"]
+runtimes = ["{exe}"]
+max_age = "30s"
+manifest = "serve.toml"
+
+[[workload]]
+code = "{code}"
+policy = "{pol}"
+
+[sev-snp]
+allow_debug = false
+chain = "cert_chain.pem"
+min_tcb = {{ bootloader = 3, tee = 0, snp = 8, microcode = 115 }}
+
+[tdx]
+accepted = ["UpToDate", "SWHardeningNeeded"]
+collateral = "collateral.json"
+allow_debug = true
+
+[apps.hello]
+code = "{code}"
+route = "/hello"
+"#,
+            key = hex::encode(key().public_key()),
+        );
+        let policy = VerifyPolicy::from_toml(&text, dir.path()).unwrap();
+        assert!(policy.allow_software);
+        assert_eq!(policy.software_keys, vec![key().public_key()]);
+        assert_eq!(policy.runtimes, vec![exe]);
+        assert_eq!(policy.max_age, Duration::from_secs(30));
+        assert_eq!(
+            policy.workloads,
+            vec![WorkloadMeasurement { code, policy: pol }]
+        );
+        assert_eq!(policy.snp.chain_pem, Some(vector("snp/cert_chain_milan")));
+        assert_eq!(
+            policy.snp.min_tcb,
+            Some(SnpTcb {
+                bootloader: 3,
+                tee: 0,
+                snp: 8,
+                microcode: 115,
+                fmc: None
+            })
+        );
+        assert!(!policy.snp.allow_debug);
+        assert_eq!(
+            policy.tdx.accepted,
+            vec![TdxTcbStatus::UpToDate, TdxTcbStatus::SWHardeningNeeded]
+        );
+        assert!(policy.tdx.allow_debug);
+        assert!(policy.tdx.collateral.is_some());
+        assert_eq!(policy.manifest, Some(dir.path().join("serve.toml")));
+        assert_eq!(
+            policy.apps.get("hello"),
+            Some(&AppExpectation {
+                code: Some(code),
+                policy: None,
+                route: Some("/hello".to_string()),
+            })
+        );
+
+        // An empty file is the default policy.
+        let empty = VerifyPolicy::from_toml("", dir.path()).unwrap();
+        assert!(!empty.allow_software);
+        assert_eq!(empty.max_age, DEFAULT_MAX_AGE);
+        assert_eq!(empty.tdx.accepted, vec![TdxTcbStatus::UpToDate]);
+    }
+
+    #[test]
+    fn from_toml_refuses_bad_files() {
+        let dir = policy_dir();
+        let cases = [
+            ("allow_sofware = true", "allow_sofware"),
+            ("max_age = \"5 fortnights\"", "max_age"),
+            ("software_keys = [\"abcd\"]", "software_keys[0]"),
+            ("runtimes = [\"sha1:00\"]", "sha256"),
+            ("[tdx]\naccepted = [\"Fine\"]", "tdx.accepted"),
+            ("[tdx]\ncollateral = \"absent.json\"", "tdx.collateral"),
+            ("[tdx]\ncollateral = \"cert_chain.pem\"", "tdx.collateral"),
+            ("[sev-snp]\nchain = \"absent.pem\"", "sev-snp.chain"),
+            ("[sev-snp]\nchain = \"collateral.json\"", "sev-snp.chain"),
+            ("[sev-snp]\nmin_tcb = { bootloader = 1 }", "tee"),
+            ("[sev-snp]\ndebug = true", "debug"),
+            ("[[workload]]\ncode = \"sha256:00\"", "sha256"),
+            ("[apps.x]\nhash = \"\"", "hash"),
+        ];
+        for (text, needle) in cases {
+            let err = VerifyPolicy::from_toml(text, dir.path())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{text}: {err}");
+        }
+    }
+}
