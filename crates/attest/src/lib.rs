@@ -31,9 +31,14 @@
 //! * [`verify`]: checks evidence against a [`VerifyPolicy`] (`verify.toml`)
 //!   and the request's [`Binding`] (nonce, TLS exporter and key, time), and
 //!   lists every reason it is refused in a [`Verdict`].
+//! * [`attestation`]: the attestation document (evidence and the manifest
+//!   of its tree head), how it rides in an attested TLS certificate, and
+//!   the checks that tie evidence, manifest, expected apps and earlier tree
+//!   heads together.
 
 #![forbid(unsafe_code)]
 
+pub mod attestation;
 pub mod claims;
 pub mod evidence;
 pub mod log;
@@ -50,7 +55,7 @@ pub use measure::{RuntimeMeasurement, Sha256Digest, TreeHead, WorkloadMeasuremen
 pub use verify::{verify_evidence, Binding, Verdict, VerifyPolicy};
 
 /// Why attestation could not be produced or read.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum AttestError {
     /// A document or value is not in the format `docs/attestation.md` gives.
     #[error("{0}")]

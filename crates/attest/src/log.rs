@@ -31,7 +31,7 @@ const MAX_TREE_SIZE: u64 = u64::MAX / 2;
 type Hash = [u8; 32];
 
 /// What one app is, as a deploy's app leaf records it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AppMeasurement {
     /// The app's name, unique within a deploy.
     pub name: String,

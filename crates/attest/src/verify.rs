@@ -161,7 +161,16 @@ impl VerifyPolicy {
     /// collateral are read and checked now, so a bad file fails here.
     pub fn from_toml(text: &str, base_dir: &Path) -> Result<VerifyPolicy, AttestError> {
         let bad = |what: String| AttestError::Format(format!("verify policy: {what}"));
-        let file: PolicyFile = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        let file: PolicyFile = toml::from_str(text).map_err(|e| {
+            // One line: toml's own text draws the line in a box.
+            let offset = e.span().map(|s| s.start).unwrap_or(0).min(text.len());
+            let line = text.as_bytes()[..offset]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count()
+                + 1;
+            bad(format!("line {line}: {}", e.message().trim()))
+        })?;
         let mut policy = VerifyPolicy {
             allow_software: file.allow_software,
             runtimes: file.runtimes,

@@ -255,6 +255,11 @@ impl App {
     /// Serves one request: a fresh instance, the app's limits, and a
     /// response that shows nothing of warden's internals when the guest
     /// fails (the log says why).
+    /// The policy the app runs under (a bundle's, narrowed by the manifest).
+    pub fn policy(&self) -> &Policy {
+        &self.shared.policy
+    }
+
     pub async fn handle(&self, req: http::Request<WasiBody>) -> http::Response<WasiBody> {
         let metrics = &self.shared.metrics;
         let Ok(_permit) = self.permits.clone().try_acquire_owned() else {
@@ -382,6 +387,16 @@ impl Failure {
 
 /// A bundle's component, its policy (narrowed by the app's limits) and
 /// its trees.
+/// The policy an app runs under: the manifest's, or a bundle's narrowed by
+/// the manifest (what [`App::load`] uses, without compiling anything).
+pub fn effective_policy(spec: &AppSpec, bytes: &[u8]) -> Result<Policy, String> {
+    if warden_bundle::is_bundle(bytes) {
+        Ok(bundle_code(spec, bytes)?.1)
+    } else {
+        Ok(spec.policy.clone())
+    }
+}
+
 fn bundle_code(spec: &AppSpec, bytes: &[u8]) -> Result<(Vec<u8>, Policy, Bundled), String> {
     let bundle =
         warden_bundle::open(bytes).map_err(|e| format!("{}: {e}", spec.component.display()))?;

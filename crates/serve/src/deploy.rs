@@ -64,10 +64,15 @@ pub enum Source {
     Single(Box<AppSpec>),
 }
 
+/// Runs on every deployment before it serves (attested TLS appends it to
+/// the deployment log and makes its certificate); an error refuses it.
+pub type DeployHook = Arc<dyn Fn(&Deployment) -> Result<(), String> + Send + Sync>;
+
 /// The live deployment, and how to make the next one.
 pub struct Deployer {
     rt: Runtime,
     source: Source,
+    on_deploy: Option<DeployHook>,
     current: RwLock<Arc<Deployment>>,
     /// The watched files as they were at the last deployment or attempt:
     /// a redeploy that failed is not tried again until a file changes.
@@ -76,13 +81,21 @@ pub struct Deployer {
 
 impl Deployer {
     /// The first deployment: any failure is fatal (nothing is served).
-    pub fn start(rt: Runtime, source: Source) -> Result<Deployer, String> {
+    pub fn start(
+        rt: Runtime,
+        source: Source,
+        on_deploy: Option<DeployHook>,
+    ) -> Result<Deployer, String> {
         let specs = read_source(&source)?;
         let deployment =
             Deployment::build(&rt, specs, &Deployment::default()).map_err(|e| e.to_string())?;
+        if let Some(hook) = &on_deploy {
+            hook(&deployment)?;
+        }
         let deployer = Deployer {
             rt,
             source,
+            on_deploy,
             current: RwLock::new(Arc::new(deployment)),
             seen: RwLock::new(Vec::new()),
         };
@@ -120,6 +133,9 @@ impl Deployer {
                 .zip(&old.apps)
                 .any(|(a, b)| !Arc::ptr_eq(a, b));
         let count = next.apps.len();
+        if let (true, Some(hook)) = (changed, &self.on_deploy) {
+            hook(&next)?;
+        }
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
         if changed {
             self.rt.metrics.deploys.inc();

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod attested;
 pub mod deploy;
 mod host;
 mod log;
@@ -16,6 +17,7 @@ pub mod metrics;
 pub mod route;
 pub mod server;
 
+pub use attested::Attestor;
 pub use deploy::Source;
 pub use manifest::{AppSpec, Manifest, ManifestError, ServerSettings};
 
@@ -23,7 +25,7 @@ use app::{Runtime, EPOCH_TICK};
 use deploy::Deployer;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use warden_kernel::{CacheMode, EngineSettings};
 use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
@@ -40,8 +42,8 @@ pub struct Options {
     pub source: Source,
     pub addr: SocketAddr,
     pub metrics_addr: Option<SocketAddr>,
-    /// PEM certificate chain and key.
-    pub tls: Option<(PathBuf, PathBuf)>,
+    /// TLS: none, from PEM files, or attested.
+    pub tls: Tls,
     /// Where the apps' state lives.
     pub store: warden_seal::Store,
     pub cache: CacheMode,
@@ -52,6 +54,20 @@ pub struct Options {
     pub max_instances: u32,
     /// Run on every app's policy before it loads.
     pub check_policy: app::PolicyCheck,
+}
+
+/// How connections are secured.
+pub enum Tls {
+    /// Plain HTTP.
+    None,
+    /// A PEM certificate chain and its key.
+    Files { cert: PathBuf, key: PathBuf },
+    /// A certificate made by warden whose extension carries evidence for
+    /// the runtime and every app (`docs/attestation.md`).
+    Attested {
+        source: Arc<dyn warden_attest::EvidenceSource>,
+        runtime: warden_attest::RuntimeMeasurement,
+    },
 }
 
 /// Why serving failed.
@@ -153,20 +169,66 @@ async fn run_async(options: Options) -> Result<(), ServeError> {
         metrics: metrics::Metrics::new(),
         check_policy: options.check_policy.clone(),
     };
-    let tls = match &options.tls {
-        Some((cert, key)) => Some(server::tls_acceptor(cert, key).map_err(ServeError::BadInput)?),
-        None => None,
-    };
-    let deployer =
-        Arc::new(Deployer::start(rt, options.source.clone()).map_err(ServeError::BadInput)?);
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
         .map_err(|e| ServeError::BadInput(format!("cannot listen on {}: {e}", options.addr)))?;
     let local = listener
         .local_addr()
         .map_err(|e| ServeError::Host(e.to_string()))?;
+    let mut attested_first = None;
+    let (tls, attestor, hook) = match options.tls {
+        Tls::None => (None, None, None),
+        Tls::Files { cert, key } => (
+            Some(server::tls_acceptor(&cert, &key).map_err(ServeError::BadInput)?),
+            None,
+            None,
+        ),
+        Tls::Attested { source, runtime } => {
+            let mut names = vec!["localhost".to_string(), local.ip().to_string()];
+            names.dedup();
+            let attestor = Arc::new(Attestor::new(source, runtime, names));
+            let config = attestor
+                .tls_config()
+                .map_err(|e| ServeError::Host(e.to_string()))?;
+            // The first deployment is reported after "Serving HTTP on",
+            // which is always the first line.
+            let first = Arc::new(Mutex::new(None::<String>));
+            let (a, report) = (attestor.clone(), first.clone());
+            let hook: deploy::DeployHook = Arc::new(move |d: &deploy::Deployment| {
+                let started = std::time::Instant::now();
+                let head = a.deployed(d).map_err(|e| e.to_string())?;
+                let line = format!(
+                    "attested: tree size {} root {}, {} evidence and certificate in {:.1} ms",
+                    head.size,
+                    hex::encode(head.root),
+                    a.backend(),
+                    started.elapsed().as_secs_f64() * 1000.0
+                );
+                let mut first = report.lock().unwrap_or_else(|e| e.into_inner());
+                match first.as_ref() {
+                    None => *first = Some(line),
+                    Some(_) => log::server(&line),
+                }
+                Ok(())
+            });
+            attested_first = Some(first);
+            (
+                Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
+                Some(attestor),
+                Some(hook),
+            )
+        }
+    };
+    let deployer =
+        Arc::new(Deployer::start(rt, options.source.clone(), hook).map_err(ServeError::BadInput)?);
+    if let Some(attestor) = &attestor {
+        tokio::spawn(rotate(attestor.clone()));
+    }
     let scheme = if tls.is_some() { "https" } else { "http" };
     eprintln!("Serving HTTP on {scheme}://{local}/");
+    if let Some(line) = attested_first.and_then(|f| f.lock().ok().and_then(|f| f.clone())) {
+        log::server(&line);
+    }
     if tls.is_none() && !local.ip().is_loopback() {
         log::server(&format!(
             "warning: serving plain HTTP on {local}, which is not a loopback address; give --tls-cert and --tls-key to encrypt"
@@ -199,10 +261,26 @@ async fn run_async(options: Options) -> Result<(), ServeError> {
         deployer,
         scheme,
         local,
+        attestor,
     };
     server::serve(listener, site, tls, shutdown_signal()).await;
     log::server("stopped");
     Ok(())
+}
+
+/// Makes a new attested certificate before the served one expires.
+async fn rotate(attestor: Arc<Attestor>) {
+    let mut every = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        let a = attestor.clone();
+        match tokio::task::spawn_blocking(move || a.rotate_if_due()).await {
+            Ok(Ok(true)) => log::server("attested certificate rotated"),
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => log::server(&format!("attested certificate not rotated: {e}")),
+            Err(e) => log::server(&format!("attested certificate not rotated: {e}")),
+        }
+    }
 }
 
 /// Resolves at SIGINT or SIGTERM.

@@ -44,6 +44,17 @@ pub struct ServerSettings {
     pub metrics_addr: Option<SocketAddr>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// `tls = "attested"`.
+    pub attested: bool,
+    /// `evidence = "software" | "sev-snp" | "tdx" | "auto"`.
+    pub evidence: Option<String>,
+}
+
+/// The values of `server.tls`.
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "lowercase")]
+enum TlsMode {
+    Attested,
 }
 
 /// One app: what it is, where it is routed and what it may do.
@@ -88,6 +99,8 @@ struct ServerConfig {
     metrics_addr: Option<SocketAddr>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    tls: Option<TlsMode>,
+    evidence: Option<String>,
 }
 
 impl Manifest {
@@ -208,6 +221,8 @@ impl Manifest {
                 metrics_addr: s.metrics_addr,
                 tls_cert: s.tls_cert.map(|p| base.join(p)),
                 tls_key: s.tls_key.map(|p| base.join(p)),
+                attested: s.tls == Some(TlsMode::Attested),
+                evidence: s.evidence,
             },
             apps,
         })

@@ -3,6 +3,7 @@
 //! gracefully.
 
 use crate::app::plain;
+use crate::attested::{AttestedError, Attestor, Connection};
 use crate::deploy::Deployer;
 use crate::route::RESERVED_PREFIX;
 use bytes::Bytes;
@@ -42,12 +43,7 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
     }
     let key =
         PrivateKeyDer::from_pem_file(key).map_err(|e| format!("TLS key {}: {e}", key.display()))?;
-    // ring, as wasmtime-wasi-http's outbound TLS already uses: rustls's
-    // aws-lc-rs provider (with post-quantum key exchange) needs cmake and a
-    // long C build on every fresh machine.
-    #[allow(deprecated)]
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    let mut config = rustls::ServerConfig::builder_with_provider(crypto_provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS: {e}"))?
         .with_no_client_auth()
@@ -57,12 +53,30 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
+/// The TLS implementation: ring, as wasmtime-wasi-http's outbound TLS
+/// already uses (rustls's aws-lc-rs provider, with post-quantum key
+/// exchange, needs cmake and a long C build on every fresh machine).
+pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    #[allow(deprecated)]
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
 /// What a connection needs to serve requests.
 #[derive(Clone)]
 pub struct Site {
     pub deployer: Arc<Deployer>,
     pub scheme: &'static str,
     pub local: SocketAddr,
+    /// With `--tls attested`.
+    pub attestor: Option<Arc<Attestor>>,
+}
+
+/// Where a request came from.
+#[derive(Clone, Copy)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    /// For attested TLS: what the handshake gave.
+    pub attested: Connection,
 }
 
 impl Site {
@@ -70,11 +84,11 @@ impl Site {
     pub async fn dispatch(
         &self,
         req: http::Request<Incoming>,
-        peer: SocketAddr,
+        peer: Peer,
     ) -> http::Response<WasiBody> {
         let path = req.uri().path().to_string();
         if path.starts_with(RESERVED_PREFIX) {
-            return self.own(&path);
+            return self.own(&path, req.uri().query(), &peer).await;
         }
         let deployment = self.deployer.current();
         let Some((app, m)) = deployment.lookup(&path) else {
@@ -82,7 +96,7 @@ impl Site {
         };
         let req = match self.guest_request(
             req,
-            peer,
+            peer.addr,
             &m.route.to_string(),
             m.route.path(),
             &m.path_info,
@@ -96,16 +110,40 @@ impl Site {
     }
 
     /// `/.well-known/warden/...`: warden's own answers.
-    fn own(&self, path: &str) -> http::Response<WasiBody> {
-        match &path[RESERVED_PREFIX.len()..] {
-            "health" => {
+    async fn own(&self, path: &str, query: Option<&str>, peer: &Peer) -> http::Response<WasiBody> {
+        let endpoint = &path[RESERVED_PREFIX.len()..];
+        match (endpoint, &self.attestor) {
+            ("health", _) => {
                 let apps = self.deployer.current().apps.len();
-                let mut res = plain(200, &format!("{{\"status\":\"ok\",\"apps\":{apps}}}\n"));
-                res.headers_mut().insert(
-                    http::header::CONTENT_TYPE,
-                    http::HeaderValue::from_static("application/json"),
-                );
-                res
+                json(200, format!("{{\"status\":\"ok\",\"apps\":{apps}}}\n"))
+            }
+            ("attestation" | "manifest", None) => plain(
+                404,
+                "this server is not attested (warden serve --tls attested)\n",
+            ),
+            ("attestation" | "manifest", Some(attestor)) => {
+                let attestor = attestor.clone();
+                let query = query.map(str::to_string);
+                let conn = peer.attested;
+                let fresh = endpoint == "attestation";
+                // Hardware evidence is a blocking kernel round trip.
+                let answer = tokio::task::spawn_blocking(move || {
+                    if fresh {
+                        attestor.fresh(query.as_deref(), &conn)
+                    } else {
+                        attestor.manifest(query.as_deref())
+                    }
+                })
+                .await;
+                match answer {
+                    Ok(Ok(doc)) => json(200, doc),
+                    Ok(Err(AttestedError::BadRequest(e))) => plain(400, &format!("{e}\n")),
+                    Ok(Err(e)) => {
+                        crate::log::server(&format!("{e}"));
+                        plain(500, "attestation failed; the server log says why\n")
+                    }
+                    Err(_) => plain(500, "attestation failed\n"),
+                }
             }
             _ => plain(404, "no such warden endpoint\n"),
         }
@@ -173,6 +211,16 @@ impl Site {
     }
 }
 
+/// A JSON answer.
+fn json(status: u16, body: String) -> http::Response<WasiBody> {
+    let mut res = plain(status, &body);
+    res.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    res
+}
+
 /// Serves connections from `listener` until `shutdown` resolves, then
 /// stops accepting and waits (up to [`DRAIN_TIMEOUT`]) for the requests
 /// in flight.
@@ -221,14 +269,21 @@ async fn connection(
     tls: Option<TlsAcceptor>,
     watcher: hyper_util::server::graceful::Watcher,
 ) {
-    let service = hyper::service::service_fn(move |req| {
-        let site = site.clone();
-        async move { Ok::<_, std::convert::Infallible>(site.dispatch(req, peer).await) }
-    });
+    let attestor = site.attestor.clone();
+    let service = |peer: Peer| {
+        hyper::service::service_fn(move |req| {
+            let site = site.clone();
+            async move { Ok::<_, std::convert::Infallible>(site.dispatch(req, peer).await) }
+        })
+    };
     let builder = auto::Builder::new(TokioExecutor::new());
     match tls {
         None => {
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            let peer = Peer {
+                addr: peer,
+                attested: Connection::default(),
+            };
+            let conn = builder.serve_connection(TokioIo::new(stream), service(peer));
             let _ = watcher.watch(conn.into_owned()).await;
         }
         Some(acceptor) => {
@@ -237,7 +292,15 @@ async fn connection(
             else {
                 return;
             };
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            let attested = match &attestor {
+                Some(a) => a.connection(stream.get_ref().1),
+                None => Connection::default(),
+            };
+            let peer = Peer {
+                addr: peer,
+                attested,
+            };
+            let conn = builder.serve_connection(TokioIo::new(stream), service(peer));
             let _ = watcher.watch(conn.into_owned()).await;
         }
     }

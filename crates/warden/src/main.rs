@@ -4,6 +4,7 @@
 //! and turns every failure into one line and a documented exit code
 //! (docs/cli.md).
 
+mod attest;
 mod bundle;
 mod cc;
 mod component;
@@ -13,6 +14,7 @@ mod kv;
 mod run;
 mod serve;
 mod state;
+mod verify;
 mod workload;
 
 use clap::{Parser, Subcommand};
@@ -45,6 +47,10 @@ enum Command {
     Kv(kv::KvArgs),
     /// Serve wasi:http apps: a manifest of many, or one component
     Serve(Box<serve::ServeArgs>),
+    /// Print evidence of a workload, or the tree of a serve manifest's apps
+    Attest(Box<attest::AttestArgs>),
+    /// Check an attested server, or saved evidence (exit 0 verified, 1 refused)
+    Verify(Box<verify::VerifyArgs>),
 }
 
 /// Exit code for bad input: nothing ran.
@@ -130,6 +136,8 @@ fn main() -> ExitCode {
         Command::Compile(args) => run::compile(args),
         Command::Cc(args) => cc::run(args).map_err(|e| Failure::bad_input(format!("{e:#}"))),
         Command::Serve(args) => serve::run(*args),
+        Command::Attest(args) => attest::run(*args),
+        Command::Verify(args) => verify::run(*args),
         Command::Kv(args) => kv::run(args).map(|code| code as u8).map_err(|e| Failure {
             code: 1,
             message: format!("{e:#}"),

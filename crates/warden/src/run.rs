@@ -57,6 +57,16 @@ impl RunArgs {
     pub(crate) fn guest_args(&self) -> &[String] {
         self.command.get(1..).unwrap_or_default()
     }
+
+    pub(crate) fn target(&self) -> workload::Target<'_> {
+        workload::Target {
+            module: self.module(),
+            guest_args: self.guest_args(),
+            config: self.config.as_deref(),
+            policy: &self.policy,
+            expect_digest: &self.expect_digest,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -172,11 +182,15 @@ impl StoreFiles {
             CacheMode::Dir(dir) => Some(dir.as_path()),
             CacheMode::Off => None,
         };
-        state::state_paths(
+        let mut paths = state::state_paths(
             cache_dir,
             self.store.as_deref().ok(),
             self.key_file.as_deref().ok(),
-        )
+        );
+        if let Ok(key) = crate::attest::attest_key_path(&None) {
+            paths.push(state::attest_key(&key));
+        }
+        paths
     }
 }
 
@@ -210,7 +224,7 @@ fn program_name(path: &Path) -> String {
 }
 
 pub fn run(args: RunArgs) -> Result<u8, Failure> {
-    let workload = workload::resolve(&args)?;
+    let workload = workload::resolve(&args.target())?;
     let policy = &workload.policy;
     let cache = cache_mode(args.no_cache, &args.cache_dir);
     let files = StoreFiles::of(&args.store, &args.key_file);

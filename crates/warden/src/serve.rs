@@ -25,6 +25,18 @@ pub struct ServeArgs {
     /// PEM private key for TLS (with --tls-cert)
     #[arg(long = "tls-key", value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// `attested`: a certificate made by warden that carries evidence of
+    /// the runtime and every app, and fresh evidence at
+    /// /.well-known/warden/attestation (docs/attestation.md)
+    #[arg(long, value_name = "MODE", value_parser = ["attested"], conflicts_with = "tls_cert")]
+    tls: Option<String>,
+    /// Who vouches for attested TLS: software, sev-snp, tdx, or auto (the
+    /// hardware of configfs-tsm if present, else software) [default: auto]
+    #[arg(long, value_name = "BACKEND")]
+    evidence: Option<String>,
+    /// The software evidence key [default: $WARDEN_ATTEST_KEY, else DATA_DIR/warden/attest.key]
+    #[arg(long = "attest-key", value_name = "PATH")]
+    attest_key: Option<PathBuf>,
     /// The sealed store file [default: $WARDEN_STORE, else DATA_DIR/warden/store.redb]
     #[arg(long, value_name = "PATH")]
     store: Option<PathBuf>,
@@ -68,7 +80,7 @@ fn is_code(path: &Path) -> Result<bool, Failure> {
 pub fn run(args: ServeArgs) -> Result<u8, Failure> {
     let cache = cache_mode(args.no_cache, &args.cache_dir);
     let files = StoreFiles::of(&args.store, &args.key_file);
-    let state_paths = Arc::new(files.state(&cache));
+    let mut state_paths = files.state(&cache);
     let (source, settings, fuel) = if is_code(&args.target)? {
         let policy = crate::flags::resolve_policy(None, &args.policy, &[])?;
         if !policy.listen.is_empty() || policy.entrypoint.is_some() {
@@ -96,12 +108,28 @@ pub fn run(args: ServeArgs) -> Result<u8, Failure> {
             .parse()
             .map_err(|e| Failure::host(format!("{e}")))?,
     };
+    let attested = args.tls.is_some() || settings.attested;
     let tls = match (
         args.tls_cert.or(settings.tls_cert),
         args.tls_key.or(settings.tls_key),
     ) {
-        (Some(cert), Some(key)) => Some((cert, key)),
-        (None, None) => None,
+        (Some(_), _) | (_, Some(_)) if attested => {
+            return Err(Failure::bad_input(
+                "attested TLS makes its own certificate: give either tls = \"attested\" or a certificate and key, not both",
+            ))
+        }
+        (None, None) if attested => {
+            let backend = args.evidence.or(settings.evidence);
+            let key = crate::attest::attest_key_path(&args.attest_key)?;
+            state_paths.push(state::attest_key(&key));
+            let source = crate::attest::evidence_source(backend.as_deref(), &key)?;
+            warden_serve::Tls::Attested {
+                source,
+                runtime: crate::attest::runtime()?,
+            }
+        }
+        (Some(cert), Some(key)) => warden_serve::Tls::Files { cert, key },
+        (None, None) => warden_serve::Tls::None,
         _ => {
             return Err(Failure::bad_input(
                 "TLS needs both a certificate and a key (--tls-cert and --tls-key, or server.tls_cert and server.tls_key)",
@@ -119,6 +147,7 @@ pub fn run(args: ServeArgs) -> Result<u8, Failure> {
     };
     // Every write durable when the app's call returns.
     let store = files.open(warden_seal::Durability::Immediate)?;
+    let state_paths = Arc::new(state_paths);
     let check_policy: warden_serve::app::PolicyCheck = Arc::new(move |policy| {
         state::check_mounts(&policy.mounts, &state_paths).map_err(|f| f.message)
     });

@@ -75,6 +75,17 @@ pub fn state_paths(
     paths
 }
 
+/// The software evidence key of attestation (`warden serve --tls
+/// attested`, `warden attest`): a guest that read it could sign evidence
+/// for code of its choosing.
+pub fn attest_key(path: &Path) -> StatePath {
+    StatePath::new(
+        "attestation key",
+        path.to_path_buf(),
+        "move the key with --attest-key or WARDEN_ATTEST_KEY",
+    )
+}
+
 /// Refuses the first host or virtual mount that contains one of `state`, or
 /// lies inside one: bad input, one line naming the mount, what it would
 /// expose and how to fix it.

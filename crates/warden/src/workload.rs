@@ -4,14 +4,24 @@
 //! [`Code`]: core modules go to warden's kernel; components are the
 //! components runtime's.
 
+use crate::flags::PolicyFlags;
 use crate::flags::{bad, resolve_policy};
-use crate::run::RunArgs;
 use crate::Failure;
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 use warden_kernel::Bundled;
 use warden_policy::Policy;
+
+/// What names a workload on the command line (`warden run`, `warden
+/// attest`): the file, the guest's arguments, a config and policy flags.
+pub struct Target<'a> {
+    pub module: PathBuf,
+    pub guest_args: &'a [String],
+    pub config: Option<&'a std::path::Path>,
+    pub policy: &'a PolicyFlags,
+    pub expect_digest: &'a Option<String>,
+}
 
 /// The code of a workload.
 pub enum Code {
@@ -81,9 +91,9 @@ fn check_digest(
 
 /// What `warden run` was asked to run, with its policy: for a bundle, its
 /// policy with the flags applied and then checked to stay within it.
-pub fn resolve(args: &RunArgs) -> Result<Workload, Failure> {
-    let path = args.module();
-    if let Some(want) = &args.expect_digest {
+pub fn resolve(args: &Target) -> Result<Workload, Failure> {
+    let path = args.module.clone();
+    if let Some(want) = args.expect_digest {
         let hex = want.strip_prefix("sha256:").unwrap_or("");
         if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(Failure::bad_input(format!(
@@ -95,7 +105,7 @@ pub fn resolve(args: &RunArgs) -> Result<Workload, Failure> {
         let bytes = read_whole(&path)?;
         let bundle = warden_bundle::open(&bytes)
             .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
-        check_digest(&path, &bundle.digest, &args.expect_digest)?;
+        check_digest(&path, &bundle.digest, args.expect_digest)?;
         if args.config.is_some() {
             return Err(Failure::bad_input(format!(
                 "{}: --config cannot be given with a bundle (its policy is sealed in it; \
@@ -104,7 +114,7 @@ pub fn resolve(args: &RunArgs) -> Result<Workload, Failure> {
             )));
         }
         let mut policy = bundle.policy.clone();
-        args.policy.apply(&mut policy, args.guest_args(), true)?;
+        args.policy.apply(&mut policy, args.guest_args, true)?;
         policy.check_within(&bundle.policy).map_err(bad)?;
         policy.validate().map_err(bad)?;
         let code = match bundle.kind {
@@ -120,12 +130,12 @@ pub fn resolve(args: &RunArgs) -> Result<Workload, Failure> {
             is_bundle: true,
         });
     }
-    let (code, digest) = match &args.expect_digest {
+    let (code, digest) = match args.expect_digest {
         None => (Code::File(path.clone()), None),
         Some(_) => {
             let bytes = read_whole(&path)?;
             let digest = warden_bundle::sha256_text(&bytes);
-            check_digest(&path, &digest, &args.expect_digest)?;
+            check_digest(&path, &digest, args.expect_digest)?;
             let code = if wasmparser::Parser::is_component(&bytes) {
                 Code::Component(bytes.into())
             } else {
@@ -134,7 +144,7 @@ pub fn resolve(args: &RunArgs) -> Result<Workload, Failure> {
             (code, Some(digest))
         }
     };
-    let policy = resolve_policy(args.config.as_deref(), &args.policy, args.guest_args())?;
+    let policy = resolve_policy(args.config, args.policy, args.guest_args)?;
     Ok(Workload {
         path,
         code,

@@ -7,6 +7,7 @@
 // Each test file uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod attest;
 pub mod serve;
 pub mod wasi_suite;
 
