@@ -116,6 +116,9 @@ pub fn verify_attestation(
     };
     match doc.manifest.verify() {
         Ok(deployment) => {
+            verdict
+                .notes
+                .retain(|n| !n.starts_with(crate::verify::TREE_NOT_CHECKED));
             check_deployment(&mut verdict, &deployment, policy);
             out.tree = Some(deployment.tree);
             out.apps = deployment.apps;

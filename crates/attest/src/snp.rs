@@ -11,10 +11,10 @@
 //! raw bytes as received (not over a re-encoding of the parsed report).
 //!
 //! Not checked yet: that the VCEK certificate's TCB extensions equal the
-//! report's `REPORTED_TCB` and its hwID the `CHIP_ID`, and CRLs. Building a
-//! chain from configfs-tsm's `auxblob` (the GHCB certificate table) is not
-//! offered: `sev` parses that table with unchecked pointer arithmetic, so a
-//! bounds-checked parser belongs here first.
+//! report's `REPORTED_TCB` and its hwID the `CHIP_ID`, and CRLs. The VCEK
+//! from configfs-tsm's `auxblob` (the GHCB certificate table) is taken by
+//! the bounds-checked parser in [`crate::evidence::vcek_from_cert_table`],
+//! not by `sev`'s, which uses unchecked pointer arithmetic.
 
 use std::fmt;
 

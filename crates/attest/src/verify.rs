@@ -325,6 +325,10 @@ impl Verdict {
     }
 }
 
+/// The start of the note that evidence about a tree head says nothing of
+/// the tree's leaves by itself.
+pub const TREE_NOT_CHECKED: &str = "subject is a deployment log tree head";
+
 /// Checks `evidence` against `policy` and `binding`; every check runs,
 /// so the verdict lists all reasons for refusal.
 pub fn verify_evidence(evidence: &Evidence, policy: &VerifyPolicy, binding: &Binding) -> Verdict {
@@ -380,7 +384,7 @@ fn check_software(
     if policy.allow_software {
         v.note("software evidence: no hardware vouches for these claims, only the holder of the software key");
     } else {
-        v.refuse("software evidence: no hardware vouches for it; pass allow_software to accept it");
+        v.refuse("software evidence: no hardware vouches for it; accept it with --allow-software (allow_software = true in verify.toml)");
     }
     if policy.software_keys.is_empty() {
         v.note("software key not checked (no software_keys): any key's signature is accepted");
@@ -627,7 +631,7 @@ fn check_measurements(claims: &Claims, policy: &VerifyPolicy, v: &mut Verdict) {
             }
         }
         Subject::Tree(head) => v.note(format!(
-            "subject is a deployment log tree head (size {}); the log is not checked here",
+            "{TREE_NOT_CHECKED} (size {}): its manifest is checked with the attestation document",
             head.size
         )),
     }
@@ -749,7 +753,7 @@ mod tests {
         let verdict = verify_evidence(&software(&sample()), &policy, &binding());
         refused_once(
             &verdict,
-            "software evidence: no hardware vouches for it; pass allow_software to accept it",
+            "software evidence: no hardware vouches for it; accept it with --allow-software (allow_software = true in verify.toml)",
         );
     }
 
@@ -929,7 +933,7 @@ mod tests {
         };
         let verdict = verify_evidence(&evidence, &policy, &binding);
         let expected = [
-            "pass allow_software",
+            "--allow-software",
             "software_keys",
             "nonce does not match",
             "another TLS connection",

@@ -213,8 +213,11 @@ fn print_human(report: &Report) {
 
 /// Merges the certificate's verdict into the fresh evidence's.
 fn merge(mut fresh: AttestationVerdict, cert: AttestationVerdict) -> AttestationVerdict {
+    // A reason both give (software evidence, an unexpected app) is said once.
     for r in cert.verdict.refusals {
-        fresh.verdict.refuse(format!("certificate: {r}"));
+        if !fresh.verdict.refusals.contains(&r) {
+            fresh.verdict.refuse(format!("certificate: {r}"));
+        }
     }
     fresh
 }
