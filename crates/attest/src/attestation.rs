@@ -339,3 +339,162 @@ pub fn verify_certificate(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::AppExpectation;
+    use crate::{Claims, DeploymentLog, EvidenceSource, RuntimeMeasurement, SoftwareKey};
+
+    fn runtime(v: &str) -> RuntimeMeasurement {
+        RuntimeMeasurement {
+            exe: Sha256Digest::of(v.as_bytes()),
+            version: v.into(),
+        }
+    }
+
+    fn app(name: &str) -> AppMeasurement {
+        AppMeasurement {
+            name: name.into(),
+            route: format!("/{name}/..."),
+            code: Sha256Digest::of(name.as_bytes()),
+            policy: Sha256Digest::of(b"policy"),
+            namespaces: vec![format!("{name}/default")],
+        }
+    }
+
+    /// A document for `apps` deployed under `manifest_runtime`, whose
+    /// evidence claims `claimed` and `subject` (the log's head if None).
+    fn document(
+        apps: &[AppMeasurement],
+        manifest_runtime: &RuntimeMeasurement,
+        claimed: &RuntimeMeasurement,
+        subject: Option<Subject>,
+    ) -> AttestationDoc {
+        let mut log = DeploymentLog::new();
+        let head = log.append(manifest_runtime, apps).unwrap();
+        let claims = Claims {
+            issued_at: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_secs(),
+            runtime: claimed.clone(),
+            subject: subject.unwrap_or(Subject::Tree(head)),
+            tls_key: None,
+            nonce: None,
+            exporter: None,
+        };
+        AttestationDoc {
+            evidence: SoftwareKey::from_seed([3; 32]).attest(&claims).unwrap(),
+            manifest: log.manifest(None).unwrap(),
+        }
+    }
+
+    fn check(doc: &AttestationDoc, policy: &VerifyPolicy) -> AttestationVerdict {
+        let binding = Binding {
+            nonce: None,
+            exporter: None,
+            tls_key: None,
+            now: SystemTime::now(),
+        };
+        verify_attestation(doc, policy, &binding, &Expected::default())
+    }
+
+    fn software() -> VerifyPolicy {
+        VerifyPolicy {
+            allow_software: true,
+            ..VerifyPolicy::default()
+        }
+    }
+
+    #[test]
+    fn a_document_verifies_and_shows_its_apps() {
+        let r = runtime("1");
+        let doc = document(&[app("a"), app("b")], &r, &r, None);
+        let mut policy = software();
+        for name in ["a", "b"] {
+            policy.apps.insert(
+                name.into(),
+                AppExpectation {
+                    code: Some(app(name).code),
+                    policy: Some(app(name).policy),
+                    route: Some(app(name).route),
+                },
+            );
+        }
+        let v = check(&doc, &policy);
+        assert!(v.verified(), "{:?}", v.verdict.refusals);
+        assert_eq!(v.apps, vec![app("a"), app("b")]);
+        assert!(!v
+            .verdict
+            .notes
+            .iter()
+            .any(|n| n.starts_with(crate::verify::TREE_NOT_CHECKED)));
+        // The same through JSON, as it travels.
+        let again = AttestationDoc::from_json(doc.to_json().as_bytes()).unwrap();
+        assert!(check(&again, &policy).verified());
+        // Another route for `b`, and an app `c` that is not there.
+        policy.apps.get_mut("b").unwrap().route = Some("/elsewhere".into());
+        policy.apps.insert("c".into(), AppExpectation::default());
+        let v = check(&doc, &policy);
+        let reasons = format!("{:?}", v.verdict.refusals);
+        assert!(
+            reasons.contains("app `b`: route is /b/..., expected /elsewhere"),
+            "{reasons}"
+        );
+        assert!(
+            reasons.contains("app `c` is expected but not deployed"),
+            "{reasons}"
+        );
+    }
+
+    #[test]
+    fn evidence_and_manifest_must_agree() {
+        let (r1, r2) = (runtime("1"), runtime("2"));
+        // Evidence for another runtime than the manifest's runtime leaf.
+        let v = check(&document(&[app("a")], &r1, &r2, None), &software());
+        assert!(
+            format!("{:?}", v.verdict.refusals).contains("runtime leaf"),
+            "{:?}",
+            v.verdict.refusals
+        );
+        // Evidence for another tree than the manifest's.
+        let other = TreeHead {
+            root: [5; 32],
+            size: 2,
+        };
+        let v = check(
+            &document(&[app("a")], &r1, &r1, Some(Subject::Tree(other))),
+            &software(),
+        );
+        assert!(
+            format!("{:?}", v.verdict.refusals).contains("the evidence binds tree head"),
+            "{:?}",
+            v.verdict.refusals
+        );
+        // A manifest whose leaf was swapped after the fact.
+        let mut doc = document(&[app("a")], &r1, &r1, None);
+        doc.manifest.apps[0].leaf = doc.manifest.apps[0].leaf.replace("/a/...", "/x/...");
+        let v = check(&doc, &software());
+        assert!(
+            format!("{:?}", v.verdict.refusals).contains("manifest: app `a`"),
+            "{:?}",
+            v.verdict.refusals
+        );
+    }
+
+    #[test]
+    fn the_extension_round_trips_at_every_length() {
+        let r = runtime("1");
+        for n in [0, 1, 40, 400] {
+            let apps: Vec<_> = (0..n).map(|i| app(&format!("app{i:03}"))).collect();
+            let doc = document(&apps, &r, &r, None);
+            let value = extension_value(&doc.to_json());
+            let back = unwrap_extension(&value).unwrap();
+            assert_eq!(back.to_json(), doc.to_json());
+        }
+        assert!(unwrap_extension(b"\x04\x01x").is_err());
+        assert!(AttestationDoc::from_json(b"{\"format\":\"warden-attestation/2\"}").is_err());
+        assert!(AttestationDoc::from_json(b"[]").is_err());
+    }
+}

@@ -108,32 +108,39 @@ impl Attestor {
             .iter()
             .map(|a| Attestor::measure(a))
             .collect::<Result<Vec<_>, _>>()?;
+        self.deployed_apps(&apps)
+    }
+
+    /// Appends one deploy of `apps` and makes its certificate. The log
+    /// stays locked until the certificate is made, so a rotation cannot
+    /// put an older tree head in a newer certificate.
+    pub fn deployed_apps(&self, apps: &[AppMeasurement]) -> Result<TreeHead, AttestedError> {
         let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
-        let head = log.append(&self.runtime, &apps)?;
-        let manifest = log.manifest(None)?.to_json();
-        drop(log);
-        self.make_certificate(head, &manifest)?;
+        let head = log.append(&self.runtime, apps)?;
+        self.make_certificate(head, &log.manifest(None)?.to_json())?;
         Ok(head)
     }
 
     /// A new certificate for the current tree head if the one served is
     /// past [`CERT_ROTATION`].
     pub fn rotate_if_due(&self) -> Result<bool, AttestedError> {
+        self.rotate_if_older(CERT_ROTATION)
+    }
+
+    /// A new certificate if the one served is `age` old or older.
+    pub fn rotate_if_older(&self, age: Duration) -> Result<bool, AttestedError> {
+        let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
         let due = {
             let current = self.current.read().unwrap_or_else(|e| e.into_inner());
             match current.as_ref() {
-                Some(c) => c.made.elapsed().unwrap_or(Duration::ZERO) >= CERT_ROTATION,
+                Some(c) => c.made.elapsed().unwrap_or(Duration::ZERO) >= age,
                 None => false,
             }
         };
         if !due {
             return Ok(false);
         }
-        let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
-        let head = log.head();
-        let manifest = log.manifest(None)?.to_json();
-        drop(log);
-        self.make_certificate(head, &manifest)?;
+        self.make_certificate(log.head(), &log.manifest(None)?.to_json())?;
         Ok(true)
     }
 
@@ -190,7 +197,10 @@ impl Attestor {
         };
         let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
         let head = log.head();
-        let manifest = log.manifest(since)?.to_json();
+        let manifest = log
+            .manifest(since)
+            .map_err(|e| AttestedError::BadRequest(e.to_string()))?
+            .to_json();
         drop(log);
         let claims = Claims {
             issued_at: now_secs(SystemTime::now()),
@@ -208,7 +218,10 @@ impl Attestor {
     pub fn manifest(&self, query: Option<&str>) -> Result<String, AttestedError> {
         let (_, since) = parse_query(query)?;
         let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(log.manifest(since)?.to_json())
+        Ok(log
+            .manifest(since)
+            .map_err(|e| AttestedError::BadRequest(e.to_string()))?
+            .to_json())
     }
 }
 
@@ -341,5 +354,111 @@ impl ResolvesServerCert for Resolver {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let current = self.0.current.read().unwrap_or_else(|e| e.into_inner());
         current.as_ref().map(|c| c.key.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warden_attest::attestation::{read_certificate, verify_certificate, Expected};
+    use warden_attest::{SoftwareKey, VerifyPolicy};
+
+    fn attestor() -> Attestor {
+        Attestor::new(
+            Arc::new(SoftwareKey::from_seed([9; 32])),
+            RuntimeMeasurement {
+                exe: Sha256Digest::of(b"warden"),
+                version: "0.1.0".into(),
+            },
+            vec!["localhost".into()],
+        )
+    }
+
+    fn served(a: &Attestor) -> Vec<u8> {
+        let current = a.current.read().unwrap();
+        current.as_ref().unwrap().key.cert[0].to_vec()
+    }
+
+    fn app(name: &str) -> AppMeasurement {
+        AppMeasurement {
+            name: name.into(),
+            route: format!("/{name}"),
+            code: Sha256Digest::of(name.as_bytes()),
+            policy: Sha256Digest::of(b"{}"),
+            namespaces: vec![format!("{name}/default")],
+        }
+    }
+
+    #[test]
+    fn certificates_carry_the_current_head_and_rotate() {
+        let a = attestor();
+        let policy = VerifyPolicy {
+            allow_software: true,
+            ..VerifyPolicy::default()
+        };
+        let first = a.deployed_apps(&[app("a")]).unwrap();
+        let cert1 = served(&a);
+        let facts = read_certificate(&cert1).unwrap();
+        let v = verify_certificate(&facts, &policy, &Expected::default(), SystemTime::now());
+        assert!(v.verified(), "{:?}", v.verdict.refusals);
+        assert_eq!(v.tree, Some(first));
+        assert_eq!(v.apps, vec![app("a")]);
+        // Not due yet: the same certificate.
+        assert!(!a.rotate_if_older(Duration::from_secs(3600)).unwrap());
+        assert_eq!(served(&a), cert1);
+        // Due: a new key and certificate for the same tree head.
+        assert!(a.rotate_if_older(Duration::ZERO).unwrap());
+        let cert2 = served(&a);
+        assert_ne!(cert2, cert1);
+        let facts2 = read_certificate(&cert2).unwrap();
+        assert_ne!(facts2.tls_key, facts.tls_key);
+        let v = verify_certificate(&facts2, &policy, &Expected::default(), SystemTime::now());
+        assert_eq!(v.tree, Some(first));
+        // A deploy: a new certificate whose head extends the first.
+        let second = a.deployed_apps(&[app("a"), app("b")]).unwrap();
+        let facts3 = read_certificate(&served(&a)).unwrap();
+        let v = verify_certificate(&facts3, &policy, &Expected::default(), SystemTime::now());
+        assert!(v.verified(), "{:?}", v.verdict.refusals);
+        assert_eq!(v.tree, Some(second));
+        assert_eq!(second.size, 2 + 3);
+        let proof = a.manifest(Some("since=2")).unwrap();
+        let proof = warden_attest::ManifestDoc::from_json(&proof).unwrap();
+        proof.verify_consistency(&first).unwrap();
+    }
+
+    #[test]
+    fn fresh_evidence_needs_a_good_nonce_and_attested_tls() {
+        let a = attestor();
+        a.deployed_apps(&[app("a")]).unwrap();
+        let conn = Connection {
+            exporter: Some([1; 32]),
+            tls_key: Some(Sha256Digest::of(b"key")),
+        };
+        let doc = a
+            .fresh(Some("nonce=0011223344556677&since=1"), &conn)
+            .unwrap();
+        assert!(doc.contains("\"consistency\":{\"from\":1"), "{doc}");
+        for (query, want) in [
+            (None, "give a nonce"),
+            (Some("nonce=xyz"), "not hex"),
+            (Some("nonce=00"), "8 to 64 bytes"),
+            (Some("nonce=0011223344556677&since=x"), "not a tree size"),
+            (Some("nonce=0011223344556677&other"), "unknown parameter"),
+        ] {
+            match a.fresh(query, &conn) {
+                Err(AttestedError::BadRequest(e)) => assert!(e.contains(want), "{e}"),
+                other => panic!("{query:?}: {other:?}"),
+            }
+        }
+        let plain = Connection::default();
+        assert!(matches!(
+            a.fresh(Some("nonce=0011223344556677"), &plain),
+            Err(AttestedError::BadRequest(_))
+        ));
+        // A consistency proof from a size the log never had: an error, not a panic.
+        assert!(matches!(
+            a.fresh(Some("nonce=0011223344556677&since=99"), &conn),
+            Err(AttestedError::BadRequest(_))
+        ));
     }
 }

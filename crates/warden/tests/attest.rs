@@ -324,6 +324,7 @@ fn hot_deploys_append_to_the_log_and_history_cannot_be_rewritten() {
     let out = verify(&[&url, "--allow-software", "--manifest", s(&m), "--json"]);
     assert_eq!(out.code, Some(0), "{}", text(&out));
     let first = tree_of(&json(&out));
+    let first_cert = Conn::open(server.addr).cert;
 
     // Verifying again and again while apps are deployed: never refused.
     let stop = Arc::new(AtomicBool::new(false));
@@ -361,6 +362,11 @@ fn hot_deploys_append_to_the_log_and_history_cannot_be_rewritten() {
     assert_eq!(out.code, Some(0), "{}", text(&out));
     let now = tree_of(&json(&out));
     assert_ne!(now, first);
+    // Every deploy made a new certificate, for the new tree head.
+    let cert = read_certificate(&Conn::open(server.addr).cert).unwrap();
+    assert_ne!(cert.tls_key, read_certificate(&first_cert).unwrap().tls_key);
+    let head = cert.attestation.unwrap().manifest.tree;
+    assert_eq!(format!("{}:{}", head.size, hex::encode(head.root)), now);
     let size: u64 = now.split(':').next().unwrap().parse().unwrap();
     assert_eq!(
         size,
