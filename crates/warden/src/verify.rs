@@ -116,8 +116,9 @@ fn policy(args: &VerifyArgs) -> Result<VerifyPolicy, Failure> {
         let code = Sha256Digest::parse(digest).map_err(|e| bad(format!("--app {name}: {e}")))?;
         policy.apps.entry(name.to_string()).or_default().code = Some(code);
     }
-    if let Some(path) = &args.manifest {
-        let manifest = warden_serve::Manifest::load(path).map_err(bad)?;
+    // `--manifest`, else the policy file's `manifest`.
+    if let Some(path) = args.manifest.clone().or(policy.manifest.clone()) {
+        let manifest = warden_serve::Manifest::load(&path).map_err(bad)?;
         for app in warden_serve::attested::measure_manifest(&manifest).map_err(bad)? {
             policy.apps.insert(
                 app.name.clone(),

@@ -156,6 +156,32 @@ fn verify_checks_a_live_server_and_lists_every_reason_to_refuse() {
         assert!(refusals.contains(reason), "no `{reason}` in {refusals}");
     }
 
+    // An app's policy changed (an env variable) in the verifier's copy of
+    // the manifest, given through verify.toml: its policy digest differs.
+    let theirs = tempdir();
+    let mut changed = std::fs::read_to_string(&m).unwrap();
+    changed = changed.replacen(
+        "key_value_stores",
+        "env = { MODE = \"debug\" }\nkey_value_stores",
+        1,
+    );
+    let changed = write(theirs.path(), "Warden.toml", &changed);
+    let expect = write(
+        theirs.path(),
+        "verify.toml",
+        &format!(
+            "allow_software = true\nmanifest = \"{}\"\n",
+            changed.display()
+        ),
+    );
+    let out = verify(&[&url, "--policy", s(&expect)]);
+    assert_eq!(out.code, Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("app `a`: policy is sha256:"),
+        "{}",
+        text(&out)
+    );
+
     // The apps themselves are served over the attested connection.
     let (status, body) = Conn::open(server.addr).get("/a/echo");
     assert_eq!(status, 200, "{body}");
