@@ -12,9 +12,8 @@
 
 use std::fmt;
 use std::fs;
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::Path;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -350,107 +349,13 @@ impl SoftwareKey {
     /// Reads the 32-byte seed file at `path`, creating it (mode 0600, parent
     /// directories 0700) with a fresh seed if there is none. An existing
     /// file must be a regular file of exactly 32 bytes, not accessible by
-    /// group or others.
+    /// group or others: the sealed store's [`warden_seal::KeyFile`] rules,
+    /// which this uses.
     pub fn load_or_create(path: &Path) -> Result<Self, AttestError> {
-        match load_seed(path) {
-            Err(Loaded::Missing) => create_seed(path),
-            Err(Loaded::Error(e)) => Err(e),
-            Ok(seed) => Ok(SoftwareKey::from_seed(*seed)),
-        }
-    }
-}
-
-enum Loaded {
-    Missing,
-    Error(AttestError),
-}
-
-fn load_seed(path: &Path) -> Result<Zeroizing<[u8; SEED_LEN]>, Loaded> {
-    let shown = path.display();
-    let io_err = |what: &str, e: io::Error| {
-        Loaded::Error(AttestError::Io(format!(
-            "{what} software key file {shown}: {e}"
-        )))
-    };
-    let mut file = match fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Loaded::Missing),
-        Err(e) => return Err(io_err("cannot open", e)),
-    };
-    let meta = file.metadata().map_err(|e| io_err("cannot stat", e))?;
-    if !meta.is_file() {
-        return Err(Loaded::Error(AttestError::Io(format!(
-            "software key file {shown} is not a regular file"
-        ))));
-    }
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(Loaded::Error(AttestError::Io(format!(
-            "software key file {shown} is accessible by group or others (mode {mode:o}); \
-             it must be owner-only: chmod 600 {shown}"
-        ))));
-    }
-    if meta.len() != SEED_LEN as u64 {
-        return Err(Loaded::Error(AttestError::Format(format!(
-            "software key file {shown} holds {} bytes, a key file holds exactly {SEED_LEN}",
-            meta.len()
-        ))));
-    }
-    let mut seed = Zeroizing::new([0u8; SEED_LEN]);
-    file.read_exact(seed.as_mut())
-        .map_err(|e| io_err("cannot read", e))?;
-    Ok(seed)
-}
-
-/// Creates the seed file without ever overwriting one: the seed goes to a
-/// private temporary file which is then hard-linked into place, so a
-/// concurrent creator either wins or reads the winner's seed.
-fn create_seed(path: &Path) -> Result<SoftwareKey, AttestError> {
-    let shown = path.display();
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)
-        .map_err(|e| AttestError::Io(format!("cannot create directory {}: {e}", dir.display())))?;
-    let mut seed = Zeroizing::new([0u8; SEED_LEN]);
-    let mut suffix = [0u8; 8];
-    getrandom::fill(seed.as_mut())
-        .and_then(|()| getrandom::fill(&mut suffix))
-        .map_err(|e| AttestError::Io(format!("no randomness from the OS: {e}")))?;
-    let tmp = dir.join(format!(".warden-key-{}.tmp", hex::encode(suffix)));
-    let written = (|| -> io::Result<()> {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(seed.as_ref())?;
-        f.sync_all()?;
-        fs::hard_link(&tmp, path)
-    })();
-    let _ = fs::remove_file(&tmp);
-    match written {
-        Ok(()) => {
-            // Best effort: make the new directory entry durable.
-            if let Ok(d) = fs::File::open(&dir) {
-                let _ = d.sync_all();
-            }
-            Ok(SoftwareKey::from_seed(*seed))
-        }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match load_seed(path) {
-            Ok(seed) => Ok(SoftwareKey::from_seed(*seed)),
-            Err(Loaded::Error(e)) => Err(e),
-            Err(Loaded::Missing) => Err(AttestError::Io(format!(
-                "software key file {shown} vanished while it was created"
-            ))),
-        },
-        Err(e) => Err(AttestError::Io(format!(
-            "cannot create software key file {shown}: {e}"
-        ))),
+        let seed = warden_seal::KeyFile::new(path)
+            .load_or_create()
+            .map_err(|e| AttestError::Io(format!("software evidence key: {e}")))?;
+        Ok(SoftwareKey::from_seed(*seed.secret()))
     }
 }
 
@@ -683,6 +588,8 @@ pub(crate) mod tests {
     use super::*;
     use crate::claims::tests::sample;
     use crate::tsm::fake::{self, Answer, Kernel};
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 
     /// A GHCB certificate table holding `certs` (GUID, DER) after the
     /// entries and the all-zero terminator.

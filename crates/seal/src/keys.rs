@@ -34,7 +34,10 @@ impl RootKey {
         Ok(RootKey(bytes))
     }
 
-    pub(crate) fn secret(&self) -> &[u8; KEY_LEN] {
+    /// The key's bytes: for the store's own derivations, and for other
+    /// owner-only 32-byte secrets kept in a [`KeyFile`] (the attestation
+    /// key's seed).
+    pub fn secret(&self) -> &[u8; KEY_LEN] {
         &self.0
     }
 }
