@@ -10,11 +10,23 @@
 //! backend (`crypto_nossl`); the report signature is checked here over the
 //! raw bytes as received (not over a re-encoding of the parsed report).
 //!
-//! Not checked yet: that the VCEK certificate's TCB extensions equal the
-//! report's `REPORTED_TCB` and its hwID the `CHIP_ID`, and CRLs. The VCEK
-//! from configfs-tsm's `auxblob` (the GHCB certificate table) is taken by
-//! the bounds-checked parser in [`crate::evidence::vcek_from_cert_table`],
-//! not by `sev`'s, which uses unchecked pointer arithmetic.
+//! [`SnpReport::verify`] also checks that the VCEK certificate was issued for
+//! this report's platform, reading the extensions AMD's "VCEK Certificate and
+//! KDS Interface Specification" (57230) defines with `x509-parser`
+//! ([`VcekExtensions`]): blSPL, teeSPL, snpSPL and ucodeSPL (and fmcSPL,
+//! Turin) must equal the report's `REPORTED_TCB`, component by component, and
+//! hwID its `CHIP_ID`. A Milan or Genoa hwID is the 64-byte chip id; a Turin
+//! hwID is 8 bytes, and Turin's `CHIP_ID` is those 8 bytes followed by 56 zero
+//! bytes (the layout `sev` also recognises Turin reports by), so an 8-byte
+//! hwID must equal the first 8 bytes of `CHIP_ID` and the rest must be zero.
+//! A masked (all-zero) `CHIP_ID` cannot be compared and is refused. Each
+//! difference is its own [`VcekMismatch`].
+//!
+//! Not checked: AMD's certificate revocation lists (CRLs), so a revoked VCEK
+//! or ASK is still accepted. The VCEK from configfs-tsm's `auxblob` (the GHCB
+//! certificate table) is taken by the bounds-checked parser in
+//! [`crate::evidence::vcek_from_cert_table`], not by `sev`'s, which uses
+//! unchecked pointer arithmetic.
 
 use std::fmt;
 
@@ -23,6 +35,8 @@ use sev::certs::snp::{builtin, ca, Certificate, Chain, Verifiable};
 use sev::firmware::guest::AttestationReport;
 use sev::parser::ByteParser;
 use sha2::Digest;
+use x509_parser::der_parser::der::{parse_der_ia5string, parse_der_integer, DerObject};
+use x509_parser::der_parser::error::DerResult;
 
 use crate::{HardwareKind, HardwareReport};
 
@@ -68,6 +82,75 @@ pub enum SnpError {
     /// `REPORT_DATA` is not what the verifier expected.
     #[error("the report data is not the expected value")]
     ReportData,
+    /// An extension AMD defines for the VCEK certificate is missing or
+    /// malformed, so the VCEK cannot be compared with the report.
+    #[error("the VCEK certificate's {name} extension ({oid}) {problem}")]
+    VcekExtension {
+        /// The extension's name in AMD 57230 (`snpSPL`, `hwID`, ...).
+        name: &'static str,
+        /// Its object identifier.
+        oid: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The VCEK certificate is for another TCB or chip than the report
+    /// names: one entry per difference (never empty).
+    #[error("the VCEK certificate does not match the report: {}", mismatches(.0))]
+    VcekMismatch(Vec<VcekMismatch>),
+}
+
+/// One way a VCEK certificate's extensions differ from the report it is
+/// supposed to have signed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum VcekMismatch {
+    /// A `REPORTED_TCB` component differs from the VCEK's SPL extension
+    /// (`None`: that side has no such component, e.g. fmc outside Turin).
+    #[error("{}", tcb_mismatch(.component, *.vcek, *.report))]
+    Tcb {
+        /// `bootloader`, `tee`, `snp`, `microcode` or `fmc`.
+        component: &'static str,
+        /// The VCEK's SPL.
+        vcek: Option<u8>,
+        /// The report's SVN.
+        report: Option<u8>,
+    },
+    /// `CHIP_ID` is not the VCEK's hwID (for an 8-byte Turin hwID: the hwID
+    /// followed by 56 zero bytes).
+    #[error("VCEK is for chip id {}, the report says {}", hex::encode(.vcek), hex::encode(.report))]
+    ChipId {
+        /// The VCEK's hwID (64 or 8 bytes).
+        vcek: Vec<u8>,
+        /// The report's `CHIP_ID`.
+        report: Vec<u8>,
+    },
+    /// The report's `CHIP_ID` is all zero (masked by the host), so it says
+    /// nothing to compare with the VCEK's hwID.
+    #[error(
+        "VCEK is for chip id {}, the report's chip id is masked (all zero)",
+        hex::encode(.vcek)
+    )]
+    ChipIdMasked {
+        /// The VCEK's hwID.
+        vcek: Vec<u8>,
+    },
+}
+
+fn tcb_mismatch(component: &str, vcek: Option<u8>, report: Option<u8>) -> String {
+    let vcek = match vcek {
+        Some(v) => format!("VCEK is for {component} SPL {v}"),
+        None => format!("VCEK has no {component} SPL"),
+    };
+    match report {
+        Some(r) => format!("{vcek}, the report says {r}"),
+        None => format!("{vcek}, the report has none"),
+    }
+}
+
+fn mismatches(list: &[VcekMismatch]) -> String {
+    list.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Every reason a report was refused (the policy and the signatures are all
@@ -254,6 +337,212 @@ impl fmt::Display for SnpTcb {
     }
 }
 
+/// An extension AMD defines for VCEK certificates (AMD 57230).
+#[derive(Clone, Copy)]
+struct Ext {
+    name: &'static str,
+    oid: &'static str,
+}
+
+impl Ext {
+    fn error(self, problem: impl Into<String>) -> SnpError {
+        SnpError::VcekExtension {
+            name: self.name,
+            oid: self.oid,
+            problem: problem.into(),
+        }
+    }
+}
+
+const EXT_PRODUCT_NAME: Ext = Ext {
+    name: "productName",
+    oid: "1.3.6.1.4.1.3704.1.2",
+};
+const EXT_BL_SPL: Ext = Ext {
+    name: "blSPL",
+    oid: "1.3.6.1.4.1.3704.1.3.1",
+};
+const EXT_TEE_SPL: Ext = Ext {
+    name: "teeSPL",
+    oid: "1.3.6.1.4.1.3704.1.3.2",
+};
+const EXT_SNP_SPL: Ext = Ext {
+    name: "snpSPL",
+    oid: "1.3.6.1.4.1.3704.1.3.3",
+};
+const EXT_UCODE_SPL: Ext = Ext {
+    name: "ucodeSPL",
+    oid: "1.3.6.1.4.1.3704.1.3.8",
+};
+const EXT_FMC_SPL: Ext = Ext {
+    name: "fmcSPL",
+    oid: "1.3.6.1.4.1.3704.1.3.9",
+};
+const EXT_HW_ID: Ext = Ext {
+    name: "hwID",
+    oid: "1.3.6.1.4.1.3704.1.4",
+};
+
+/// The length of a Milan or Genoa hwID and of a report's `CHIP_ID`.
+const CHIP_ID_LEN: usize = 64;
+/// The length of a Turin hwID: the first bytes of its `CHIP_ID`, the rest
+/// of which is zero.
+const TURIN_HW_ID_LEN: usize = 8;
+
+/// What a VCEK certificate says it was issued for: the extensions of AMD's
+/// "VCEK Certificate and KDS Interface Specification" (57230), read with
+/// `x509-parser`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VcekExtensions {
+    /// productName (IA5String), e.g. `Milan-B0` or `Turin`; `None` if absent
+    /// (it is not compared with anything).
+    pub product_name: Option<String>,
+    /// blSPL, teeSPL, snpSPL and ucodeSPL (all required), and fmcSPL
+    /// (`Some` only if the certificate has it, as Turin VCEKs do).
+    pub tcb: SnpTcb,
+    /// hwID: the chip id, 64 bytes (Milan, Genoa) or 8 (Turin). AMD puts
+    /// the bytes directly in the extension's `extnValue` OCTET STRING (the
+    /// SPLs and productName are DER values inside theirs).
+    pub hw_id: Vec<u8>,
+}
+
+impl VcekExtensions {
+    /// Reads the extensions of a DER VCEK certificate. Does not verify the
+    /// certificate (see [`SnpReport::verify`], which reads the one it has
+    /// verified).
+    pub fn from_der(der: &[u8]) -> Result<Self, SnpError> {
+        let (rest, cert) = x509_parser::parse_x509_certificate(der)
+            .map_err(|e| SnpError::Certificate(format!("VCEK: {e}")))?;
+        if !rest.is_empty() {
+            return Err(SnpError::Certificate(format!(
+                "VCEK: {} bytes after the certificate",
+                rest.len()
+            )));
+        }
+        // A second extension with the same OID could say something else
+        // than the first one: refuse rather than pick one.
+        cert.extensions_map()
+            .map_err(|e| SnpError::Certificate(format!("VCEK extensions: {e}")))?;
+        let find = |ext: Ext| {
+            cert.extensions()
+                .iter()
+                .find(|e| e.oid.to_id_string() == ext.oid)
+                .map(|e| e.value)
+        };
+        let spl = |ext: Ext| -> Result<Option<u8>, SnpError> {
+            let Some(value) = find(ext) else {
+                return Ok(None);
+            };
+            let n = der_value(ext, value, parse_der_integer, "INTEGER")?
+                .as_u64()
+                .map_err(|e| ext.error(format!("is not an SPL: {e}")))?;
+            u8::try_from(n)
+                .map(Some)
+                .map_err(|_| ext.error(format!("holds {n}, not an SPL (0 to 255)")))
+        };
+        let required = |ext: Ext| spl(ext)?.ok_or_else(|| ext.error("is missing"));
+
+        let product_name = match find(EXT_PRODUCT_NAME) {
+            None => None,
+            Some(value) => Some(
+                der_value(EXT_PRODUCT_NAME, value, parse_der_ia5string, "IA5String")?
+                    .as_str()
+                    .map_err(|e| EXT_PRODUCT_NAME.error(format!("is not text: {e}")))?
+                    .to_owned(),
+            ),
+        };
+        let tcb = SnpTcb {
+            bootloader: required(EXT_BL_SPL)?,
+            tee: required(EXT_TEE_SPL)?,
+            snp: required(EXT_SNP_SPL)?,
+            microcode: required(EXT_UCODE_SPL)?,
+            fmc: spl(EXT_FMC_SPL)?,
+        };
+        // hwID's extnValue OCTET STRING (which x509-parser has decoded)
+        // holds the chip id itself, not a DER value as the others do.
+        let hw_id = find(EXT_HW_ID)
+            .ok_or_else(|| EXT_HW_ID.error("is missing"))?
+            .to_vec();
+        if hw_id.len() != CHIP_ID_LEN && hw_id.len() != TURIN_HW_ID_LEN {
+            return Err(EXT_HW_ID.error(format!(
+                "is {} bytes, expected {CHIP_ID_LEN} (Milan, Genoa) or {TURIN_HW_ID_LEN} (Turin)",
+                hw_id.len()
+            )));
+        }
+        Ok(VcekExtensions {
+            product_name,
+            tcb,
+            hw_id,
+        })
+    }
+
+    /// Every difference between this VCEK and `report`'s `REPORTED_TCB` and
+    /// `CHIP_ID`; empty if the VCEK is the one for that report's platform.
+    ///
+    /// Each TCB component is compared, fmc included (the VCEK has fmcSPL
+    /// exactly if the report has the Turin TCB layout). A 64-byte hwID must
+    /// equal `CHIP_ID`; an 8-byte (Turin) hwID its first 8 bytes, the other
+    /// 56 being zero. An all-zero (masked) `CHIP_ID` does not match.
+    pub fn mismatches(&self, report: &SnpReport) -> Vec<VcekMismatch> {
+        let mut found = Vec::new();
+        let reported = report.reported_tcb();
+        let mut tcb = |component, vcek: Option<u8>, report: Option<u8>| {
+            if vcek != report {
+                found.push(VcekMismatch::Tcb {
+                    component,
+                    vcek,
+                    report,
+                });
+            }
+        };
+        tcb(
+            "bootloader",
+            Some(self.tcb.bootloader),
+            Some(reported.bootloader),
+        );
+        tcb("tee", Some(self.tcb.tee), Some(reported.tee));
+        tcb("snp", Some(self.tcb.snp), Some(reported.snp));
+        tcb(
+            "microcode",
+            Some(self.tcb.microcode),
+            Some(reported.microcode),
+        );
+        tcb("fmc", self.tcb.fmc, reported.fmc);
+
+        let chip_id = report.chip_id();
+        if chip_id.iter().all(|&b| b == 0) {
+            found.push(VcekMismatch::ChipIdMasked {
+                vcek: self.hw_id.clone(),
+            });
+        } else {
+            // hwID padded with zeros to CHIP_ID's length: itself for a
+            // 64-byte hwID, Turin's CHIP_ID layout for an 8-byte one.
+            let (head, tail) = chip_id.split_at(self.hw_id.len().min(CHIP_ID_LEN));
+            if head != self.hw_id.as_slice() || tail.iter().any(|&b| b != 0) {
+                found.push(VcekMismatch::ChipId {
+                    vcek: self.hw_id.clone(),
+                    report: chip_id.to_vec(),
+                });
+            }
+        }
+        found
+    }
+}
+
+/// Parses `value` whole with `parse`.
+fn der_value<'a>(
+    ext: Ext,
+    value: &'a [u8],
+    parse: fn(&'a [u8]) -> DerResult<'a>,
+    what: &str,
+) -> Result<DerObject<'a>, SnpError> {
+    match parse(value) {
+        Ok(([], object)) => Ok(object),
+        Ok((rest, _)) => Err(ext.error(format!("has {} bytes after its {what}", rest.len()))),
+        Err(e) => Err(ext.error(format!("is not a DER {what}: {e}"))),
+    }
+}
+
 /// A parsed SEV-SNP attestation report (not yet verified: see
 /// [`SnpReport::verify`] and [`SnpPolicy::verify`]).
 #[derive(Clone, Debug)]
@@ -338,8 +627,11 @@ impl SnpReport {
         &self.report.chip_id
     }
 
-    /// Checks the chain (AMD's ARK → ASK → VCEK) and that the VCEK signed
-    /// these bytes. Applies no policy: see [`SnpPolicy::verify`].
+    /// Checks the chain (AMD's ARK → ASK → VCEK), that the VCEK signed
+    /// these bytes, and that the VCEK's extensions name this report's
+    /// `REPORTED_TCB` and `CHIP_ID` ([`VcekExtensions::mismatches`]; all
+    /// differences in one [`SnpError::VcekMismatch`]). Applies no policy:
+    /// see [`SnpPolicy::verify`].
     pub fn verify(&self, chain: &SnpChain) -> Result<HardwareReport, SnpError> {
         let vcek = chain.verify()?;
         if self.report.sig_algo != SIG_ALGO_ECDSA_P384_SHA384 {
@@ -352,6 +644,15 @@ impl SnpReport {
         let digest = sha2::Sha384::new_with_prefix(&self.raw[..SIGNED_LEN]);
         key.verify_digest(digest, &signature)
             .map_err(|e| SnpError::Signature(e.to_string()))?;
+        // The extensions of the certificate just verified (x509-cert's DER
+        // re-encoding of it is the certificate's own DER).
+        let der = vcek
+            .to_der()
+            .map_err(|e| SnpError::Certificate(format!("VCEK: {e}")))?;
+        let mismatches = VcekExtensions::from_der(&der)?.mismatches(self);
+        if !mismatches.is_empty() {
+            return Err(SnpError::VcekMismatch(mismatches));
+        }
         Ok(self.hardware_report())
     }
 
@@ -535,6 +836,315 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.reasons.len(), 1, "{err}");
         assert!(matches!(err.reasons[0], SnpError::ReportData));
+    }
+
+    /// `REPORTED_TCB` and `CHIP_ID` in the report.
+    const REPORTED_TCB: usize = 0x180;
+    const CHIP_ID: usize = 0x1A0;
+
+    fn vcek(name: &str) -> VcekExtensions {
+        VcekExtensions::from_der(&read(name)).expect("extensions")
+    }
+
+    fn tcb(component: &'static str, vcek: Option<u8>, report: Option<u8>) -> VcekMismatch {
+        VcekMismatch::Tcb {
+            component,
+            vcek,
+            report,
+        }
+    }
+
+    fn texts(mismatches: &[VcekMismatch]) -> Vec<String> {
+        mismatches.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn milan_vcek_matches_its_report() {
+        let ext = vcek("vcek_milan.der");
+        assert_eq!(ext.product_name.as_deref(), Some("Milan-B0"));
+        assert_eq!(
+            ext.tcb,
+            SnpTcb {
+                bootloader: 3,
+                tee: 0,
+                snp: 8,
+                microcode: 115,
+                fmc: None,
+            }
+        );
+        let report = SnpReport::parse(&milan_report()).expect("parse");
+        assert_eq!(ext.tcb, report.reported_tcb());
+        assert_eq!(ext.hw_id.as_slice(), report.chip_id().as_slice());
+        assert_eq!(ext.mismatches(&report), vec![]);
+        // And as part of verification (the chain, the signature, then this).
+        report.verify(&milan_chain()).expect("verifies");
+    }
+
+    #[test]
+    fn altered_reported_tcb_and_chip_id_are_each_named() {
+        let raw = milan_report();
+        let mut altered = raw.clone();
+        altered[REPORTED_TCB] = 2; // bootloader 3 -> 2
+        altered[REPORTED_TCB + 1] = 1; // tee 0 -> 1
+        altered[REPORTED_TCB + 6] = 9; // snp 8 -> 9
+        altered[REPORTED_TCB + 7] = 0x72; // microcode 115 -> 114
+        altered[CHIP_ID] ^= 0xff;
+        let report = SnpReport::parse(&altered).expect("parse");
+        let ext = vcek("vcek_milan.der");
+        let found = ext.mismatches(&report);
+        assert_eq!(
+            found,
+            vec![
+                tcb("bootloader", Some(3), Some(2)),
+                tcb("tee", Some(0), Some(1)),
+                tcb("snp", Some(8), Some(9)),
+                tcb("microcode", Some(115), Some(114)),
+                VcekMismatch::ChipId {
+                    vcek: raw[CHIP_ID..CHIP_ID + 64].to_vec(),
+                    report: altered[CHIP_ID..CHIP_ID + 64].to_vec(),
+                },
+            ]
+        );
+        let said = texts(&found);
+        assert_eq!(said[0], "VCEK is for bootloader SPL 3, the report says 2");
+        assert_eq!(said[1], "VCEK is for tee SPL 0, the report says 1");
+        assert_eq!(said[2], "VCEK is for snp SPL 8, the report says 9");
+        assert_eq!(
+            said[3],
+            "VCEK is for microcode SPL 115, the report says 114"
+        );
+        assert_eq!(
+            said[4],
+            format!(
+                "VCEK is for chip id {}, the report says {}",
+                hex::encode(&raw[CHIP_ID..CHIP_ID + 64]),
+                hex::encode(&altered[CHIP_ID..CHIP_ID + 64])
+            )
+        );
+
+        // One component alone is one reason.
+        let mut one = raw.clone();
+        one[REPORTED_TCB + 6] = 7;
+        let report = SnpReport::parse(&one).expect("parse");
+        assert_eq!(
+            texts(&ext.mismatches(&report)),
+            ["VCEK is for snp SPL 8, the report says 7"]
+        );
+        // Altered bytes break the signature, which verification checks first.
+        let err = report.verify(&milan_chain()).unwrap_err();
+        assert!(matches!(err, SnpError::Signature(_)), "{err}");
+    }
+
+    #[test]
+    fn vcek_mismatch_error_lists_every_reason() {
+        let err = SnpError::VcekMismatch(vec![
+            tcb("snp", Some(22), Some(21)),
+            tcb("fmc", Some(1), None),
+        ]);
+        assert_eq!(
+            err.to_string(),
+            "the VCEK certificate does not match the report: \
+             VCEK is for snp SPL 22, the report says 21; \
+             VCEK is for fmc SPL 1, the report has none"
+        );
+    }
+
+    #[test]
+    fn milan_report_against_the_turin_vcek() {
+        let raw = milan_report();
+        let report = SnpReport::parse(&raw).expect("parse");
+        let turin = vcek("vcek_turin.der");
+        let found = turin.mismatches(&report);
+        assert_eq!(
+            found,
+            vec![
+                tcb("bootloader", Some(0), Some(3)),
+                tcb("snp", Some(0), Some(8)),
+                tcb("microcode", Some(9), Some(115)),
+                tcb("fmc", Some(0), None),
+                VcekMismatch::ChipId {
+                    vcek: turin.hw_id.clone(),
+                    report: raw[CHIP_ID..CHIP_ID + 64].to_vec(),
+                },
+            ]
+        );
+        assert_eq!(
+            texts(&found[..4]),
+            [
+                "VCEK is for bootloader SPL 0, the report says 3",
+                "VCEK is for snp SPL 0, the report says 8",
+                "VCEK is for microcode SPL 9, the report says 115",
+                "VCEK is for fmc SPL 0, the report has none",
+            ]
+        );
+    }
+
+    #[test]
+    fn turin_vcek_extensions_are_read() {
+        let ext = vcek("vcek_turin.der");
+        assert!(
+            ext.product_name
+                .as_deref()
+                .is_some_and(|n| n.starts_with("Turin")),
+            "{:?}",
+            ext.product_name
+        );
+        assert_eq!(
+            ext.tcb,
+            SnpTcb {
+                bootloader: 0,
+                tee: 0,
+                snp: 0,
+                microcode: 9,
+                fmc: Some(0),
+            }
+        );
+        assert_eq!(ext.hw_id.len(), 8, "Turin's hwID is 8 bytes");
+    }
+
+    /// A report in Turin's layout for the Turin VCEK: its `CHIP_ID` the
+    /// 8-byte hwID and 56 zero bytes, its `REPORTED_TCB` fmc, bootloader,
+    /// tee, snp, 3 reserved bytes, microcode. (A version 2 report: `sev`
+    /// takes the layout from the `CHIP_ID`'s shape.)
+    fn turin_like_report(ext: &VcekExtensions) -> Vec<u8> {
+        let mut raw = milan_report();
+        raw[CHIP_ID..CHIP_ID + 64].fill(0);
+        raw[CHIP_ID..CHIP_ID + 8].copy_from_slice(&ext.hw_id);
+        let t = ext.tcb;
+        raw[REPORTED_TCB..REPORTED_TCB + 8].copy_from_slice(&[
+            t.fmc.expect("fmc"),
+            t.bootloader,
+            t.tee,
+            t.snp,
+            0,
+            0,
+            0,
+            t.microcode,
+        ]);
+        raw
+    }
+
+    #[test]
+    fn turin_hw_id_is_the_chip_id_prefix_with_zeros_after() {
+        let ext = vcek("vcek_turin.der");
+        let raw = turin_like_report(&ext);
+        let report = SnpReport::parse(&raw).expect("parse");
+        assert_eq!(report.reported_tcb(), ext.tcb, "Turin layout, fmc read");
+        assert_eq!(ext.mismatches(&report), vec![]);
+
+        // Another fmc SVN.
+        let mut other = raw.clone();
+        other[REPORTED_TCB] = 1;
+        let report = SnpReport::parse(&other).expect("parse");
+        assert_eq!(
+            texts(&ext.mismatches(&report)),
+            ["VCEK is for fmc SPL 0, the report says 1"]
+        );
+
+        // Another chip's 8 bytes.
+        let mut other = raw.clone();
+        other[CHIP_ID + 7] ^= 0x01;
+        let report = SnpReport::parse(&other).expect("parse");
+        assert_eq!(
+            ext.mismatches(&report),
+            vec![VcekMismatch::ChipId {
+                vcek: ext.hw_id.clone(),
+                report: other[CHIP_ID..CHIP_ID + 64].to_vec(),
+            }]
+        );
+
+        // The hwID's 8 bytes, but more after them: not Turin's CHIP_ID (and
+        // so `sev` reads the pre-Turin TCB layout, which has no fmc).
+        let mut other = raw.clone();
+        other[CHIP_ID + 8] = 0x01;
+        let report = SnpReport::parse(&other).expect("parse");
+        let found = ext.mismatches(&report);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[0], tcb("fmc", Some(0), None));
+        assert!(
+            matches!(&found[1], VcekMismatch::ChipId { .. }),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn masked_chip_id_is_a_mismatch() {
+        // A version 3 report names its CPU (family 0x19, model 0x01: Milan),
+        // so `sev` parses it with an all-zero CHIP_ID too.
+        let mut raw = milan_report();
+        raw[0..4].copy_from_slice(&3u32.to_le_bytes());
+        raw[0x188] = 0x19;
+        raw[0x189] = 0x01;
+        raw[CHIP_ID..CHIP_ID + 64].fill(0);
+        let report = SnpReport::parse(&raw).expect("parse");
+        let ext = vcek("vcek_milan.der");
+        let found = ext.mismatches(&report);
+        assert_eq!(
+            found,
+            vec![VcekMismatch::ChipIdMasked {
+                vcek: ext.hw_id.clone()
+            }]
+        );
+        assert!(
+            found[0]
+                .to_string()
+                .ends_with("the report's chip id is masked (all zero)"),
+            "{found:?}"
+        );
+    }
+
+    /// `der` with the first `from` replaced by `to` (same length).
+    fn patched(der: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+        let at = der
+            .windows(from.len())
+            .position(|w| w == from)
+            .expect("pattern in the certificate");
+        let mut out = der.to_vec();
+        out[at..at + to.len()].copy_from_slice(to);
+        out
+    }
+
+    #[test]
+    fn missing_or_malformed_vcek_extensions_are_refused() {
+        // The DER of OID 1.3.6.1.4.1.3704.1.3 (AMD's SPL arc), then the
+        // arc, then the extension value's OCTET STRING and its content.
+        const SPL: [u8; 11] = [
+            0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x9c, 0x78, 0x01, 0x03,
+        ];
+        let der = read("vcek_milan.der");
+        let snp_spl = [&SPL[..], &[0x03, 0x04, 0x03, 0x02, 0x01, 0x08]].concat();
+
+        // snpSPL renamed (…1.3.3 -> …1.3.10): missing.
+        let renamed = [&SPL[..], &[0x0a, 0x04, 0x03, 0x02, 0x01, 0x08]].concat();
+        let err = VcekExtensions::from_der(&patched(&der, &snp_spl, &renamed)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the VCEK certificate's snpSPL extension (1.3.6.1.4.1.3704.1.3.3) is missing"
+        );
+
+        // snpSPL as an OCTET STRING instead of an INTEGER.
+        let retagged = [&SPL[..], &[0x03, 0x04, 0x03, 0x04, 0x01, 0x08]].concat();
+        let err = VcekExtensions::from_der(&patched(&der, &snp_spl, &retagged)).unwrap_err();
+        assert!(
+            matches!(err, SnpError::VcekExtension { name: "snpSPL", .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("is not a DER INTEGER"), "{err}");
+
+        // snpSPL negative.
+        let negative = [&SPL[..], &[0x03, 0x04, 0x03, 0x02, 0x01, 0x88]].concat();
+        let err = VcekExtensions::from_der(&patched(&der, &snp_spl, &negative)).unwrap_err();
+        assert!(
+            matches!(err, SnpError::VcekExtension { name: "snpSPL", .. }),
+            "{err}"
+        );
+
+        // Two snpSPL extensions (…1.3.4 renamed to …1.3.3): refused, not
+        // one of them picked.
+        let spl4 = [&SPL[..], &[0x04]].concat();
+        let spl3 = [&SPL[..], &[0x03]].concat();
+        let err = VcekExtensions::from_der(&patched(&der, &spl4, &spl3)).unwrap_err();
+        assert!(matches!(err, SnpError::Certificate(_)), "{err}");
     }
 
     #[test]

@@ -446,16 +446,13 @@ fn check_snp(
             Some(pem) => {
                 match SnpChain::from_pem_stack(pem, vcek).and_then(|chain| report.verify(&chain)) {
                     Ok(hw) => v.hardware = Some((&hw).into()),
-                    Err(e) => v.refuse(format!("sev-snp: {e}")),
+                    Err(e) => refuse_snp(v, &e),
                 }
             }
             None => verify_builtin(&report, vcek, v),
         },
     }
-    v.note(
-        "sev-snp: the VCEK certificate's TCB and chip id are not compared with the report, \
-         and AMD's revocation list is not checked",
-    );
+    v.note("sev-snp: AMD's certificate revocation lists are not checked");
     v.note("sev-snp: the launch measurement is not compared with an expected value");
 }
 
@@ -485,12 +482,25 @@ fn verify_builtin(report: &SnpReport, vcek: &[u8], v: &mut Verdict) {
         .iter()
         .find(|e| !matches!(e, SnpError::Chain(_) | SnpError::UntrustedRoot));
     match (telling, errors.first()) {
-        (Some(e), _) => v.refuse(format!("sev-snp: {e}")),
+        (Some(e), _) => refuse_snp(v, e),
         (None, Some(e)) => v.refuse(format!(
             "sev-snp: the VCEK is not certified by any of the built-in AMD chains \
              (Milan, Genoa, Turin): {e}"
         )),
         (None, None) => {}
+    }
+}
+
+/// One refusal per reason: each way the VCEK differs from the report on
+/// its own.
+fn refuse_snp(v: &mut Verdict, e: &SnpError) {
+    match e {
+        SnpError::VcekMismatch(mismatches) => {
+            for m in mismatches {
+                v.refuse(format!("sev-snp: the VCEK does not match the report: {m}"));
+            }
+        }
+        other => v.refuse(format!("sev-snp: {other}")),
     }
 }
 
