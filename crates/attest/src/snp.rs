@@ -19,8 +19,10 @@
 //! hwID is 8 bytes, and Turin's `CHIP_ID` is those 8 bytes followed by 56 zero
 //! bytes (the layout `sev` also recognises Turin reports by), so an 8-byte
 //! hwID must equal the first 8 bytes of `CHIP_ID` and the rest must be zero.
-//! A masked (all-zero) `CHIP_ID` cannot be compared and is refused. Each
-//! difference is its own [`VcekMismatch`].
+//! A `CHIP_ID` the host masked (all zero, the guest policy's MASK_CHIP_ID
+//! setting, a legitimate privacy choice) cannot be compared: the hwID is
+//! then not checked, and the verifier notes it. Each difference is its own
+//! [`VcekMismatch`].
 //!
 //! Not checked: AMD's certificate revocation lists (CRLs), so a revoked VCEK
 //! or ASK is still accepted. The VCEK from configfs-tsm's `auxblob` (the GHCB
@@ -122,16 +124,6 @@ pub enum VcekMismatch {
         vcek: Vec<u8>,
         /// The report's `CHIP_ID`.
         report: Vec<u8>,
-    },
-    /// The report's `CHIP_ID` is all zero (masked by the host), so it says
-    /// nothing to compare with the VCEK's hwID.
-    #[error(
-        "VCEK is for chip id {}, the report's chip id is masked (all zero)",
-        hex::encode(.vcek)
-    )]
-    ChipIdMasked {
-        /// The VCEK's hwID.
-        vcek: Vec<u8>,
     },
 }
 
@@ -385,6 +377,11 @@ const EXT_HW_ID: Ext = Ext {
 
 /// The length of a Milan or Genoa hwID and of a report's `CHIP_ID`.
 const CHIP_ID_LEN: usize = 64;
+
+/// Whether the host masked the report's `CHIP_ID` (all zero).
+pub fn chip_id_masked(report: &SnpReport) -> bool {
+    report.chip_id().iter().all(|&b| b == 0)
+}
 /// The length of a Turin hwID: the first bytes of its `CHIP_ID`, the rest
 /// of which is zero.
 const TURIN_HW_ID_LEN: usize = 8;
@@ -482,7 +479,7 @@ impl VcekExtensions {
     /// Each TCB component is compared, fmc included (the VCEK has fmcSPL
     /// exactly if the report has the Turin TCB layout). A 64-byte hwID must
     /// equal `CHIP_ID`; an 8-byte (Turin) hwID its first 8 bytes, the other
-    /// 56 being zero. An all-zero (masked) `CHIP_ID` does not match.
+    /// 56 being zero. An all-zero (masked) `CHIP_ID` is not compared.
     pub fn mismatches(&self, report: &SnpReport) -> Vec<VcekMismatch> {
         let mut found = Vec::new();
         let reported = report.reported_tcb();
@@ -510,11 +507,7 @@ impl VcekExtensions {
         tcb("fmc", self.tcb.fmc, reported.fmc);
 
         let chip_id = report.chip_id();
-        if chip_id.iter().all(|&b| b == 0) {
-            found.push(VcekMismatch::ChipIdMasked {
-                vcek: self.hw_id.clone(),
-            });
-        } else {
+        if !chip_id_masked(report) {
             // hwID padded with zeros to CHIP_ID's length: itself for a
             // 64-byte hwID, Turin's CHIP_ID layout for an 8-byte one.
             let (head, tail) = chip_id.split_at(self.hw_id.len().min(CHIP_ID_LEN));
@@ -1068,7 +1061,7 @@ mod tests {
     }
 
     #[test]
-    fn masked_chip_id_is_a_mismatch() {
+    fn masked_chip_id_is_not_compared() {
         // A version 3 report names its CPU (family 0x19, model 0x01: Milan),
         // so `sev` parses it with an all-zero CHIP_ID too.
         let mut raw = milan_report();
@@ -1078,19 +1071,8 @@ mod tests {
         raw[CHIP_ID..CHIP_ID + 64].fill(0);
         let report = SnpReport::parse(&raw).expect("parse");
         let ext = vcek("vcek_milan.der");
-        let found = ext.mismatches(&report);
-        assert_eq!(
-            found,
-            vec![VcekMismatch::ChipIdMasked {
-                vcek: ext.hw_id.clone()
-            }]
-        );
-        assert!(
-            found[0]
-                .to_string()
-                .ends_with("the report's chip id is masked (all zero)"),
-            "{found:?}"
-        );
+        assert!(chip_id_masked(&report));
+        assert_eq!(ext.mismatches(&report), vec![]);
     }
 
     /// `der` with the first `from` replaced by `to` (same length).
