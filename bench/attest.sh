@@ -16,10 +16,11 @@ DURATION=${DURATION:-10s}
 RUNS=${RUNS:-10}
 bash scripts/setup.sh >/dev/null
 need() {
-  command -v "$1" >/dev/null || {
-    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get install -y -qq "$2" >/dev/null
-  }
+  command -v "$1" >/dev/null && return 0
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get install -y -qq "$2" >/dev/null 2>&1 \
+    || { $sudo apt-get update -qq && $sudo apt-get install -y -qq "$2" >/dev/null 2>&1; }
+  command -v "$1" >/dev/null || { echo "bench: cannot install $2"; exit 1; }
 }
 need wrk wrk; need hyperfine hyperfine; need openssl openssl
 T=${CARGO_TARGET_DIR:-$PWD/target}
