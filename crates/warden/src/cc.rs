@@ -748,6 +748,12 @@ mod tests {
         assert!(plan("-v prog.c -o x.wasm").linking);
         assert!(!plan("-v -c prog.c").linking);
         assert!(!plan("-print-file-name=libc.a").linking);
+
+        assert!(!plan("prog.c").threads);
+        let p = plan("-pthread prog.c -o prog.wasm");
+        assert!(p.threads && p.command_start);
+        assert!(!plan("-pthread -mexec-model=reactor lib.c").command_start);
+        assert!(!plan("-pthread -nostartfiles prog.c").command_start);
     }
 
     #[test]

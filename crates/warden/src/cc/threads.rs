@@ -353,8 +353,11 @@ fn read_bytes<'a>(bytes: &'a [u8], at: &mut usize) -> Result<&'a [u8]> {
     Ok(out)
 }
 
-/// The sections of a module or object: `(id, payload, whole section)`.
-fn sections(module: &[u8]) -> Result<Vec<(u8, &[u8], &[u8])>> {
+/// One section of a module or object: `(id, payload, whole section)`.
+type Section<'a> = (u8, &'a [u8], &'a [u8]);
+
+/// The sections of a module or object.
+fn sections(module: &[u8]) -> Result<Vec<Section<'_>>> {
     if module.len() < 8 || &module[..4] != b"\0asm" {
         bail!("not a WebAssembly module");
     }
@@ -572,7 +575,7 @@ pub(super) fn export_memory(module: &[u8]) -> Result<Option<Vec<u8>>> {
         }
         // No export section: one goes before start, element, data count,
         // code and data, in the order the binary format fixes.
-        if !done && matches!(id, 8 | 9 | 10 | 11 | 12) {
+        if !done && (8..=12).contains(id) {
             let mut new = vec![1u8];
             new.extend_from_slice(&entry);
             push_section(&mut out, EXPORT, &new);
