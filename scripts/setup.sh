@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing warden needs on a fresh Debian machine:
-# the WebAssembly Rust targets, and clang + lld + wasi-libc + binaryen for
-# C guests. Idempotent: installs only what is missing.
+# the WebAssembly Rust targets, clang + lld + wasi-libc + binaryen for C
+# guests, and the threads sysroot of `warden cc -pthread` (two pinned
+# archives, verified by SHA-256, into warden's cache; `warden cc` unpacks
+# them). Idempotent: installs and downloads only what is missing.
 set -euo pipefail
 
 need_apt=()
@@ -11,6 +13,10 @@ command -v wasm-ld >/dev/null || need_apt+=(lld)
 ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 \
   || need_apt+=(libclang-rt-14-dev-wasm32)
 command -v wasm-opt >/dev/null || need_apt+=(binaryen)
+# The threads sysroot: downloaded with curl, unpacked with tar (xz) and
+# dpkg-deb.
+command -v curl >/dev/null || need_apt+=(curl)
+command -v xz >/dev/null || need_apt+=(xz-utils)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"
@@ -27,3 +33,34 @@ for target in wasm32-wasip1 wasm32-wasip2; do
     rustup target add "$target"
   fi
 done
+
+# The threads sysroot's archives (the pins are those of
+# crates/warden/src/cc/threads.rs; docs/cc.md says why these two). Only
+# downloaded and checked here: nothing in them is run, and no apt source is
+# added.
+cache="${WARDEN_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/warden}"
+downloads="$cache/downloads"
+fetch_pinned() {
+  local url=$1 file=$2 sha256=$3
+  local path="$downloads/$file"
+  if [ -f "$path" ] && echo "$sha256  $path" | sha256sum --check --status; then
+    return
+  fi
+  echo "setup: downloading $url"
+  mkdir -p "$downloads"
+  curl --fail --silent --show-error --location --retry 2 --output "$path.part" "$url"
+  if ! echo "$sha256  $path.part" | sha256sum --check --status; then
+    rm -f "$path.part"
+    echo "setup: $url does not have the pinned SHA-256 $sha256" >&2
+    exit 1
+  fi
+  mv "$path.part" "$path"
+}
+fetch_pinned \
+  "https://deb.debian.org/debian/pool/main/w/wasi-libc/wasi-libc_0.0~git20241209.574b88d-2_all.deb" \
+  "wasi-libc_0.0~git20241209.574b88d-2_all.deb" \
+  b7716260051d289248b7667f81fa2792c125d888ff51da3fa09c6272cc0bd11d
+fetch_pinned \
+  "https://static.rust-lang.org/dist/2026-04-16/rust-std-1.95.0-wasm32-wasip1-threads.tar.xz" \
+  "rust-std-1.95.0-wasm32-wasip1-threads.tar.xz" \
+  9079935a00a3c3aaf284957bbe82972983ce2708019687cec1f4988c30c1e0f3

@@ -75,6 +75,15 @@ pub const FEATURES_SOURCE: File = File {
     contents: include_str!("../c/src/features.c"),
 };
 
+/// The entry point of a threaded command (`warden cc -pthread`), linked as
+/// an object in place of wasi-libc's `crt1-command.o`: it sets up the main
+/// thread's thread-local storage, which Debian 12's wasm-ld 14 leaves to
+/// the program.
+pub const THREADS_START_SOURCE: File = File {
+    path: "start-threads.c",
+    contents: include_str!("../c/src/start-threads.c"),
+};
+
 /// The header `warden cc` injects with `-include`.
 pub const PRELUDE: &str = "warden/prelude.h";
 
@@ -108,11 +117,12 @@ pub const ARCHIVE_NAME: &str = "libwarden.a";
 
 /// Writes the headers to `dir/include` and the sources to `dir/src`.
 pub fn write_to(dir: &Path) -> io::Result<()> {
-    let groups: [(&str, &[File]); 4] = [
+    let groups: [(&str, &[File]); 5] = [
         ("include", HEADERS),
         ("src", ARCHIVE_SOURCES),
         ("src", PRIVATE_HEADERS),
         ("src", std::slice::from_ref(&FEATURES_SOURCE)),
+        ("src", std::slice::from_ref(&THREADS_START_SOURCE)),
     ];
     for (sub, files) in groups {
         for file in files {
@@ -135,6 +145,7 @@ pub fn all_files() -> impl Iterator<Item = (String, &'static str)> {
         .iter()
         .chain(PRIVATE_HEADERS)
         .chain(std::iter::once(&FEATURES_SOURCE))
+        .chain(std::iter::once(&THREADS_START_SOURCE))
         .map(|f| (format!("src/{}", f.path), f.contents));
     include.chain(src)
 }

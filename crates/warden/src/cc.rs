@@ -13,6 +13,11 @@
 //! `/warden`), under `guest/<hash>/`. The archive is written here, with its
 //! symbol index read from the objects' `linking` sections, so that no
 //! `llvm-ar` is needed.
+//!
+//! `-pthread` builds a threaded module (shared memory, `wasi::thread-spawn`,
+//! `wasi_thread_start`) against a threads sysroot: see `threads`.
+
+mod threads;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
@@ -35,7 +40,10 @@ const ALL_PACKAGES: &str = "clang lld wasi-libc libclang-rt-14-dev-wasm32 binary
         clang, e.g. `warden cc -O2 prog.c -o prog.wasm`.\n\n\
         Environment: WARDEN_CLANG and WARDEN_WASM_OPT name the tools (default: \
         clang, wasm-opt from PATH); WARDEN_CACHE_DIR the cache for the compiled \
-        guest library; WARDEN_CC_VERBOSE=1 prints the commands run.",
+        guest library; WARDEN_CC_VERBOSE=1 prints the commands run.\n\n\
+        -pthread builds a threaded module (a shared memory, wasi::thread-spawn; run it \
+        with --allow threads) against a threads sysroot downloaded into the cache on \
+        first use (pinned by SHA-256; scripts/setup.sh fetches it too).",
     disable_help_flag = true
 )]
 pub struct CcArgs {
@@ -73,19 +81,42 @@ pub fn run(args: CcArgs) -> Result<u8> {
     if plan.linking {
         tools.check_link(&clang)?;
     }
-    let guest = GuestLib::ensure(&tools, &clang)?;
+    let sysroot = if plan.threads {
+        Some(threads::Sysroot::ensure(&tools)?)
+    } else {
+        None
+    };
+    let guest = GuestLib::ensure(&tools, &clang, sysroot.as_ref())?;
 
     let mut cmd = Command::new(&tools.clang);
     cmd.args(guest.compile_flags());
     if plan.linking {
         // Before the user's arguments, which may override them.
         cmd.args(LINK_DEFAULTS);
+        if sysroot.is_some() {
+            cmd.args(threads_link_defaults());
+        }
     }
     cmd.args(&args);
     if plan.linking {
+        if let Some(sysroot) = &sysroot {
+            if plan.command_start {
+                // The guest library's entry point replaces crt1-command.o
+                // (it sets up the main thread's TLS).
+                cmd.arg("-nostartfiles");
+                cmd.arg(&guest.start_object);
+            }
+            // In front of libc.a, so that its own malloc is never pulled.
+            cmd.arg(&sysroot.malloc_object);
+        }
         cmd.arg(&guest.features_object);
         cmd.arg(&guest.archive);
-        cmd.args(warden_guest::LINK_LIBS);
+        if sysroot.is_none() {
+            // wasi-libc's emulation libraries exist only single-threaded
+            // (built without atomics, wasm-ld refuses them with a shared
+            // memory); the threads sysroot has none.
+            cmd.args(warden_guest::LINK_LIBS);
+        }
         for global in warden_guest::EXPORTED_GLOBALS {
             cmd.arg(format!("-Wl,--export={global}"));
         }
@@ -104,8 +135,25 @@ pub fn run(args: CcArgs) -> Result<u8> {
     }
 
     let output = plan.output.as_deref().unwrap_or("a.out");
-    let module =
+    let mut module =
         std::fs::read(output).with_context(|| format!("cannot read clang's output {output}"))?;
+    if sysroot.is_some() {
+        let exported = threads::export_memory(&module)
+            .with_context(|| format!("cannot export the memory of {output}"));
+        match exported {
+            Ok(Some(with_export)) => {
+                std::fs::write(output, &with_export)
+                    .with_context(|| format!("cannot write {output}"))?;
+                module = with_export;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                // Not left behind: hosts cannot run it without the export.
+                let _ = std::fs::remove_file(output);
+                return Err(e);
+            }
+        }
+    }
     if needs_asyncify(&module).with_context(|| format!("cannot parse {output}"))? {
         if let Err(e) = asyncify(&tools, Path::new(output), &plan) {
             // Not left behind: without asyncify the module cannot fork.
@@ -134,6 +182,11 @@ struct Plan {
     debug: bool,
     /// binaryen's optimisation flag after asyncify.
     opt_level: &'static str,
+    /// `-pthread`: a threaded module.
+    threads: bool,
+    /// Whether the program is a command with the usual start files (not
+    /// `-nostartfiles`, `-nostdlib`, `-mexec-model=reactor`, `-shared`).
+    command_start: bool,
 }
 
 impl Plan {
@@ -143,6 +196,8 @@ impl Plan {
             output: None,
             debug: false,
             opt_level: "-O1",
+            threads: false,
+            command_start: true,
         };
         let mut it = args.iter();
         while let Some(arg) = it.next() {
@@ -150,6 +205,11 @@ impl Plan {
                 "-c" | "-S" | "-E" | "-M" | "-MM" | "-fsyntax-only" | "-###" | "--version"
                 | "--help" => plan.linking = false,
                 "-o" => plan.output = it.next().cloned(),
+                "-pthread" => plan.threads = true,
+                "-nostartfiles" | "-nostdlib" | "-mexec-model=reactor" | "-shared" => {
+                    plan.command_start = false
+                }
+                "-mexec-model=command" => plan.command_start = true,
                 "-g0" => plan.debug = false,
                 "-O0" | "-O1" => plan.opt_level = "-O1",
                 "-O" | "-O2" => plan.opt_level = "-O2",
@@ -177,6 +237,17 @@ impl Plan {
 /// does with wasm-ld's default layout; and it is 1 MiB rather than wasm-ld's
 /// 64 KiB, closer to what a native program expects.
 const LINK_DEFAULTS: &[&str] = &["-Wl,--stack-first", "-Wl,-z,stack-size=1048576"];
+
+/// Link options of a threaded module, also before the user's: the memory
+/// is shared, imported (each thread is an instance of its own over the
+/// one memory) and has a maximum, which a shared memory must declare.
+fn threads_link_defaults() -> Vec<String> {
+    vec![
+        "-Wl,--shared-memory".to_string(),
+        "-Wl,--import-memory".to_string(),
+        format!("-Wl,--max-memory={}", threads::DEFAULT_MAX_MEMORY),
+    ]
+}
 
 /// The external programs, and how to run them.
 struct Tools {
@@ -315,23 +386,46 @@ struct GuestLib {
     include: PathBuf,
     archive: PathBuf,
     features_object: PathBuf,
+    /// The threaded entry point (only built for the threads variant).
+    start_object: PathBuf,
+    /// The threads sysroot, for the threads variant.
+    sysroot: Option<PathBuf>,
 }
 
 /// Flags for the library's own objects (besides those every compile gets).
 const LIBRARY_FLAGS: &[&str] = &["-O2", "-Wall", "-Wextra", "-Werror"];
 
 impl GuestLib {
-    fn at(dir: &Path) -> GuestLib {
+    fn at(dir: &Path, sysroot: Option<&threads::Sysroot>) -> GuestLib {
         GuestLib {
             include: dir.join("include"),
             archive: dir.join(warden_guest::ARCHIVE_NAME),
             features_object: dir.join("features.o"),
+            start_object: dir.join("start.o"),
+            sysroot: sysroot.map(|s| s.dir.clone()),
         }
     }
 
     /// Flags every clang invocation gets, ahead of the user's.
     fn compile_flags(&self) -> Vec<OsString> {
-        let mut flags: Vec<OsString> = vec!["--target=wasm32-wasi".into()];
+        let mut flags: Vec<OsString> = match &self.sysroot {
+            None => vec!["--target=wasm32-wasi".into()],
+            Some(sysroot) => {
+                let mut sysroot_flag = OsString::from("--sysroot=");
+                sysroot_flag.push(sysroot);
+                vec![
+                    format!("--target={}", threads::TARGET).into(),
+                    sysroot_flag,
+                    // -pthread alone turns the first two on in clang 14;
+                    // said explicitly all the same. Clang 14 implements
+                    // only the local-exec TLS model for wasm.
+                    "-pthread".into(),
+                    "-matomics".into(),
+                    "-mbulk-memory".into(),
+                    "-ftls-model=local-exec".into(),
+                ]
+            }
+        };
         flags.extend(warden_guest::COMPILE_FLAGS.iter().map(OsString::from));
         flags.push("-isystem".into());
         flags.push(self.include.clone().into());
@@ -341,10 +435,21 @@ impl GuestLib {
     }
 
     /// The library for this clang, built into the cache if it is not there.
-    fn ensure(tools: &Tools, clang: &ClangInfo) -> Result<GuestLib> {
+    fn ensure(
+        tools: &Tools,
+        clang: &ClangInfo,
+        sysroot: Option<&threads::Sysroot>,
+    ) -> Result<GuestLib> {
         let root = cache_root()?.join("guest");
-        let dir = root.join(cache_key(clang));
-        let lib = GuestLib::at(&dir);
+        let dir = match sysroot {
+            None => root.join(cache_key(clang, None)),
+            // A build of its own: other flags, another libc.
+            Some(_) => root.join(format!(
+                "threads-{}",
+                cache_key(clang, Some(&threads::Sysroot::id()))
+            )),
+        };
+        let lib = GuestLib::at(&dir, sysroot);
         if dir.join("ok").is_file() {
             return Ok(lib);
         }
@@ -356,7 +461,7 @@ impl GuestLib {
             .prefix(".build-")
             .tempdir_in(&root)
             .with_context(|| format!("cannot create a directory in {}", root.display()))?;
-        build_library(tools, tmp.path())?;
+        build_library(tools, tmp.path(), sysroot)?;
         std::fs::write(tmp.path().join("ok"), clang.version.as_bytes())?;
         match std::fs::rename(tmp.path(), &dir) {
             Ok(()) => {
@@ -383,7 +488,7 @@ fn cache_root() -> Result<PathBuf> {
 }
 
 /// The cache key: the library's files, the flags and clang's version.
-fn cache_key(clang: &ClangInfo) -> String {
+fn cache_key(clang: &ClangInfo, sysroot: Option<&str>) -> String {
     let mut h = Sha256::new();
     let mut field = |bytes: &[u8]| {
         h.update((bytes.len() as u64).to_le_bytes());
@@ -398,23 +503,31 @@ fn cache_key(clang: &ClangInfo) -> String {
         field(path.as_bytes());
         field(contents.as_bytes());
     }
+    if let Some(sysroot) = sysroot {
+        field(b"threads");
+        field(sysroot.as_bytes());
+    }
     hex::encode(&h.finalize()[..12])
 }
 
 /// Writes the sources into `dir`, compiles them and archives the objects.
-fn build_library(tools: &Tools, dir: &Path) -> Result<()> {
+fn build_library(tools: &Tools, dir: &Path, sysroot: Option<&threads::Sysroot>) -> Result<()> {
     warden_guest::write_to(dir)
         .with_context(|| format!("cannot write the guest library to {}", dir.display()))?;
-    let lib = GuestLib::at(dir);
+    let lib = GuestLib::at(dir, sysroot);
     let obj_dir = dir.join("obj");
     std::fs::create_dir_all(&obj_dir)?;
     let mut jobs = Vec::new();
+    let start = sysroot.map(|_| &warden_guest::THREADS_START_SOURCE);
     let sources = warden_guest::ARCHIVE_SOURCES
         .iter()
-        .chain(std::iter::once(&warden_guest::FEATURES_SOURCE));
+        .chain(std::iter::once(&warden_guest::FEATURES_SOURCE))
+        .chain(start);
     for source in sources {
         let object = if source.path == warden_guest::FEATURES_SOURCE.path {
             lib.features_object.clone()
+        } else if source.path == warden_guest::THREADS_START_SOURCE.path {
+            lib.start_object.clone()
         } else {
             obj_dir.join(source.path.replace(".c", ".o"))
         };
@@ -439,7 +552,7 @@ fn build_library(tools: &Tools, dir: &Path) -> Result<()> {
         let status = child.wait()?;
         if !status.success() {
             failed.push(source);
-        } else if object != lib.features_object {
+        } else if object != lib.features_object && object != lib.start_object {
             let name = object.file_name().unwrap().to_string_lossy().into_owned();
             members.push((name, std::fs::read(&object)?));
         }
@@ -635,6 +748,12 @@ mod tests {
         assert!(plan("-v prog.c -o x.wasm").linking);
         assert!(!plan("-v -c prog.c").linking);
         assert!(!plan("-print-file-name=libc.a").linking);
+
+        assert!(!plan("prog.c").threads);
+        let p = plan("-pthread prog.c -o prog.wasm");
+        assert!(p.threads && p.command_start);
+        assert!(!plan("-pthread -mexec-model=reactor lib.c").command_start);
+        assert!(!plan("-pthread -nostartfiles prog.c").command_start);
     }
 
     #[test]
