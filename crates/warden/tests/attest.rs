@@ -338,7 +338,11 @@ fn a_tampered_or_expired_certificate_is_refused() {
         "--allow-software",
     ]);
     assert_eq!(out.code, Some(1), "{}", text(&out));
-    assert!(text(&out).contains("tls"), "{}", text(&out));
+    assert!(
+        text(&out).contains("evidence names TLS key sha256:"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
