@@ -69,9 +69,11 @@ fn dispatch(
     if metered {
         crate::limits::park(&mut *caller);
     }
-    let memory = match caller.data().memory {
-        Some(m) => Some(m),
-        None => match caller.get_export("memory") {
+    let shared = caller.data().group.as_ref().map(|g| g.memory().clone());
+    let memory = match (caller.data().memory, &shared) {
+        (Some(m), _) => Some(m),
+        (None, Some(_)) => None,
+        (None, None) => match caller.get_export("memory") {
             Some(Extern::Memory(m)) => {
                 caller.data_mut().memory = Some(m);
                 Some(m)
@@ -80,9 +82,11 @@ fn dispatch(
         },
     };
     let mut empty = [0u8; 0];
-    let (bytes, cage): (&mut [u8], &mut Cage) = match memory {
-        Some(m) => m.data_and_store_mut(&mut *caller),
-        None => (&mut empty[..], caller.data_mut()),
+    let (bytes, cage): (&mut [u8], &mut Cage) = match (memory, &shared) {
+        (Some(m), _) => m.data_and_store_mut(&mut *caller),
+        // SAFETY: see `shared_bytes`; the view lives for this call only.
+        (None, Some(shared)) => (unsafe { shared_bytes(shared) }, caller.data_mut()),
+        (None, None) => (&mut empty[..], caller.data_mut()),
     };
     let mut mem = GuestMemory::new(bytes);
     let tracer = cage.tracer.clone();
@@ -111,6 +115,33 @@ fn dispatch(
         deliver_signals(caller)?;
     }
     Ok(errno)
+}
+
+/// The bytes of a threaded cage's shared memory, as its accessible size is
+/// now, for one call.
+///
+/// # Safety
+/// The caller uses the view only for one call's copies in and out of guest
+/// memory, as below.
+unsafe fn shared_bytes(memory: &wasmtime::SharedMemory) -> &mut [u8] {
+    let cells = memory.data();
+    // SAFETY: what is assumed, exactly:
+    // * The range is in bounds and stays valid for the borrow of `memory`:
+    //   `data()` covers the accessible size at this moment, and a shared
+    //   memory never moves or shrinks (wasmtime reserves its maximum up
+    //   front; `group` keeps the handle alive across the call).
+    // * `UnsafeCell<u8>` has the layout of `u8`, and writing through a
+    //   pointer derived from an `UnsafeCell` is allowed.
+    // * The guest's other threads may read and write these bytes while the
+    //   call does, as a racing write from another thread may on Linux
+    //   while the kernel copies to or from user memory. The kernel only
+    //   copies bytes in and out (reads of guest pointers and lengths are
+    //   checked values, re-validated on use) and never relies on them
+    //   staying unchanged, so a racing guest sees torn or mixed data, never
+    //   a host fault. (Formally the `&mut [u8]` still claims exclusive
+    //   access that racing guest threads do not grant; moving
+    //   `GuestMemory` to raw copies for shared memories would remove that.)
+    unsafe { std::slice::from_raw_parts_mut(cells.as_ptr().cast::<u8>().cast_mut(), cells.len()) }
 }
 
 /// Acts on pending signals at the end of a call: a fatal one stops the
@@ -241,6 +272,24 @@ pub fn add_to_linker(linker: &mut Linker<Cage>) -> anyhow::Result<()> {
         sock_shutdown(fd: i32, how: i32);
     }
     process::add_to_linker(linker)?;
+    // `wasi.thread-spawn` returns the new thread's id, or a negative errno.
+    linker.func_wrap(
+        crate::group::MODULE,
+        crate::group::SPAWN,
+        |mut caller: Caller<'_, Cage>, start_arg: i32| -> wasmtime::Result<i32> {
+            let mut tid = 0;
+            let errno = dispatch(
+                &mut caller,
+                "thread-spawn",
+                &[start_arg.raw()],
+                |cage, _| {
+                    tid = cage.thread_spawn(start_arg as u32)?;
+                    Ok(())
+                },
+            )?;
+            Ok(if errno != 0 { -errno } else { tid as i32 })
+        },
+    )?;
     // proc_exit returns nothing: it always stops the guest.
     linker.func_wrap(
         MODULE,
