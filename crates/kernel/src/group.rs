@@ -25,9 +25,7 @@ use crate::process::{classify, new_store, retire, ExecPlan};
 use crate::run::Outcome;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
-use wasmtime::{
-    Engine, ExternType, InstancePre, Linker, MemoryType, Module, SharedMemory, Store,
-};
+use wasmtime::{Engine, ExternType, InstancePre, Linker, MemoryType, Module, SharedMemory, Store};
 
 /// The module of `thread-spawn`.
 pub const MODULE: &str = "wasi";
@@ -135,10 +133,7 @@ impl ThreadGroup {
             if let Some(end) = slot.take() {
                 return end;
             }
-            slot = self
-                .end_cv
-                .wait(slot)
-                .unwrap_or_else(|e| e.into_inner());
+            slot = self.end_cv.wait(slot).unwrap_or_else(|e| e.into_inner());
         }
     }
 
@@ -285,21 +280,12 @@ fn start(
         group.release_memory();
         (e, 0)
     };
-    let mut store = new_store(cage).map_err(|o| {
-        fail(
-            &group,
-            GroupError::Start(o.message().unwrap_or_default()),
-        )
-    })?;
+    let mut store = new_store(cage)
+        .map_err(|o| fail(&group, GroupError::Start(o.message().unwrap_or_default())))?;
     limits::refill(&mut store);
     let mut linker: Linker<Cage> = (*runtime.kernel.linker).clone();
     let pre = linker
-        .define(
-            &store,
-            MEMORY_MODULE,
-            MEMORY_NAME,
-            group.memory.clone(),
-        )
+        .define(&store, MEMORY_MODULE, MEMORY_NAME, group.memory.clone())
         .and_then(|l| l.instantiate_pre(module))
         .map_err(|e| fail(&group, GroupError::Link(format!("{e:#}"))))?;
     let _ = group.pre.set(pre);
@@ -366,7 +352,10 @@ impl Cage {
             return Err(Errno::AGAIN);
         };
         if !matches!(pre.module().get_export(START), Some(ExternType::Func(_))) {
-            return Err(crate::note::deny(Errno::NOSYS, "no wasi_thread_start export"));
+            return Err(crate::note::deny(
+                Errno::NOSYS,
+                "no wasi_thread_start export",
+            ));
         }
         if group.is_ended() {
             return Err(Errno::AGAIN);
@@ -379,7 +368,10 @@ impl Cage {
             })
             .is_err()
         {
-            return Err(crate::note::deny(Errno::AGAIN, "limits.max_threads reached"));
+            return Err(crate::note::deny(
+                Errno::AGAIN,
+                "limits.max_threads reached",
+            ));
         }
         let undo = |group: &ThreadGroup| {
             group.live.fetch_sub(1, Ordering::SeqCst);
@@ -431,9 +423,9 @@ impl Cage {
                     Ok(stop) => ThreadEnd::Outcome(g.refine(classify(&store, stop.into()))),
                     Err(err) => ThreadEnd::Outcome(g.refine(classify(&store, err))),
                 },
-                Err(_) => ThreadEnd::Outcome(Outcome::Trapped(
-                    "a bug in warden ended a thread".into(),
-                )),
+                Err(_) => {
+                    ThreadEnd::Outcome(Outcome::Trapped("a bug in warden ended a thread".into()))
+                }
             };
             let cage = retire(store);
             g.thread_done(end.with(cage));

@@ -133,7 +133,10 @@ fn a_fuel_budget_is_shared_by_all_threads() {
 fn the_memory_limit_holds_for_all_threads() {
     let out = threads(&["--max-memory", "64MiB"], "grow");
     out.code(122).stdout_is("");
-    assert!(out.warden_line().contains("memory limit of 64 MiB"), "{out}");
+    assert!(
+        out.warden_line().contains("memory limit of 64 MiB"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -84,8 +84,26 @@ fn dispatch(
     let mut empty = [0u8; 0];
     let (bytes, cage): (&mut [u8], &mut Cage) = match (memory, &shared) {
         (Some(m), _) => m.data_and_store_mut(&mut *caller),
-        // SAFETY: see `shared_bytes`; the view lives for this call only.
-        (None, Some(shared)) => (unsafe { shared_bytes(shared) }, caller.data_mut()),
+        (None, Some(shared)) => {
+            let (base, len) = shared_range(shared);
+            // SAFETY: what is assumed, exactly:
+            // * In bounds and valid for the whole call: `len` is the
+            //   accessible size when the call began, and a shared memory
+            //   never moves or shrinks (wasmtime reserves its maximum up
+            //   front); `shared` keeps the memory alive until the call ends.
+            // * The guest's other threads may read and write these bytes
+            //   while the call does, as a racing write from another thread
+            //   may on Linux while the kernel copies to or from user memory.
+            //   The kernel only copies bytes in and out (every pointer and
+            //   length it reads from guest memory is checked when used) and
+            //   never relies on them staying unchanged, so a racing guest
+            //   sees torn or mixed data, never a host fault. (Formally this
+            //   `&mut [u8]` claims exclusive access that racing guest
+            //   threads do not grant; raw copies for shared memories in
+            //   `GuestMemory` would remove that.)
+            let bytes = unsafe { std::slice::from_raw_parts_mut(base, len) };
+            (bytes, caller.data_mut())
+        }
         (None, None) => (&mut empty[..], caller.data_mut()),
     };
     let mut mem = GuestMemory::new(bytes);
@@ -117,31 +135,14 @@ fn dispatch(
     Ok(errno)
 }
 
-/// The bytes of a threaded cage's shared memory, as its accessible size is
-/// now, for one call.
-///
-/// # Safety
-/// The caller uses the view only for one call's copies in and out of guest
-/// memory, as below.
-unsafe fn shared_bytes(memory: &wasmtime::SharedMemory) -> &mut [u8] {
+/// Where a threaded cage's shared memory is, and its accessible size now.
+/// A shared memory never moves or shrinks, so the range stays valid while
+/// the handle lives.
+fn shared_range(memory: &wasmtime::SharedMemory) -> (*mut u8, usize) {
     let cells = memory.data();
-    // SAFETY: what is assumed, exactly:
-    // * The range is in bounds and stays valid for the borrow of `memory`:
-    //   `data()` covers the accessible size at this moment, and a shared
-    //   memory never moves or shrinks (wasmtime reserves its maximum up
-    //   front; `group` keeps the handle alive across the call).
-    // * `UnsafeCell<u8>` has the layout of `u8`, and writing through a
-    //   pointer derived from an `UnsafeCell` is allowed.
-    // * The guest's other threads may read and write these bytes while the
-    //   call does, as a racing write from another thread may on Linux
-    //   while the kernel copies to or from user memory. The kernel only
-    //   copies bytes in and out (reads of guest pointers and lengths are
-    //   checked values, re-validated on use) and never relies on them
-    //   staying unchanged, so a racing guest sees torn or mixed data, never
-    //   a host fault. (Formally the `&mut [u8]` still claims exclusive
-    //   access that racing guest threads do not grant; moving
-    //   `GuestMemory` to raw copies for shared memories would remove that.)
-    unsafe { std::slice::from_raw_parts_mut(cells.as_ptr().cast::<u8>().cast_mut(), cells.len()) }
+    // `UnsafeCell<u8>` has the layout of `u8`, and writing through a
+    // pointer derived from an `UnsafeCell` is allowed.
+    (cells.as_ptr().cast::<u8>().cast_mut(), cells.len())
 }
 
 /// Acts on pending signals at the end of a call: a fatal one stops the
