@@ -31,7 +31,7 @@ pub struct PolicyFlags {
     /// Pass a host variable through, if set
     #[arg(long = "env-inherit", value_name = "NAME")]
     pub(crate) env_inherit: Vec<String>,
-    /// Allow a subsystem: clocks, random, exit, env, fs, sockets, process
+    /// Allow a subsystem: clocks, random, exit, env, fs, sockets, process, threads
     #[arg(long, value_name = "SUBSYS")]
     pub(crate) allow: Vec<String>,
     /// Deny a subsystem: calls fail with ENOTCAPABLE
