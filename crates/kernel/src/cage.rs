@@ -3,7 +3,7 @@
 //! and the control block through which the host stops it.
 
 use crate::abi::{signal, Errno, Result};
-use crate::fdtable::{FdEntry, FdTable};
+use crate::fdtable::{FdEntry, FdTable, SharedFds};
 use crate::limits::{FuelPool, MemoryTotal};
 use crate::note::{Denial, DenialNotes};
 use crate::procs::ProcTable;
@@ -52,7 +52,7 @@ impl Control {
 
     /// Wakes the cage if it has a waker. One made after this call is
     /// harmless: the waiter checks the state again once it has the waker.
-    fn wake(&self) {
+    pub(crate) fn wake(&self) {
         if let Some(Some(fd)) = self.waker.get() {
             let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
         }
@@ -144,6 +144,10 @@ pub enum Stop {
     Host(StopReason),
     #[error("guest called proc_exit({0}) but the `exit` subsystem is denied")]
     ExitDenied(u32),
+    /// Another thread of the cage ended it (an exit, a trap, an exec):
+    /// this one stops without an outcome of its own.
+    #[error("another thread of the cage ended it")]
+    GroupEnded,
 }
 
 /// What a syscall yields: an errno for the guest, or a reason to stop it.
@@ -267,28 +271,77 @@ impl wasmtime::ResourceLimiter for Limiter {
 
 /// What a cage does with a signal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Disposition {
-    Default,
-    Ignore,
+    Default = 0,
+    Ignore = 1,
     /// Run the guest's handler through its `__warden_signal` export.
-    Handle,
+    Handle = 2,
+}
+
+/// A cage's signal dispositions, one per signal, shared by its threads
+/// (POSIX: dispositions are per process).
+pub struct Dispositions([AtomicU8; signal::linux::MAX as usize + 1]);
+
+impl Dispositions {
+    pub fn new() -> Arc<Dispositions> {
+        Arc::new(Dispositions(std::array::from_fn(|_| {
+            AtomicU8::new(Disposition::Default as u8)
+        })))
+    }
+
+    pub fn get(&self, sig: u8) -> Disposition {
+        match self.0.get(sig as usize).map(|d| d.load(Ordering::SeqCst)) {
+            Some(1) => Disposition::Ignore,
+            Some(2) => Disposition::Handle,
+            _ => Disposition::Default,
+        }
+    }
+
+    pub fn set(&self, sig: u8, d: Disposition) {
+        if let Some(slot) = self.0.get(sig as usize) {
+            slot.store(d as u8, Ordering::SeqCst);
+        }
+    }
+
+    /// A separate copy, for a fork child.
+    pub fn copy(&self) -> Arc<Dispositions> {
+        let out = Dispositions::new();
+        for sig in 0..=signal::linux::MAX {
+            out.set(sig, self.get(sig));
+        }
+        out
+    }
+
+    /// `exec`: handled signals go back to their default action.
+    fn reset_handled(&self) {
+        for sig in 0..=signal::linux::MAX {
+            if self.get(sig) == Disposition::Handle {
+                self.set(sig, Disposition::Default);
+            }
+        }
+    }
 }
 
 pub struct Cage {
     pub pid: u32,
     pub memory: Option<Memory>,
-    pub fds: FdTable,
+    /// Shared by the cage's threads, as are `dispositions` and `control`;
+    /// the rest is each thread's own (see `group`).
+    pub fds: SharedFds,
     pub args: Vec<Vec<u8>>,
     pub env: Vec<Vec<u8>>,
     allowed: [bool; Subsystem::ALL.len()],
     pub limiter: Limiter,
     pub tracer: Option<Arc<Tracer>>,
     pub control: Arc<Control>,
-    pub dispositions: [Disposition; signal::linux::MAX as usize + 1],
+    pub dispositions: Arc<Dispositions>,
     pub procs: Arc<ProcTable>,
     pub runtime: Arc<Runtime>,
     /// Set by `proc_fork` between the unwind and the rewind.
     pub fork: Option<ForkState>,
+    /// The cage's threads, when its module uses a shared memory.
+    pub group: Option<Arc<crate::group::ThreadGroup>>,
 }
 
 /// Where a fork is, between `proc_fork`'s two halves.
@@ -356,17 +409,18 @@ impl Cage {
         Ok(Cage {
             pid,
             memory: None,
-            fds,
+            fds: SharedFds::new(fds),
             args,
             env,
             allowed,
             limiter: Limiter::new(policy.limits.max_memory, runtime.memory.clone()),
             tracer: runtime.tracer.clone(),
             control,
-            dispositions: [Disposition::Default; signal::linux::MAX as usize + 1],
+            dispositions: Dispositions::new(),
             procs: runtime.procs.clone(),
             runtime,
             fork: None,
+            group: None,
         })
     }
 
@@ -376,17 +430,40 @@ impl Cage {
         Cage {
             pid,
             memory: None,
-            fds: self.fds.clone(),
+            fds: self.fds.copy(),
             args: self.args.clone(),
             env: self.env.clone(),
             allowed: self.allowed,
             limiter: self.limiter.sibling(),
             tracer: self.tracer.clone(),
             control,
-            dispositions: self.dispositions,
+            dispositions: self.dispositions.copy(),
             procs: self.procs.clone(),
             runtime: self.runtime.clone(),
             fork: Some(ForkState::Rewinding { result: Ok(0) }),
+            group: None,
+        }
+    }
+
+    /// The state of a new thread of this cage: the same pid, descriptors,
+    /// dispositions, control block and grants; a store, fuel share and
+    /// memory view of its own.
+    pub fn thread_sibling(&self, group: Arc<crate::group::ThreadGroup>) -> Cage {
+        Cage {
+            pid: self.pid,
+            memory: None,
+            fds: self.fds.clone(),
+            args: self.args.clone(),
+            env: self.env.clone(),
+            allowed: self.allowed,
+            limiter: self.limiter.sibling(),
+            tracer: self.tracer.clone(),
+            control: self.control.clone(),
+            dispositions: self.dispositions.clone(),
+            procs: self.procs.clone(),
+            runtime: self.runtime.clone(),
+            fork: None,
+            group: Some(group),
         }
     }
 
@@ -398,11 +475,9 @@ impl Cage {
         self.env = env;
         self.memory = None;
         self.fork = None;
-        for d in self.dispositions.iter_mut() {
-            if *d == Disposition::Handle {
-                *d = Disposition::Default;
-            }
-        }
+        // The other threads are gone (their group ended with the exec).
+        self.group = None;
+        self.dispositions.reset_handled();
     }
 
     /// Fails with `ENOTCAPABLE`, noted for the trace (and, the first time
@@ -417,10 +492,7 @@ impl Cage {
     }
 
     fn disposition(&self, sig: u8) -> Disposition {
-        self.dispositions
-            .get(sig as usize)
-            .copied()
-            .unwrap_or(Disposition::Default)
+        self.dispositions.get(sig)
     }
 
     /// Whether a pending signal ends the cage now; ignored ones are dropped.
@@ -472,6 +544,9 @@ impl Cage {
             StopReason::Running => {}
             reason => return Err(SysError::Stop(Stop::Host(reason))),
         }
+        if self.group.as_ref().is_some_and(|g| g.is_ended()) {
+            return Err(SysError::Stop(Stop::GroupEnded));
+        }
         if let Some(sig) = self.fatal_signal() {
             return Err(SysError::Stop(Stop::Signal(sig)));
         }
@@ -495,6 +570,8 @@ pub struct Runtime {
     pub procs: Arc<ProcTable>,
     pub tracer: Option<Arc<Tracer>>,
     pub notes: Arc<DenialNotes>,
+    /// `limits.max_threads`: live threads of one cage.
+    pub max_threads: Option<u32>,
 }
 
 fn policy_note(sub: Subsystem) -> &'static str {
@@ -506,5 +583,6 @@ fn policy_note(sub: Subsystem) -> &'static str {
         Subsystem::Fs => "denied by policy: fs",
         Subsystem::Sockets => "denied by policy: sockets",
         Subsystem::Process => "denied by policy: process",
+        Subsystem::Threads => "denied by policy: threads",
     }
 }

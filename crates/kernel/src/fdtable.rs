@@ -4,7 +4,7 @@
 
 use crate::abi::{Dirent, Errno, Result};
 use crate::vfs::Node;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The most descriptors one cage may hold open.
 pub const MAX_FDS: usize = 4096;
@@ -133,6 +133,72 @@ impl FdTable {
         while matches!(self.slots.last(), Some(None)) {
             self.slots.pop();
         }
+    }
+}
+
+/// A cage's fd table, shared by all its threads (as one process's table is
+/// on Linux). Calls work on a copy of an entry ([`SharedFds::get`]) and
+/// never hold the lock while they use its node: a read that blocks must
+/// not block every other thread's calls. Uncontended (a cage without
+/// threads), the lock costs a few nanoseconds per call.
+#[derive(Clone, Default)]
+pub struct SharedFds(Arc<Mutex<FdTable>>);
+
+impl SharedFds {
+    pub fn new(table: FdTable) -> SharedFds {
+        SharedFds(Arc::new(Mutex::new(table)))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, FdTable> {
+        // A panic while holding the lock leaves the table consistent: every
+        // method below changes it in one step.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A copy of `fd`'s entry (its node shared).
+    pub fn get(&self, fd: u32) -> Result<FdEntry> {
+        self.lock().get(fd).cloned()
+    }
+
+    /// Changes `fd`'s entry in place.
+    pub fn update<R>(&self, fd: u32, f: impl FnOnce(&mut FdEntry) -> Result<R>) -> Result<R> {
+        f(self.lock().get_mut(fd)?)
+    }
+
+    pub fn insert(&self, entry: FdEntry) -> Result<u32> {
+        self.lock().insert(entry)
+    }
+
+    pub fn remove(&self, fd: u32) -> Result<FdEntry> {
+        let removed = self.lock().remove(fd);
+        // The entry (and a host fd it may be the last owner of) is dropped
+        // by the caller, outside the lock.
+        removed
+    }
+
+    pub fn renumber(&self, from: u32, to: u32) -> Result<()> {
+        // The replaced entry is dropped inside; closing is quick.
+        self.lock().renumber(from, to)
+    }
+
+    pub fn duplicate_to(&self, from: u32, to: u32) -> Result<()> {
+        self.lock().duplicate_to(from, to)
+    }
+
+    pub fn close_on_exec(&self) {
+        self.lock().close_on_exec();
+    }
+
+    /// Closes every descriptor (a threaded cage's end, while a thread of
+    /// it may still hold the table).
+    pub fn close_all(&self) {
+        let old = std::mem::take(&mut *self.lock());
+        drop(old);
+    }
+
+    /// A table of its own with the same entries, for a fork child.
+    pub fn copy(&self) -> SharedFds {
+        SharedFds::new(self.lock().clone())
     }
 }
 

@@ -65,6 +65,9 @@ pub fn new_store(cage: Cage) -> Result<Store<Cage>, Outcome> {
             StopReason::Running => {}
             reason => return Err(Stop::Host(reason).into()),
         }
+        if cage.group.as_ref().is_some_and(|g| g.is_ended()) {
+            return Err(Stop::GroupEnded.into());
+        }
         match cage.fatal_signal() {
             Some(sig) => Err(Stop::Signal(sig).into()),
             None => Ok(UpdateDeadline::Continue(1)),
@@ -95,14 +98,31 @@ pub fn run_cage(cage: Cage, module: Module, entry: Entry) -> Outcome {
         procs.exit(pid, wait_status(&outcome));
         outcome
     };
-    let mut store = match new_store(cage) {
-        Ok(s) => s,
-        Err(outcome) => return ended(outcome),
-    };
-    limits::refill(&mut store);
+    let mut cage = cage;
     let mut module = module;
     let mut entry = entry;
     loop {
+        if crate::group::shared_memory_import(&module).is_some() {
+            let runtime = cage.runtime.clone();
+            match crate::group::run(cage, &module, entry) {
+                crate::group::End::Outcome(outcome) => {
+                    return finish_threaded(&runtime, pid, outcome)
+                }
+                crate::group::End::Exec(plan, next) => {
+                    // Every other thread of the old image stops.
+                    cage = *next;
+                    cage.exec_reset(plan.args, plan.env);
+                    module = plan.module;
+                    entry = Entry::Call("_start".into());
+                    continue;
+                }
+            }
+        }
+        let mut store = match new_store(cage) {
+            Ok(s) => s,
+            Err(outcome) => return ended(outcome),
+        };
+        limits::refill(&mut store);
         let linker = store.data().runtime.kernel.linker.clone();
         let pre = match linker.instantiate_pre(&module) {
             Ok(pre) => pre,
@@ -119,18 +139,23 @@ pub fn run_cage(cage: Cage, module: Module, entry: Entry) -> Outcome {
             Ended::Outcome(outcome) => return finish(store, outcome),
             Ended::Exec(plan) => {
                 // The new image runs on what is left of the run's budget.
-                let mut cage = retire(store);
+                cage = retire(store);
                 cage.exec_reset(plan.args, plan.env);
-                store = match new_store(cage) {
-                    Ok(s) => s,
-                    Err(outcome) => return ended(outcome),
-                };
-                limits::refill(&mut store);
                 module = plan.module;
                 entry = Entry::Call("_start".into());
             }
         }
     }
+}
+
+/// [`finish`] for a threaded cage, whose threads retired their own stores.
+fn finish_threaded(runtime: &crate::cage::Runtime, pid: u32, outcome: Outcome) -> Outcome {
+    if let (Outcome::FuelExhausted(_), Some(pool)) = (&outcome, &runtime.fuel) {
+        pool.mark_exhausted();
+        runtime.procs.stop_all(StopReason::OutOfFuel);
+    }
+    runtime.procs.exit(pid, wait_status(&outcome));
+    outcome
 }
 
 /// Ends a cage: its descriptors close (so pipe readers see EOF), then its
@@ -188,14 +213,14 @@ fn instantiate(store: &mut Store<Cage>, pre: &Pre) -> Result<Instance, Outcome> 
     }
 }
 
-enum Ended {
+pub(crate) enum Ended {
     Outcome(Outcome),
     Exec(Box<ExecPlan>),
 }
 
 /// Calls the entry, and again after every fork rewind, until the cage ends
 /// or execs. `resumed` says the instance is a fork child about to rewind.
-fn drive(
+pub(crate) fn drive(
     store: &mut Store<Cage>,
     instance: &Instance,
     pre: &Pre,
@@ -466,6 +491,8 @@ pub fn classify(store: &Store<Cage>, err: wasmtime::Error) -> Outcome {
             Stop::Host(StopReason::OutOfFuel) => Outcome::FuelExhausted(fuel.unwrap_or(0)),
             Stop::Host(_) => Outcome::Timeout(Duration::ZERO),
             Stop::Exec(_) => Outcome::Trapped("exec failed".into()),
+            // Another thread's outcome is the cage's; this one is unused.
+            Stop::GroupEnded => Outcome::Killed,
         };
     }
     if let Some(limit) = err.downcast_ref::<MemoryLimitExceeded>() {

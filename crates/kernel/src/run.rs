@@ -288,8 +288,9 @@ impl Kernel {
             procs: procs.clone(),
             tracer: tracer.clone(),
             notes: Arc::new(DenialNotes::new(notes)),
+            max_threads: policy.limits.max_threads,
         });
-        let mut cage = Cage::new(pid, &program, policy, preopens, runtime, control.clone())?;
+        let cage = Cage::new(pid, &program, policy, preopens, runtime, control.clone())?;
         // Listening sockets come after the directories: wasi-libc stops
         // scanning preopens at the first fd that is not a directory.
         for listener in listeners {

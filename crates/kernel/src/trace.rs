@@ -129,6 +129,7 @@ fn signature(name: &str) -> &'static [Arg] {
         "poll_oneoff" => &[Skip, Skip, Int("nsubscriptions"), OutU32("nevents")],
         "proc_exit" => &[Int("code")],
         "proc_raise" => &[Signal],
+        "thread-spawn" => &[Hex("start_arg")],
         "random_get" => &[Skip, Int("len")],
         "sock_accept" => &[Fd("fd"), FdFlags, OutU32("fd")],
         "sock_recv" => &[Fd("fd"), Iovs("iovs"), Hex("ri_flags"), OutU32("len"), Skip],

@@ -57,6 +57,14 @@ struct AllowDoc {
     process: bool,
     random: bool,
     sockets: bool,
+    /// Added after `warden-policy/1` was first fixed: written only when
+    /// true, so that the canonical form of every older policy is unchanged.
+    #[serde(default, skip_serializing_if = "is_false")]
+    threads: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 #[derive(Serialize, Deserialize)]
@@ -66,6 +74,9 @@ struct LimitsDoc {
     max_memory: Option<u64>,
     max_processes: Option<u32>,
     max_stack: Option<u64>,
+    /// Written only when set, for the same reason as `allow.threads`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_threads: Option<u32>,
     max_total_memory: Option<u64>,
     timeout_ns: Option<u64>,
 }
@@ -148,6 +159,7 @@ impl Policy {
             process: p.allows(Subsystem::Process),
             random: p.allows(Subsystem::Random),
             sockets: p.allows(Subsystem::Sockets),
+            threads: p.allows(Subsystem::Threads),
         };
         let timeout_ns = match p.limits.timeout {
             None => None,
@@ -188,6 +200,7 @@ impl Policy {
                 max_memory: p.limits.max_memory,
                 max_processes: p.limits.max_processes,
                 max_stack: p.limits.max_stack,
+                max_threads: p.limits.max_threads,
                 max_total_memory: p.limits.max_total_memory,
                 timeout_ns,
             },
@@ -224,6 +237,7 @@ impl Policy {
             (Subsystem::Fs, a.fs),
             (Subsystem::Sockets, a.sockets),
             (Subsystem::Process, a.process),
+            (Subsystem::Threads, a.threads),
         ]
         .into_iter()
         .collect();
@@ -298,6 +312,7 @@ impl Policy {
                 fuel: l.fuel,
                 timeout: l.timeout_ns.map(Duration::from_nanos),
                 max_processes: l.max_processes,
+                max_threads: l.max_threads,
             },
             entrypoint: doc.entrypoint,
         };
@@ -388,8 +403,29 @@ mod tests {
             fuel: Some(u64::MAX),
             timeout: Some(Duration::from_millis(2500)),
             max_processes: Some(8),
+            max_threads: None,
         };
         p
+    }
+
+    #[test]
+    fn threads_appear_only_when_granted_or_limited() {
+        let mut p = rich();
+        p.allow.insert(Subsystem::Threads, true);
+        p.limits.max_threads = Some(4);
+        let text = String::from_utf8(p.to_canonical().unwrap()).unwrap();
+        assert!(text.contains(r#""sockets":true,"threads":true}"#), "{text}");
+        assert!(
+            text.contains(r#""max_stack":1048576,"max_threads":4,"max_total_memory""#),
+            "{text}"
+        );
+        let back = Policy::from_canonical(text.as_bytes()).unwrap();
+        assert_eq!(back, p.canonicalized());
+        // Written out when false, it is not the canonical form.
+        let explicit = String::from_utf8(rich().to_canonical().unwrap())
+            .unwrap()
+            .replace(r#""sockets":true}"#, r#""sockets":true,"threads":false}"#);
+        assert!(Policy::from_canonical(explicit.as_bytes()).is_err());
     }
 
     #[test]

@@ -92,6 +92,7 @@ struct AllowConfig {
     fs: Option<bool>,
     sockets: Option<bool>,
     process: Option<bool>,
+    threads: Option<bool>,
     #[serde(default)]
     net: Vec<Parsed<NetRule>>,
     #[serde(default)]
@@ -121,6 +122,7 @@ struct LimitsConfig {
     fuel: Option<u64>,
     timeout: Option<ConfigDuration>,
     max_processes: Option<u32>,
+    max_threads: Option<u32>,
     // `[[app]]` only.
     max_body_size: Option<Spanned<Size>>,
     max_concurrent: Option<Spanned<u32>>,
@@ -273,6 +275,7 @@ impl Config {
             (Subsystem::Fs, a.fs),
             (Subsystem::Sockets, a.sockets),
             (Subsystem::Process, a.process),
+            (Subsystem::Threads, a.threads),
         ] {
             if let Some(allowed) = value {
                 policy.allow.insert(sub, allowed);
@@ -287,6 +290,7 @@ impl Config {
         policy.limits.fuel = l.fuel.filter(|&f| f > 0);
         policy.limits.timeout = l.timeout.map(|d| d.0);
         policy.limits.max_processes = l.max_processes;
+        policy.limits.max_threads = l.max_threads;
         Ok(policy)
     }
 }

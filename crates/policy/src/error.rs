@@ -16,7 +16,7 @@ pub enum PolicyError {
         message: String,
     },
     #[error(
-        "unknown subsystem `{0}` (expected one of clocks, random, exit, env, fs, sockets, process)"
+        "unknown subsystem `{0}` (expected one of clocks, random, exit, env, fs, sockets, process, threads)"
     )]
     UnknownSubsystem(String),
     #[error("unknown stdio mode `{0}` (expected allow, deny or ignore)")]

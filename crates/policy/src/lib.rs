@@ -38,10 +38,12 @@ pub enum Subsystem {
     Sockets,
     /// fork, exec and signals between cages.
     Process,
+    /// `wasi:thread-spawn`: threads sharing one cage's memory.
+    Threads,
 }
 
 impl Subsystem {
-    pub const ALL: [Subsystem; 7] = [
+    pub const ALL: [Subsystem; 8] = [
         Subsystem::Clocks,
         Subsystem::Random,
         Subsystem::Exit,
@@ -49,6 +51,7 @@ impl Subsystem {
         Subsystem::Fs,
         Subsystem::Sockets,
         Subsystem::Process,
+        Subsystem::Threads,
     ];
 
     pub fn name(self) -> &'static str {
@@ -60,15 +63,17 @@ impl Subsystem {
             Subsystem::Fs => "fs",
             Subsystem::Sockets => "sockets",
             Subsystem::Process => "process",
+            Subsystem::Threads => "threads",
         }
     }
 
     /// What a user gets with no flags: clocks, random and exit, and the
     /// env, fs and sockets families, which stay empty unless variables,
     /// mounts or sockets are granted. `process` (fork, exec, signals
-    /// between cages) creates new cages, so it must be granted.
+    /// between cages) creates new cages, and `threads` new host threads,
+    /// so they must be granted.
     pub fn default_allowed(self) -> bool {
-        !matches!(self, Subsystem::Process)
+        !matches!(self, Subsystem::Process | Subsystem::Threads)
     }
 }
 
@@ -174,6 +179,9 @@ pub struct Limits {
     pub fuel: Option<u64>,
     pub timeout: Option<Duration>,
     pub max_processes: Option<u32>,
+    /// Live threads of one cage (its main thread included); `None` is
+    /// [`DEFAULT_MAX_THREADS`].
+    pub max_threads: Option<u32>,
 }
 
 /// The total memory limit when none is given: 4 GiB, what one wasm32 cage
@@ -188,6 +196,9 @@ pub const DEFAULT_MAX_STACK: u64 = 512 * 1024;
 /// Live cages of a run when none is given (the kernel's
 /// `DEFAULT_MAX_PROCESSES`).
 pub const DEFAULT_MAX_PROCESSES: u32 = 64;
+
+/// Live threads of one cage when none is given (the main thread counts).
+pub const DEFAULT_MAX_THREADS: u32 = 64;
 
 impl Limits {
     /// The memory all cages of a run may use together: the limit given,

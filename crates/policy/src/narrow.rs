@@ -6,7 +6,7 @@
 
 use crate::{
     format_size, Mount, MountSource, Policy, PolicyError, StdioMode, Subsystem,
-    DEFAULT_MAX_PROCESSES, DEFAULT_MAX_STACK,
+    DEFAULT_MAX_PROCESSES, DEFAULT_MAX_STACK, DEFAULT_MAX_THREADS,
 };
 
 /// deny < ignore < allow: `ignore` gives the guest a stream that works but
@@ -262,6 +262,12 @@ impl Policy {
             Some(u64::from(l.max_processes.unwrap_or(DEFAULT_MAX_PROCESSES))),
             Some(u64::from(c.max_processes.unwrap_or(DEFAULT_MAX_PROCESSES))),
             "limits.max_processes",
+            |n| n.to_string(),
+        )?;
+        limit_within(
+            Some(u64::from(l.max_threads.unwrap_or(DEFAULT_MAX_THREADS))),
+            Some(u64::from(c.max_threads.unwrap_or(DEFAULT_MAX_THREADS))),
+            "limits.max_threads",
             |n| n.to_string(),
         )?;
         Ok(())

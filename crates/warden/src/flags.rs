@@ -31,7 +31,7 @@ pub struct PolicyFlags {
     /// Pass a host variable through, if set
     #[arg(long = "env-inherit", value_name = "NAME")]
     pub(crate) env_inherit: Vec<String>,
-    /// Allow a subsystem: clocks, random, exit, env, fs, sockets, process
+    /// Allow a subsystem: clocks, random, exit, env, fs, sockets, process, threads
     #[arg(long, value_name = "SUBSYS")]
     pub(crate) allow: Vec<String>,
     /// Deny a subsystem: calls fail with ENOTCAPABLE
@@ -67,6 +67,9 @@ pub struct PolicyFlags {
     /// Instruction budget of the whole run, every cage (0 = unlimited)
     #[arg(long, value_name = "N")]
     pub(crate) fuel: Option<u64>,
+    /// Live threads of each cage, its main thread included [default: 64]
+    #[arg(long = "max-threads", value_name = "N")]
+    pub(crate) max_threads: Option<u32>,
     /// Wall-clock limit, e.g. 30s
     #[arg(long, value_name = "DURATION")]
     pub(crate) timeout: Option<String>,
@@ -215,6 +218,14 @@ impl PolicyFlags {
         }
         if let Some(fuel) = self.fuel {
             policy.limits.fuel = (fuel > 0).then_some(fuel);
+        }
+        if let Some(n) = self.max_threads {
+            if n == 0 {
+                return Err(Failure::bad_input(
+                    "invalid --max-threads: must be at least 1 (the main thread)",
+                ));
+            }
+            policy.limits.max_threads = Some(n);
         }
         if let Some(v) = &self.timeout {
             let t = parse_duration(v)

@@ -344,6 +344,9 @@ fn policy_lines(policy: &Policy, mounts: &[MountReport], out: &mut Vec<String>) 
     if let Some(v) = l.max_processes {
         limits.push(format!("max_processes {v}"));
     }
+    if let Some(v) = l.max_threads {
+        limits.push(format!("max_threads {v}"));
+    }
     out.push(format!(
         "  limits: {}",
         if limits.is_empty() {

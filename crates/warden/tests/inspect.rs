@@ -143,7 +143,7 @@ fn a_bundle_shows_its_code_policy_and_mounts() {
     for line in [
         "  wasi_snapshot_preview1::fd_write (func)",
         "  allow: clocks, random, exit, env, fs, sockets",
-        "  deny: process",
+        "  deny: process, threads",
         "  stdio: stdin ignore, stdout allow, stderr allow",
         "  args: \"one\"",
         "  env: MODE=\"prod\"",

@@ -37,7 +37,7 @@ pub(super) fn time_specs(
 impl Cage {
     /// The node behind `fd`, if the fd holds `needed` rights; a missing
     /// read or write right is `EBADF`, as POSIX reports it.
-    fn node(&self, fd: u32, needed: u64) -> Result<&Arc<dyn Node>, Errno> {
+    fn node(&self, fd: u32, needed: u64) -> Result<Arc<dyn Node>, Errno> {
         let entry = self.fds.get(fd)?;
         if entry.rights_base & needed != needed {
             let seekable = matches!(
@@ -52,7 +52,7 @@ impl Cage {
                 crate::note::deny(Errno::NOTCAPABLE, "fd lacks the right")
             });
         }
-        Ok(&entry.node)
+        Ok(entry.node)
     }
 
     pub fn fd_read(
@@ -68,7 +68,7 @@ impl Cage {
         }
         let node = self.node(fd, rights::FD_READ)?;
         check_iovecs(mem, iovs, n, out)?;
-        let total = self.read_into(mem, &**node, iovs, n, None)?;
+        let total = self.read_into(mem, &*node, iovs, n, None)?;
         mem.write_u32(out, total)?;
         Ok(())
     }
@@ -84,7 +84,7 @@ impl Cage {
     ) -> SysResult {
         let node = self.node(fd, rights::FD_READ | rights::FD_SEEK)?;
         check_iovecs(mem, iovs, n, out)?;
-        let total = self.read_into(mem, &**node, iovs, n, Some(offset))?;
+        let total = self.read_into(mem, &*node, iovs, n, Some(offset))?;
         mem.write_u32(out, total)?;
         Ok(())
     }
@@ -99,7 +99,7 @@ impl Cage {
     ) -> SysResult {
         let node = self.node(fd, rights::FD_WRITE)?;
         check_iovecs(mem, iovs, n, out)?;
-        let total = self.write_from(mem, &**node, iovs, n, None)?;
+        let total = self.write_from(mem, &*node, iovs, n, None)?;
         mem.write_u32(out, total)?;
         Ok(())
     }
@@ -117,7 +117,7 @@ impl Cage {
         // On an append-mode description this appends, as on Linux (POSIX
         // would write at the offset; the WASI suite accepts either).
         check_iovecs(mem, iovs, n, out)?;
-        let total = self.write_from(mem, &**node, iovs, n, Some(offset))?;
+        let total = self.write_from(mem, &*node, iovs, n, Some(offset))?;
         mem.write_u32(out, total)?;
         Ok(())
     }
@@ -195,13 +195,18 @@ impl Cage {
         base: u64,
         inheriting: u64,
     ) -> SysResult {
-        let entry = self.fds.get_mut(fd)?;
-        // Rights only ever shrink.
-        if base & !entry.rights_base != 0 || inheriting & !entry.rights_inheriting != 0 {
-            return Err(crate::note::deny(Errno::NOTCAPABLE, "rights can only shrink").into());
-        }
-        entry.rights_base = base;
-        entry.rights_inheriting = inheriting;
+        self.fds.update(fd, |entry| {
+            // Rights only ever shrink.
+            if base & !entry.rights_base != 0 || inheriting & !entry.rights_inheriting != 0 {
+                return Err(crate::note::deny(
+                    Errno::NOTCAPABLE,
+                    "rights can only shrink",
+                ));
+            }
+            entry.rights_base = base;
+            entry.rights_inheriting = inheriting;
+            Ok(())
+        })?;
         Ok(())
     }
 
@@ -315,7 +320,7 @@ impl Cage {
         cookie: u64,
         out: u32,
     ) -> SysResult {
-        let entry = self.fds.get_mut(fd)?;
+        let entry = self.fds.get(fd)?;
         if entry.node.as_dir().is_none() {
             return Err(Errno::NOTDIR.into());
         }
@@ -323,8 +328,15 @@ impl Cage {
         let listing = match (&entry.listing, cookie) {
             (Some(listing), c) if c != 0 => listing.clone(),
             _ => {
+                // Read outside the table's lock, then kept for the next
+                // pages (unless the fd was closed or replaced meanwhile).
                 let fresh = Arc::new(entry.node.readdir()?);
-                entry.listing = Some(fresh.clone());
+                let _ = self.fds.update(fd, |e| {
+                    if Arc::ptr_eq(&e.node, &entry.node) {
+                        e.listing = Some(fresh.clone());
+                    }
+                    Ok(())
+                });
                 fresh
             }
         };

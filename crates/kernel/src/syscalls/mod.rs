@@ -69,9 +69,11 @@ fn dispatch(
     if metered {
         crate::limits::park(&mut *caller);
     }
-    let memory = match caller.data().memory {
-        Some(m) => Some(m),
-        None => match caller.get_export("memory") {
+    let shared = caller.data().group.as_ref().map(|g| g.memory().clone());
+    let memory = match (caller.data().memory, &shared) {
+        (Some(m), _) => Some(m),
+        (None, Some(_)) => None,
+        (None, None) => match caller.get_export("memory") {
             Some(Extern::Memory(m)) => {
                 caller.data_mut().memory = Some(m);
                 Some(m)
@@ -80,9 +82,29 @@ fn dispatch(
         },
     };
     let mut empty = [0u8; 0];
-    let (bytes, cage): (&mut [u8], &mut Cage) = match memory {
-        Some(m) => m.data_and_store_mut(&mut *caller),
-        None => (&mut empty[..], caller.data_mut()),
+    let (bytes, cage): (&mut [u8], &mut Cage) = match (memory, &shared) {
+        (Some(m), _) => m.data_and_store_mut(&mut *caller),
+        (None, Some(shared)) => {
+            let (base, len) = shared_range(shared);
+            // SAFETY: what is assumed, exactly:
+            // * In bounds and valid for the whole call: `len` is the
+            //   accessible size when the call began, and a shared memory
+            //   never moves or shrinks (wasmtime reserves its maximum up
+            //   front); `shared` keeps the memory alive until the call ends.
+            // * The guest's other threads may read and write these bytes
+            //   while the call does, as a racing write from another thread
+            //   may on Linux while the kernel copies to or from user memory.
+            //   The kernel only copies bytes in and out (every pointer and
+            //   length it reads from guest memory is checked when used) and
+            //   never relies on them staying unchanged, so a racing guest
+            //   sees torn or mixed data, never a host fault. (Formally this
+            //   `&mut [u8]` claims exclusive access that racing guest
+            //   threads do not grant; raw copies for shared memories in
+            //   `GuestMemory` would remove that.)
+            let bytes = unsafe { std::slice::from_raw_parts_mut(base, len) };
+            (bytes, caller.data_mut())
+        }
+        (None, None) => (&mut empty[..], caller.data_mut()),
     };
     let mut mem = GuestMemory::new(bytes);
     let tracer = cage.tracer.clone();
@@ -111,6 +133,16 @@ fn dispatch(
         deliver_signals(caller)?;
     }
     Ok(errno)
+}
+
+/// Where a threaded cage's shared memory is, and its accessible size now.
+/// A shared memory never moves or shrinks, so the range stays valid while
+/// the handle lives.
+fn shared_range(memory: &wasmtime::SharedMemory) -> (*mut u8, usize) {
+    let cells = memory.data();
+    // `UnsafeCell<u8>` has the layout of `u8`, and writing through a
+    // pointer derived from an `UnsafeCell` is allowed.
+    (cells.as_ptr().cast::<u8>().cast_mut(), cells.len())
 }
 
 /// Acts on pending signals at the end of a call: a fatal one stops the
@@ -241,6 +273,24 @@ pub fn add_to_linker(linker: &mut Linker<Cage>) -> anyhow::Result<()> {
         sock_shutdown(fd: i32, how: i32);
     }
     process::add_to_linker(linker)?;
+    // `wasi.thread-spawn` returns the new thread's id, or a negative errno.
+    linker.func_wrap(
+        crate::group::MODULE,
+        crate::group::SPAWN,
+        |mut caller: Caller<'_, Cage>, start_arg: i32| -> wasmtime::Result<i32> {
+            let mut tid = 0;
+            let errno = dispatch(
+                &mut caller,
+                "thread-spawn",
+                &[start_arg.raw()],
+                |cage, _| {
+                    tid = cage.thread_spawn(start_arg as u32)?;
+                    Ok(())
+                },
+            )?;
+            Ok(if errno != 0 { -errno } else { tid as i32 })
+        },
+    )?;
     // proc_exit returns nothing: it always stops the guest.
     linker.func_wrap(
         MODULE,

@@ -119,6 +119,16 @@ pub fn rust_guest(name: &str) -> PathBuf {
     path
 }
 
+/// `tests/guests/rust-threads/src/bin/NAME.rs` built for
+/// wasm32-wasip1-threads: a module with a shared memory that spawns
+/// threads through `wasi.thread-spawn`.
+pub fn rust_threads_guest(name: &str) -> PathBuf {
+    let path = build_rust_crate("tests/guests/rust-threads", "wasm32-wasip1-threads")
+        .join(format!("{name}.wasm"));
+    assert!(path.is_file(), "no threaded Rust guest {}", path.display());
+    path
+}
+
 /// `tests/guests/rust/src/bin/NAME.rs` built for wasm32-wasip2: a
 /// `wasi:cli/command` component.
 pub fn rust_component(name: &str) -> PathBuf {

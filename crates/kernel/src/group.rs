@@ -1,0 +1,441 @@
+//! Threads of one cage: the wasi-threads ABI (docs/process-abi.md,
+//! "Threads").
+//!
+//! A threaded module imports a shared memory (`env.memory`) and
+//! `wasi.thread-spawn`, and exports `wasi_thread_start`. Each thread is an
+//! instance of the same module in a store of its own, on a host thread of
+//! its own, importing the one [`SharedMemory`]. What a process has once
+//! (descriptors, signal dispositions, the control block through which the
+//! host stops it, its pid) the threads' [`Cage`]s share; what a thread has
+//! alone (its store, fuel share, instance) they do not.
+//!
+//! A [`ThreadGroup`] ends once, by the first of: the main thread returning
+//! from its entry, `proc_exit` or a trap in any thread, a fatal signal, a
+//! host stop (timeout, kill, fuel), or an `exec` in any thread. That end
+//! is the cage's end, reported at once: the cage's other threads stop at
+//! their next epoch check or wake-up (a thread blocked in
+//! `memory.atomic.wait` cannot be woken by the host and is abandoned, see
+//! the documentation).
+
+use crate::abi::Errno;
+use crate::cage::{Cage, Control, Stop};
+use crate::fdtable::SharedFds;
+use crate::limits::{self, MemoryTotal};
+use crate::process::{classify, new_store, retire, ExecPlan};
+use crate::run::Outcome;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use wasmtime::{Engine, ExternType, InstancePre, Linker, MemoryType, Module, SharedMemory, Store};
+
+/// The module of `thread-spawn`.
+pub const MODULE: &str = "wasi";
+/// `thread-spawn(start_arg: i32) -> i32`.
+pub const SPAWN: &str = "thread-spawn";
+/// The export a new thread runs: `wasi_thread_start(tid: i32, start_arg: i32)`.
+pub const START: &str = "wasi_thread_start";
+/// Where a threaded module imports its shared memory from.
+pub const MEMORY_MODULE: &str = "env";
+pub const MEMORY_NAME: &str = "memory";
+
+/// wasi-threads thread ids are positive and below 2^29.
+const MAX_TID: u32 = 0x1FFF_FFFF;
+
+const WASM_PAGE: u64 = 64 << 10;
+
+/// The shared memory `module` imports, if it is a threaded module.
+pub fn shared_memory_import(module: &Module) -> Option<MemoryType> {
+    module.imports().find_map(|i| match i.ty() {
+        ExternType::Memory(m)
+            if i.module() == MEMORY_MODULE && i.name() == MEMORY_NAME && m.is_shared() =>
+        {
+            Some(m)
+        }
+        _ => None,
+    })
+}
+
+/// How a thread group ended.
+pub enum End {
+    Outcome(Outcome),
+    /// A thread called `exec`: the cage goes on with `plan` in `cage` (that
+    /// thread's state).
+    Exec(Box<ExecPlan>, Box<Cage>),
+}
+
+/// Why a threaded cage could not start: the cage's outcome.
+#[derive(Debug, thiserror::Error)]
+pub enum GroupError {
+    #[error("the module's shared memory needs {needed} bytes, more than the limit of {limit}")]
+    Memory { needed: u64, limit: u64 },
+    #[error("cannot create the shared memory: {0}")]
+    Create(String),
+    #[error("cannot link the module: {0}")]
+    Link(String),
+    #[error("cannot start the main thread: {0}")]
+    Start(String),
+}
+
+/// The threads of one cage.
+pub struct ThreadGroup {
+    memory: SharedMemory,
+    /// The module linked against `memory`: every thread instantiates it.
+    /// Set once the main thread's store exists (defining an import takes
+    /// a store).
+    pre: OnceLock<InstancePre<Cage>>,
+    max_threads: u32,
+    /// Live threads, the main thread included.
+    live: AtomicU32,
+    next_tid: AtomicU32,
+    ended: AtomicBool,
+    end: Mutex<Option<End>>,
+    end_cv: Condvar,
+    control: Arc<Control>,
+    fds: SharedFds,
+    engine: Engine,
+    /// Bytes of the run's memory total claimed for `memory` (its maximum:
+    /// wasmtime does not consult a store's limiter when a shared memory
+    /// grows, so the whole maximum is counted up front).
+    claimed: AtomicU64,
+    total: Arc<MemoryTotal>,
+    /// The cage's own memory limit when it lowered the module's maximum:
+    /// a trap with the memory at that maximum is reported as the limit.
+    limit: Option<u64>,
+}
+
+impl ThreadGroup {
+    pub fn memory(&self) -> &SharedMemory {
+        &self.memory
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.ended.load(Ordering::SeqCst)
+    }
+
+    /// Ends the group, unless it already ended: wakes whoever waits for
+    /// the end and makes every other thread stop.
+    fn end(&self, end: End) {
+        let mut slot = self.end.lock().unwrap_or_else(|e| e.into_inner());
+        if self.ended.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        *slot = Some(end);
+        drop(slot);
+        self.end_cv.notify_all();
+        // Threads in a host wait wake up and see the end; threads running
+        // wasm see it at the epoch check this triggers.
+        self.control.wake();
+        self.engine.increment_epoch();
+    }
+
+    fn wait_end(&self) -> End {
+        let mut slot = self.end.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(end) = slot.take() {
+                return end;
+            }
+            slot = self.end_cv.wait(slot).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// The run's memory total no longer counts this cage's memory.
+    fn release_memory(&self) {
+        self.total.release(self.claimed.swap(0, Ordering::SeqCst));
+    }
+
+    /// A thread's end: `end` is what ended the cage, if this thread did.
+    fn thread_done(&self, end: Option<End>) {
+        self.live.fetch_sub(1, Ordering::SeqCst);
+        if let Some(end) = end {
+            self.end(end);
+        }
+    }
+
+    /// Threads of the cage still running (the main thread included).
+    pub fn live(&self) -> u32 {
+        self.live.load(Ordering::SeqCst)
+    }
+
+    /// A trap while the memory is within an eighth of the maximum the
+    /// cage's memory limit set is reported as that limit: wasmtime does not
+    /// say when a shared memory's `memory.grow` fails, and an allocator
+    /// that cannot grow (Rust's aborts) fails a whole chunk short of it.
+    fn refine(&self, outcome: Outcome) -> Outcome {
+        match (outcome, self.limit) {
+            (Outcome::Trapped(_), Some(limit))
+                if self.memory.data_size() as u64 + (limit / 8).max(WASM_PAGE) > limit =>
+            {
+                Outcome::MemoryLimit(limit)
+            }
+            (outcome, _) => outcome,
+        }
+    }
+}
+
+/// Runs a threaded cage: creates its shared memory, starts its main thread
+/// on a host thread of its own, and waits for the group to end (not for
+/// the main thread: it may be blocked in a wait that only the guest can
+/// end).
+pub fn run(cage: Cage, module: &Module, entry: crate::process::Entry) -> End {
+    match start(cage, module, entry) {
+        Ok(group) => {
+            let end = group.wait_end();
+            // The image is over even if a thread is still stuck in a wait:
+            // its memory counts no more, and at the cage's end its
+            // descriptors close now (pipe readers see EOF). An exec keeps
+            // them.
+            group.release_memory();
+            if let End::Outcome(_) = end {
+                group.fds.close_all();
+            }
+            end
+        }
+        Err((e, limit)) => End::Outcome(match e {
+            GroupError::Memory { .. } => Outcome::MemoryLimit(limit),
+            other => Outcome::Trapped(other.to_string()),
+        }),
+    }
+}
+
+fn start(
+    mut cage: Cage,
+    module: &Module,
+    entry: crate::process::Entry,
+) -> Result<Arc<ThreadGroup>, (GroupError, u64)> {
+    let runtime = cage.runtime.clone();
+    let engine = runtime.kernel.engine().clone();
+    let total = runtime.memory.clone();
+    let Some(ty) = shared_memory_import(module) else {
+        return Err((GroupError::Link("no shared memory import".into()), 0));
+    };
+    let page = ty.page_size();
+    let declared_max = ty.maximum().unwrap_or(ty.minimum());
+    // The cage's memory limit lowers the memory's maximum: `memory.grow`
+    // past it then fails (returns -1), as past the run's total.
+    let own_limit = cage.limiter.max_memory;
+    let mut max = declared_max;
+    if let Some(limit) = own_limit {
+        max = max.min(limit / page);
+    }
+    // The run's total must hold the whole maximum; what it has left
+    // lowers the maximum further.
+    let left = total.limit().saturating_sub(total.used());
+    max = max.min(left / page);
+    let limit_bytes = own_limit.unwrap_or(total.limit());
+    if max < ty.minimum() {
+        return Err((
+            GroupError::Memory {
+                needed: ty.minimum() * page,
+                limit: limit_bytes,
+            },
+            limit_bytes,
+        ));
+    }
+    let claim = max * page;
+    if !total.claim(claim) {
+        return Err((
+            GroupError::Memory {
+                needed: claim,
+                limit: limit_bytes,
+            },
+            limit_bytes,
+        ));
+    }
+    let (min32, max32) = match (u32::try_from(ty.minimum()), u32::try_from(max)) {
+        (Ok(a), Ok(b)) => (a, b),
+        _ => {
+            total.release(claim);
+            return Err((GroupError::Create("a 64-bit memory".into()), 0));
+        }
+    };
+    let memory = match SharedMemory::new(&engine, MemoryType::shared(min32, max32)) {
+        Ok(m) => m,
+        Err(e) => {
+            total.release(claim);
+            return Err((GroupError::Create(format!("{e:#}")), 0));
+        }
+    };
+    let max_threads = cage
+        .runtime
+        .max_threads
+        .unwrap_or(warden_policy::DEFAULT_MAX_THREADS)
+        .max(1);
+    let group = Arc::new(ThreadGroup {
+        memory,
+        pre: OnceLock::new(),
+        max_threads,
+        live: AtomicU32::new(1),
+        next_tid: AtomicU32::new(1),
+        ended: AtomicBool::new(false),
+        end: Mutex::new(None),
+        end_cv: Condvar::new(),
+        control: cage.control.clone(),
+        fds: cage.fds.clone(),
+        engine,
+        claimed: AtomicU64::new(claim),
+        total,
+        limit: own_limit.filter(|&l| l / page < declared_max),
+    });
+    cage.group = Some(group.clone());
+    let fail = |group: &ThreadGroup, e: GroupError| {
+        group.release_memory();
+        (e, 0)
+    };
+    let mut store = new_store(cage)
+        .map_err(|o| fail(&group, GroupError::Start(o.message().unwrap_or_default())))?;
+    limits::refill(&mut store);
+    let mut linker: Linker<Cage> = (*runtime.kernel.linker).clone();
+    let pre = linker
+        .define(&store, MEMORY_MODULE, MEMORY_NAME, group.memory.clone())
+        .and_then(|l| l.instantiate_pre(module))
+        .map_err(|e| fail(&group, GroupError::Link(format!("{e:#}"))))?;
+    let _ = group.pre.set(pre);
+    let threads = runtime.kernel.threads().clone();
+    let main = group.clone();
+    threads
+        .run(move || main_thread(main, store, entry))
+        .map_err(|e| fail(&group, GroupError::Start(e.to_string())))?;
+    Ok(group)
+}
+
+/// The main thread: instantiate, run the entry; its end is the cage's.
+fn main_thread(group: Arc<ThreadGroup>, mut store: Store<Cage>, entry: crate::process::Entry) {
+    let body = std::panic::AssertUnwindSafe(|| {
+        let Some(pre) = group.pre.get() else {
+            return ThreadEnd::Outcome(Outcome::Trapped("thread group without a module".into()));
+        };
+        let instance = match pre.instantiate(&mut store) {
+            Ok(i) => i,
+            Err(e) => return ThreadEnd::Outcome(group.refine(classify(&store, e))),
+        };
+        match crate::process::drive(&mut store, &instance, pre, &entry, false) {
+            crate::process::Ended::Outcome(o) => ThreadEnd::Outcome(group.refine(o)),
+            crate::process::Ended::Exec(plan) => ThreadEnd::Exec(plan),
+        }
+    });
+    let end = std::panic::catch_unwind(body).unwrap_or_else(|_| {
+        ThreadEnd::Outcome(Outcome::Trapped("a bug in warden ended the thread".into()))
+    });
+    let cage = retire(store);
+    group.thread_done(end.with(cage));
+}
+
+/// How one thread ended, before its store is retired.
+enum ThreadEnd {
+    /// It returned, or stopped because another thread ended the cage.
+    Quietly,
+    Outcome(Outcome),
+    Exec(Box<ExecPlan>),
+}
+
+impl ThreadEnd {
+    /// What this thread's end means for the cage; `cage` is the thread's
+    /// state, which an exec carries on with.
+    fn with(self, cage: Cage) -> Option<End> {
+        match self {
+            ThreadEnd::Quietly => None,
+            ThreadEnd::Outcome(o) => Some(End::Outcome(o)),
+            ThreadEnd::Exec(plan) => Some(End::Exec(plan, Box::new(cage))),
+        }
+    }
+}
+
+impl Cage {
+    /// `wasi.thread-spawn`: starts a thread running `wasi_thread_start(tid,
+    /// start_arg)`; its id, or the errno why not.
+    pub fn thread_spawn(&mut self, start_arg: u32) -> Result<u32, Errno> {
+        self.check(warden_policy::Subsystem::Threads)?;
+        let Some(group) = self.group.clone() else {
+            // A module without a shared memory cannot have threads.
+            return Err(Errno::NOSYS);
+        };
+        let Some(pre) = group.pre.get() else {
+            return Err(Errno::AGAIN);
+        };
+        if !matches!(pre.module().get_export(START), Some(ExternType::Func(_))) {
+            return Err(crate::note::deny(
+                Errno::NOSYS,
+                "no wasi_thread_start export",
+            ));
+        }
+        if group.is_ended() {
+            return Err(Errno::AGAIN);
+        }
+        let max = group.max_threads;
+        if group
+            .live
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_err()
+        {
+            return Err(crate::note::deny(
+                Errno::AGAIN,
+                "limits.max_threads reached",
+            ));
+        }
+        let undo = |group: &ThreadGroup| {
+            group.live.fetch_sub(1, Ordering::SeqCst);
+        };
+        let tid = group.next_tid.fetch_add(1, Ordering::SeqCst);
+        if tid > MAX_TID {
+            undo(&group);
+            return Err(Errno::AGAIN);
+        }
+        let cage = self.thread_sibling(group.clone());
+        let mut store = match new_store(cage) {
+            Ok(s) => s,
+            Err(_) => {
+                undo(&group);
+                return Err(Errno::AGAIN);
+            }
+        };
+        // The caller's fuel is parked in the pool during this call: the new
+        // thread takes its share of the remainder.
+        limits::refill(&mut store);
+        let instance = match pre.instantiate(&mut store) {
+            Ok(i) => i,
+            Err(_) => {
+                retire(store);
+                undo(&group);
+                return Err(Errno::AGAIN);
+            }
+        };
+        let start = match instance.get_typed_func::<(i32, i32), ()>(&mut store, START) {
+            Ok(f) => f,
+            Err(_) => {
+                retire(store);
+                undo(&group);
+                return Err(Errno::NOSYS);
+            }
+        };
+        let threads = self.runtime.kernel.threads().clone();
+        let g = group.clone();
+        let job = move || {
+            let mut store = store;
+            let body = std::panic::AssertUnwindSafe(|| {
+                start.call(&mut store, (tid as i32, start_arg as i32))
+            });
+            let end = match std::panic::catch_unwind(body) {
+                Ok(Ok(())) => ThreadEnd::Quietly,
+                Ok(Err(err)) => match err.downcast::<Stop>() {
+                    Ok(Stop::GroupEnded) => ThreadEnd::Quietly,
+                    Ok(Stop::Exec(plan)) => ThreadEnd::Exec(plan),
+                    Ok(stop) => ThreadEnd::Outcome(g.refine(classify(&store, stop.into()))),
+                    Err(err) => ThreadEnd::Outcome(g.refine(classify(&store, err))),
+                },
+                Err(_) => {
+                    ThreadEnd::Outcome(Outcome::Trapped("a bug in warden ended a thread".into()))
+                }
+            };
+            let cage = retire(store);
+            g.thread_done(end.with(cage));
+        };
+        if threads.run(job).is_err() {
+            // The job, and the store in it, were dropped: its fuel is lost
+            // to the run, which can only end it sooner.
+            undo(&group);
+            return Err(Errno::AGAIN);
+        }
+        Ok(tid)
+    }
+}
