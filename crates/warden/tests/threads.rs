@@ -18,6 +18,25 @@ fn threads(extra: &[&str], mode: &str) -> Output {
     run(warden_run(args))
 }
 
+/// A C program built with `warden cc -pthread` and run by warden prints
+/// what the same program built with `gcc -pthread` prints natively, and
+/// exits with the same code.
+#[test]
+fn c_pthread_programs_behave_as_natively() {
+    let wasm = cc_pthread_guest("pthreads");
+    let native = c_native_pthread("pthreads");
+    for mode in ["sum", "mutex", "condvar", "tls", "detach", "exit-thread"] {
+        let ours = run(warden_run(["--allow", "threads", s(&wasm), mode]));
+        let theirs = run(std::process::Command::new(&native).arg(mode));
+        assert_eq!(
+            (ours.code, &ours.stdout),
+            (theirs.code, &theirs.stdout),
+            "{mode}: warden\n{ours}\nnative\n{theirs}"
+        );
+        assert!(!ours.stdout.is_empty(), "{mode}: {ours}");
+    }
+}
+
 #[test]
 fn spawn_and_join_sum_exactly() {
     threads(&[], "sum")

@@ -187,6 +187,33 @@ pub fn cc_guest(name: &str) -> PathBuf {
     })
 }
 
+/// `tests/guests/c/NAME.c` built with `warden cc -pthread`: a threaded
+/// module (shared memory, `wasi.thread-spawn`).
+pub fn cc_pthread_guest(name: &str) -> PathBuf {
+    let out = guests_dir().join(format!("cc-pthread/{name}.wasm"));
+    build_c(name, out, &|src, tmp| {
+        let mut cmd = warden();
+        cmd.args(["cc", "-pthread", "-O2", "-Wall"])
+            .arg(src)
+            .arg("-o")
+            .arg(tmp);
+        cmd
+    })
+}
+
+/// The same threaded C program built natively with `gcc -pthread`.
+pub fn c_native_pthread(name: &str) -> PathBuf {
+    let out = guests_dir().join(format!("native-pthread/{name}"));
+    build_c(name, out, &|src, tmp| {
+        let mut cmd = Command::new("gcc");
+        cmd.args(["-pthread", "-O2", "-Wall"])
+            .arg(src)
+            .arg("-o")
+            .arg(tmp);
+        cmd
+    })
+}
+
 /// The same C program built natively with gcc, to show what it prints on a
 /// POSIX system.
 pub fn c_native(name: &str) -> PathBuf {
