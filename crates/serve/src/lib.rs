@@ -225,6 +225,7 @@ async fn run_async(options: Options) -> Result<(), ServeError> {
         tokio::spawn(rotate(attestor.clone()));
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
+    let signals = Signals::register();
     eprintln!("Serving HTTP on {scheme}://{local}/");
     if let Some(line) = attested_first.and_then(|f| f.lock().ok().and_then(|f| f.clone())) {
         log::server(&line);
@@ -256,14 +257,20 @@ async fn run_async(options: Options) -> Result<(), ServeError> {
             ),
         );
     }
-    tokio::spawn(watch(deployer.clone(), options.watch));
+    tokio::spawn(watch(deployer.clone(), options.watch, signals.hup));
     let site = server::Site {
         deployer,
         scheme,
         local,
         attestor,
     };
-    server::serve(listener, site, tls, shutdown_signal()).await;
+    server::serve(
+        listener,
+        site,
+        tls,
+        shutdown_signal(signals.int, signals.term),
+    )
+    .await;
     log::server("stopped");
     Ok(())
 }
@@ -283,13 +290,31 @@ async fn rotate(attestor: Arc<Attestor>) {
     }
 }
 
+/// The signals `warden serve` acts on, registered before it says it
+/// serves: a client that saw "Serving HTTP on" may signal it at once.
+struct Signals {
+    int: Option<tokio::signal::unix::Signal>,
+    term: Option<tokio::signal::unix::Signal>,
+    hup: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn register() -> Signals {
+        use tokio::signal::unix::{signal, SignalKind};
+        Signals {
+            int: signal(SignalKind::interrupt()).ok(),
+            term: signal(SignalKind::terminate()).ok(),
+            hup: signal(SignalKind::hangup()).ok(),
+        }
+    }
+}
+
 /// Resolves at SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
+async fn shutdown_signal(
+    int: Option<tokio::signal::unix::Signal>,
+    term: Option<tokio::signal::unix::Signal>,
+) {
+    let (Some(mut int), Some(mut term)) = (int, term) else {
         // Without signal handlers, run until killed.
         return std::future::pending().await;
     };
@@ -301,9 +326,11 @@ async fn shutdown_signal() {
 }
 
 /// Redeploys on SIGHUP, and when a watched file changes.
-async fn watch(deployer: Arc<Deployer>, every: Option<Duration>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut hup = signal(SignalKind::hangup()).ok();
+async fn watch(
+    deployer: Arc<Deployer>,
+    every: Option<Duration>,
+    mut hup: Option<tokio::signal::unix::Signal>,
+) {
     let mut tick = every.map(tokio::time::interval);
     loop {
         let forced = tokio::select! {
