@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing warden needs on a fresh Debian machine:
 # the WebAssembly Rust targets, clang + lld + wasi-libc + binaryen for C
-# guests, and the threads sysroot of `warden cc -pthread` (two pinned
+# guests, etcd (server, etcdctl, protoc) for the sealed store's etcd
+# backend, and the threads sysroot of `warden cc -pthread` (two pinned
 # archives, verified by SHA-256, into warden's cache; `warden cc` unpacks
 # them). Idempotent: installs and downloads only what is missing.
 set -euo pipefail
@@ -17,6 +18,12 @@ command -v wasm-opt >/dev/null || need_apt+=(binaryen)
 # dpkg-deb.
 command -v curl >/dev/null || need_apt+=(curl)
 command -v xz >/dev/null || need_apt+=(xz-utils)
+# The sealed store's etcd backend: its tests start real etcd clusters
+# (etcd), restore snapshots (etcdctl), and the etcd-client crate's build
+# script compiles etcd's protobuf definitions (protoc).
+command -v etcd >/dev/null || need_apt+=(etcd-server)
+command -v etcdctl >/dev/null || need_apt+=(etcd-client)
+command -v protoc >/dev/null || need_apt+=(protobuf-compiler)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"

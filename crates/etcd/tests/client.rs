@@ -1,0 +1,154 @@
+//! The client against real etcd clusters started by the tests.
+
+use std::time::Duration;
+
+use warden_etcd::testing::Cluster;
+use warden_etcd::{
+    chunks, prefix_end, Compare, CompareOp, EtcdClient, EtcdError, EtcdTarget, Timeouts, Txn,
+    TxnOp, WatchEvent,
+};
+
+#[test]
+fn unreachable_cluster_is_one_clear_error() {
+    // A port nobody listens on: bind, then release it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let target = EtcdTarget::parse(&format!("etcd://127.0.0.1:{port}/p")).unwrap();
+    let timeouts = Timeouts {
+        connect: Duration::from_secs(1),
+        request: Duration::from_secs(2),
+    };
+    let e = EtcdClient::connect(&target, timeouts).err().unwrap();
+    assert!(matches!(e, EtcdError::Unreachable { .. }), "{e}");
+    let message = e.to_string();
+    assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
+    assert!(!message.contains('\n'), "{message}");
+}
+
+#[test]
+fn kv_txn_range_chunks_and_watch() {
+    let cluster = Cluster::start(1).unwrap();
+    let client = cluster.client("app").unwrap();
+    let t = client.target().clone();
+
+    // get / put with revisions.
+    let rev = client.put(&t.key(b"a"), b"1").unwrap();
+    let (entry, at) = client.get(&t.key(b"a"), 0).unwrap();
+    let entry = entry.unwrap();
+    assert_eq!(
+        (entry.value.as_slice(), entry.mod_revision),
+        (&b"1"[..], rev)
+    );
+    assert!(at >= rev);
+    client.put(&t.key(b"a"), b"2").unwrap();
+    assert_eq!(
+        client.get(&t.key(b"a"), rev).unwrap().0.unwrap().value,
+        b"1"
+    );
+
+    // A transaction on a stale revision fails; on the current one succeeds.
+    let stale = Txn::new()
+        .when([Compare::mod_revision(t.key(b"a"), CompareOp::Equal, rev)])
+        .and_then([TxnOp::put(t.key(b"a"), "3", None)]);
+    assert!(!client.txn(stale).unwrap().succeeded());
+    let current = client.get(&t.key(b"a"), 0).unwrap().0.unwrap().mod_revision;
+    let fresh = Txn::new()
+        .when([Compare::mod_revision(
+            t.key(b"a"),
+            CompareOp::Equal,
+            current,
+        )])
+        .and_then([TxnOp::put(t.key(b"a"), "3", None)]);
+    assert!(client.txn(fresh).unwrap().succeeded());
+
+    // Paged ranges see all keys, in order, at one revision.
+    for i in 0..25u32 {
+        client
+            .put(&t.key(format!("r/{i:03}").as_bytes()), &i.to_le_bytes())
+            .unwrap();
+    }
+    let start = t.key(b"r/");
+    let end = prefix_end(&start);
+    let page = client.range(&start, &end, 0, 10, false).unwrap();
+    assert!(page.more);
+    assert_eq!(page.entries.len(), 10);
+    let mut seen = Vec::new();
+    let revision = client
+        .scan(&start, &end, 0, 7, &mut |e| {
+            seen.push(e.key);
+            Ok(true)
+        })
+        .unwrap();
+    assert_eq!(seen.len(), 25);
+    assert!(seen.windows(2).all(|w| w[0] < w[1]));
+    client.put(&t.key(b"r/999"), b"later").unwrap();
+    let mut again = 0;
+    client
+        .scan(&start, &end, revision, 7, &mut |_| {
+            again += 1;
+            Ok(true)
+        })
+        .unwrap();
+    assert_eq!(
+        again, 25,
+        "a scan at an old revision does not see later keys"
+    );
+
+    // 16 MiB through chunks, under the 1.5 MiB request limit.
+    let big: Vec<u8> = (0..16u32 << 20).map(|i| (i * 7 + i / 4096) as u8).collect();
+    let chunk_prefix = t.key(b"chunks/");
+    let reference = chunks::put(&client, &chunk_prefix, &big).unwrap();
+    assert!(reference.count >= 16);
+    assert_eq!(
+        chunks::get(&client, &chunk_prefix, &reference, 0).unwrap(),
+        big
+    );
+    assert_eq!(
+        chunks::ids(&client, &chunk_prefix).unwrap(),
+        vec![reference.id]
+    );
+    chunks::delete(&client, &chunk_prefix, &reference).unwrap();
+    assert!(chunks::ids(&client, &chunk_prefix).unwrap().is_empty());
+    assert!(chunks::get(&client, &chunk_prefix, &reference, 0).is_err());
+
+    // A watch sees puts and deletes under its prefix, in order.
+    let now = client.get(&t.key(b"a"), 0).unwrap().1;
+    let watch = client.watch_prefix(&t.key(b"w/"), now + 1).unwrap();
+    client.put(&t.key(b"w/x"), b"1").unwrap();
+    client.put(&t.key(b"elsewhere"), b"1").unwrap();
+    client.delete(&t.key(b"w/x")).unwrap();
+    let mut events = watch.take(2).map(Result::unwrap);
+    match events.next().unwrap() {
+        WatchEvent::Put(e) => assert_eq!((e.key, e.value), (t.key(b"w/x"), b"1".to_vec())),
+        other => panic!("{other:?}"),
+    }
+    match events.next().unwrap() {
+        WatchEvent::Delete { key, .. } => assert_eq!(key, t.key(b"w/x")),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The client is synchronous but must work when called from a tokio task
+/// (as warden serve does) and be dropped there, without the "cannot block
+/// inside a runtime" panics.
+#[test]
+fn usable_and_droppable_inside_a_tokio_runtime() {
+    let cluster = Cluster::start(1).unwrap();
+    let url = cluster.url("rt");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let value = rt.block_on(async move {
+        let target = EtcdTarget::parse(&url).unwrap();
+        let client = EtcdClient::connect(&target, Timeouts::default()).unwrap();
+        client.put(&target.key(b"k"), b"v").unwrap();
+        let value = client.get(&target.key(b"k"), 0).unwrap().0.unwrap().value;
+        drop(client);
+        value
+    });
+    assert_eq!(value, b"v");
+}
