@@ -45,7 +45,10 @@ pub use backup::{BackupSummary, ImportMode};
 pub use error::{KeyName, SealError};
 pub use keys::{KeyFile, KeySource, Passphrase, RootKey, StaticKey, KEY_LEN};
 pub use namespace::{Namespace, NsTransaction, Page, View};
-pub use rollback::{canonical_path, default_state_file, state_file_beside, state_file_beside_url};
+pub use rollback::{
+    canonical_path, default_state_file, state_file_beside, state_file_beside_store,
+    state_file_beside_url,
+};
 pub use store::{OpenOptions, Store};
 pub use transaction::Transaction;
 

@@ -99,10 +99,8 @@ impl OpenOptions {
         if !warden_etcd::EtcdTarget::is_etcd_url(url) {
             return self.open(url, keys);
         }
-        let target = warden_etcd::EtcdTarget::parse(url).map_err(|e| SealError::Storage {
-            location: url.split('?').next().unwrap_or(url).to_string(),
-            message: e.to_string(),
-        })?;
+        let target = warden_etcd::EtcdTarget::parse(url)
+            .map_err(|e| SealError::InvalidUrl(e.to_string()))?;
         let backend = crate::backend::etcd::EtcdBackend::open(&target, Default::default())?;
         open_store(Box::new(backend), keys, self, self.state_file.clone())
     }

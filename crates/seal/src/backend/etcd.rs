@@ -92,9 +92,15 @@ impl EtcdBackend {
     /// storage error naming its endpoints.
     pub fn open(target: &EtcdTarget, timeouts: Timeouts) -> Result<Self, SealError> {
         let location = target.canonical();
-        let client = EtcdClient::connect(target, timeouts).map_err(|e| SealError::Storage {
-            location: location.clone(),
-            message: e.to_string(),
+        let client = EtcdClient::connect(target, timeouts).map_err(|e| match e {
+            EtcdError::Unreachable { .. } => SealError::Unreachable {
+                location: location.clone(),
+                detail: e.to_string(),
+            },
+            other => SealError::Storage {
+                location: location.clone(),
+                message: other.to_string(),
+            },
         })?;
         Self::with_client(client)
     }
