@@ -15,12 +15,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_client::{
-    Certificate, Client, ConnectOptions, DeleteOptions, EventType, GetOptions, Identity,
+    Certificate, Client, ConnectOptions, DeleteOptions, EventType, GetOptions, Identity, KvClient,
     TlsOptions, Txn, TxnResponse, WatchOptions,
 };
 
 use crate::error::EtcdError;
 use crate::target::EtcdTarget;
+
+/// The largest response accepted (tonic's default is 4 MiB).
+const MAX_RESPONSE: usize = 256 << 20;
 
 /// How long to wait for etcd.
 #[derive(Clone, Copy, Debug)]
@@ -100,6 +103,9 @@ pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
 struct Shared {
     runtime: Option<tokio::runtime::Runtime>,
     client: Client,
+    /// The key-value service with room for large responses (a page of big
+    /// values, a transaction returning the values it replaced).
+    kv: KvClient,
     target: EtcdTarget,
     endpoints: String,
     timeouts: Timeouts,
@@ -218,6 +224,10 @@ impl EtcdClient {
         Ok(EtcdClient {
             shared: Arc::new(Shared {
                 runtime: Some(runtime),
+                kv: client
+                    .kv_client()
+                    .max_decoding_message_size(MAX_RESPONSE)
+                    .max_encoding_message_size(MAX_RESPONSE),
                 client,
                 target: target.clone(),
                 endpoints,
@@ -253,7 +263,7 @@ impl EtcdClient {
         T: Send + 'static,
         F: Future<Output = Result<T, etcd_client::Error>> + Send + 'static,
     {
-        self.call_with(what, false, make)
+        self.run(what, false, self.shared.client.clone(), make)
     }
 
     /// [`Self::call`] for a request that may be applied twice with the same
@@ -270,20 +280,36 @@ impl EtcdClient {
         T: Send + 'static,
         F: Future<Output = Result<T, etcd_client::Error>> + Send + 'static,
     {
-        self.call_with(what, true, make)
+        self.run(what, true, self.shared.client.clone(), make)
     }
 
-    fn call_with<T, F>(
+    /// [`Self::call_idempotent`] on the key-value service, or with
+    /// `idempotent` false, [`Self::call`] on it.
+    fn kv<T, F>(
         &self,
         what: &'static str,
         idempotent: bool,
-        make: impl Fn(Client) -> F + Send + Sync + 'static,
+        make: impl Fn(KvClient) -> F + Send + Sync + 'static,
     ) -> Result<T, EtcdError>
     where
         T: Send + 'static,
         F: Future<Output = Result<T, etcd_client::Error>> + Send + 'static,
     {
-        let client = self.shared.client.clone();
+        self.run(what, idempotent, self.shared.kv.clone(), make)
+    }
+
+    fn run<C, T, F>(
+        &self,
+        what: &'static str,
+        idempotent: bool,
+        client: C,
+        make: impl Fn(C) -> F + Send + Sync + 'static,
+    ) -> Result<T, EtcdError>
+    where
+        C: Clone + Send + Sync + 'static,
+        T: Send + 'static,
+        F: Future<Output = Result<T, etcd_client::Error>> + Send + 'static,
+    {
         let after = self.shared.timeouts.request;
         let (tx, rx) = mpsc::sync_channel(1);
         self.handle()?.spawn(async move {
@@ -318,7 +344,7 @@ impl EtcdClient {
     pub fn get(&self, key: &[u8], revision: i64) -> Result<(Option<Entry>, i64), EtcdError> {
         let k = key.to_vec();
         let response = self
-            .call_idempotent("get", move |mut c| {
+            .kv("get", true, move |mut c| {
                 let k = k.clone();
                 async move {
                     c.get(k, Some(GetOptions::new().with_revision(revision)))
@@ -334,7 +360,7 @@ impl EtcdClient {
     /// Puts `value` under `key`; returns the revision of the write.
     pub fn put(&self, key: &[u8], value: &[u8]) -> Result<i64, EtcdError> {
         let (k, v) = (key.to_vec(), value.to_vec());
-        let response = self.call_idempotent("put", move |mut c| {
+        let response = self.kv("put", true, move |mut c| {
             let (k, v) = (k.clone(), v.clone());
             async move { c.put(k, v, None).await }
         })?;
@@ -344,7 +370,7 @@ impl EtcdClient {
     /// Deletes `key`; returns how many keys were deleted (0 or 1).
     pub fn delete(&self, key: &[u8]) -> Result<i64, EtcdError> {
         let k = key.to_vec();
-        let response = self.call_idempotent("delete", move |mut c| {
+        let response = self.kv("delete", true, move |mut c| {
             let k = k.clone();
             async move { c.delete(k, None).await }
         })?;
@@ -354,7 +380,7 @@ impl EtcdClient {
     /// Deletes every key starting with `prefix`; returns how many.
     pub fn delete_prefix(&self, prefix: &[u8]) -> Result<i64, EtcdError> {
         let k = prefix.to_vec();
-        let response = self.call_idempotent("delete", move |mut c| {
+        let response = self.kv("delete", true, move |mut c| {
             let k = k.clone();
             async move { c.delete(k, Some(DeleteOptions::new().with_prefix())).await }
         })?;
@@ -363,7 +389,7 @@ impl EtcdClient {
 
     /// Runs a transaction (compare, then success or failure operations).
     pub fn txn(&self, txn: Txn) -> Result<TxnResponse, EtcdError> {
-        self.call("transaction", move |mut c| {
+        self.kv("transaction", false, move |mut c| {
             let txn = txn.clone();
             async move { c.txn(txn).await }
         })
@@ -382,7 +408,7 @@ impl EtcdClient {
     ) -> Result<Page, EtcdError> {
         let (s, e) = (start.to_vec(), end.to_vec());
         let response = self
-            .call_idempotent("range", move |mut c| {
+            .kv("range", true, move |mut c| {
                 let (s, e) = (s.clone(), e.clone());
                 async move {
                     let mut options = GetOptions::new()

@@ -26,4 +26,7 @@ pub use error::EtcdError;
 pub use target::{EtcdTarget, Tls, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_TXN_OPS, PASSWORD_ENV};
 
 /// The etcd client crate's transaction types, for [`EtcdClient::txn`].
-pub use etcd_client::{Compare, CompareOp, DeleteOptions, Txn, TxnOp, TxnOpResponse, TxnResponse};
+pub use etcd_client::{
+    Compare, CompareOp, DeleteOptions, GetOptions, PutOptions, Txn, TxnOp, TxnOpResponse,
+    TxnResponse,
+};

@@ -48,6 +48,8 @@ pub struct Cluster {
     members: Vec<Member>,
     token: String,
     restores: u32,
+    /// More etcd flags for every member.
+    extra: Vec<String>,
 }
 
 fn program(env: &str, default: &str) -> String {
@@ -85,11 +87,17 @@ fn healthy(port: u16) -> bool {
 impl Cluster {
     /// Starts a cluster of `n` members and waits until it is healthy.
     pub fn start(n: usize) -> Result<Cluster, String> {
+        Self::start_with(n, &[])
+    }
+
+    /// [`Self::start`] with more etcd flags for every member (such as
+    /// `--max-txn-ops`).
+    pub fn start_with(n: usize, extra: &[&str]) -> Result<Cluster, String> {
         let mut last = String::new();
         // A port found free can be taken by someone else before etcd binds
         // it: then start again on other ports.
         for _ in 0..3 {
-            match Self::try_start(n) {
+            match Self::try_start(n, extra) {
                 Ok(c) => return Ok(c),
                 Err(e) => last = e,
             }
@@ -97,7 +105,7 @@ impl Cluster {
         Err(last)
     }
 
-    fn try_start(n: usize) -> Result<Cluster, String> {
+    fn try_start(n: usize, extra: &[&str]) -> Result<Cluster, String> {
         let dir = tempfile::Builder::new()
             .prefix("warden-etcd-test")
             .tempdir()
@@ -118,6 +126,7 @@ impl Cluster {
             members,
             token: format!("warden-test-{}", ports[0]),
             restores: 0,
+            extra: extra.iter().map(|a| a.to_string()).collect(),
         };
         for i in 0..n {
             cluster.spawn(i)?;
@@ -162,6 +171,7 @@ impl Cluster {
             .args(["--initial-cluster-state", "new"])
             .args(["--logger", "zap", "--log-outputs", "stderr"])
             .args(["--log-level", "warn"])
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2)

@@ -17,6 +17,7 @@ use std::ops::Bound;
 
 use crate::error::SealError;
 
+pub mod etcd;
 pub mod redb;
 
 /// The tables of a sealed store. A backend maps them to its own names.

@@ -17,6 +17,14 @@ pub enum SealError {
     /// The storage backend failed (I/O error, corrupt database pages, ...).
     #[error("storage error in {location}: {message}")]
     Storage { location: String, message: String },
+    /// A store URL that does not parse (an `etcd://` target; the message
+    /// says what is wrong).
+    #[error("{0}")]
+    InvalidUrl(String),
+    /// The store's backend cannot be reached at open (an etcd cluster down
+    /// or without quorum).
+    #[error("store {location}: {detail}")]
+    Unreachable { location: String, detail: String },
     /// Another process (or another `Store` in this one) has the file open.
     #[error("store {location} is already open elsewhere")]
     Locked { location: String },

@@ -24,7 +24,9 @@
 //!   and refuses older copies of the file (rollback).
 //!
 //! Storage is a [`Backend`] that only ever sees ciphertext; the default is
-//! one `redb` file ([`backend::redb::RedbBackend`]).
+//! one `redb` file ([`backend::redb::RedbBackend`]); several nodes share a
+//! store under a prefix of an etcd cluster ([`backend::etcd::EtcdBackend`],
+//! opened by [`OpenOptions::open_url`] with an `etcd://` URL).
 
 pub mod backend;
 mod backup;
@@ -43,7 +45,10 @@ pub use backup::{BackupSummary, ImportMode};
 pub use error::{KeyName, SealError};
 pub use keys::{KeyFile, KeySource, Passphrase, RootKey, StaticKey, KEY_LEN};
 pub use namespace::{Namespace, NsTransaction, Page, View};
-pub use rollback::{canonical_path, default_state_file, state_file_beside};
+pub use rollback::{
+    canonical_path, default_state_file, state_file_beside, state_file_beside_store,
+    state_file_beside_url,
+};
 pub use store::{OpenOptions, Store};
 pub use transaction::Transaction;
 

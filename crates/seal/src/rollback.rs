@@ -57,6 +57,33 @@ pub fn state_file_beside(key_file: &Path, store: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// The rollback state of a store that is not a file (an `etcd://` target)
+/// kept beside a key file: `<key file>.<first 8 bytes of SHA-256(url)>.seen`,
+/// where `url` should be canonical (`EtcdTarget::canonical`: sorted
+/// endpoints and prefix, no options) so that every spelling of one cluster
+/// and prefix shares one state.
+pub fn state_file_beside_url(key_file: &Path, url: &str) -> PathBuf {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(url.as_bytes());
+    let mut name = key_file.as_os_str().to_owned();
+    name.push(format!(".{}.seen", hex::encode(&digest[..8])));
+    PathBuf::from(name)
+}
+
+/// The rollback state beside `key_file` of the store `store`, a file path
+/// ([`state_file_beside`]) or an `etcd://` URL ([`state_file_beside_url`]
+/// of its canonical form).
+pub fn state_file_beside_store(key_file: &Path, store: &Path) -> Result<PathBuf, SealError> {
+    match store.to_str() {
+        Some(url) if warden_etcd::EtcdTarget::is_etcd_url(url) => {
+            let target = warden_etcd::EtcdTarget::parse(url)
+                .map_err(|e| SealError::InvalidUrl(e.to_string()))?;
+            Ok(state_file_beside_url(key_file, &target.canonical()))
+        }
+        _ => Ok(state_file_beside(key_file, store)),
+    }
+}
+
 /// `path` made absolute with every symlink, `.` and `..` resolved, as far
 /// as it exists: the nearest existing ancestor is canonicalised and the
 /// rest (a file not created yet) appended, `..` in it taken lexically.

@@ -89,6 +89,22 @@ impl OpenOptions {
         open_store(Box::new(backend), keys, self, Some(state))
     }
 
+    /// Opens the store at `url`: an `etcd://` target (see
+    /// [`warden_etcd::EtcdTarget`]) or else a redb file path, as
+    /// [`Self::open`]. For etcd, the rollback state is [`Self::state_file`]
+    /// (warden keeps it beside the key file, named after the canonical
+    /// target: [`crate::state_file_beside_url`]); without one there is no
+    /// rollback protection.
+    pub fn open_url(&self, url: &str, keys: &dyn KeySource) -> Result<Store> {
+        if !warden_etcd::EtcdTarget::is_etcd_url(url) {
+            return self.open(url, keys);
+        }
+        let target = warden_etcd::EtcdTarget::parse(url)
+            .map_err(|e| SealError::InvalidUrl(e.to_string()))?;
+        let backend = crate::backend::etcd::EtcdBackend::open(&target, Default::default())?;
+        open_store(Box::new(backend), keys, self, self.state_file.clone())
+    }
+
     /// Opens a store on another backend. Without [`Self::state_file`] there
     /// is no rollback protection.
     pub fn open_backend(&self, backend: Box<dyn Backend>, keys: &dyn KeySource) -> Result<Store> {
@@ -538,6 +554,10 @@ impl Store {
             .write(inner.durability, &mut |txn| {
                 committed = None;
                 let state = inner.load_state(txn)?;
+                // Another node may have written since this one opened the
+                // store, but the shared store must never go backwards (an
+                // etcd snapshot restored under running nodes).
+                inner.check_not_rolled_back(state.generation)?;
                 let mut tx = Transaction::begin(txn, inner, state);
                 match f(&mut tx) {
                     Ok(value) => {
@@ -590,6 +610,21 @@ impl Inner {
             self.durable.fetch_max(newest, Ordering::SeqCst);
         }
         self.record_seen(newest)
+    }
+
+    fn check_not_rolled_back(&self, generation: u64) -> Result<()> {
+        let Some(seen) = &self.seen else {
+            return Ok(());
+        };
+        let seen = seen.lock().unwrap_or_else(|e| e.into_inner()).seen();
+        if generation < seen {
+            return Err(SealError::Rollback {
+                location: self.location.clone(),
+                file: generation,
+                seen,
+            });
+        }
+        Ok(())
     }
 
     fn record_seen(&self, generation: u64) -> Result<()> {

@@ -22,12 +22,21 @@ struct Outcome {
 }
 
 fn kv(dir: &Path, args: &[&str], stdin: &[u8]) -> Outcome {
-    let store = dir.join("store.redb");
+    kv_on(
+        &dir.join("store.redb").display().to_string(),
+        dir,
+        args,
+        stdin,
+    )
+}
+
+/// `warden kv --store STORE --key-file DIR/keys/store.key ARGS…`
+fn kv_on(store: &str, dir: &Path, args: &[&str], stdin: &[u8]) -> Outcome {
     let key = dir.join("keys/store.key");
     let mut argv = vec![
         "kv".to_string(),
         "--store".into(),
-        store.display().to_string(),
+        store.to_string(),
         "--key-file".into(),
         key.display().to_string(),
     ];
@@ -171,4 +180,54 @@ fn export_and_import() {
         "does not authenticate",
     );
     assert!(!e.join("store.redb").exists());
+}
+
+/// The same commands on a store in etcd, and its faults: an unreachable
+/// cluster or a bad URL is one line and exit 2.
+#[test]
+fn on_etcd() {
+    let cluster = warden_etcd::testing::Cluster::start(1).unwrap();
+    let url = cluster.url("kv-cli");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fails(kv_on(&url, d, &["list"], b""), "no store at");
+    ok(kv_on(&url, d, &["set", "app", "greeting", "hello"], b""));
+    ok(kv_on(&url, d, &["set", "app", "n", "1"], b""));
+    assert_eq!(
+        ok(kv_on(&url, d, &["get", "app", "greeting"], b"")),
+        b"hello"
+    );
+    assert_eq!(ok(kv_on(&url, d, &["list", "app"], b"")), b"greeting\nn\n");
+    // One rollback state per cluster and prefix, however the URL is spelled.
+    let seen: Vec<_> = std::fs::read_dir(d.join("keys"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".seen"))
+        .collect();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    ok(kv_on(&format!("{url}/"), d, &["delete", "app", "n"], b""));
+    let b = d.join("backup.wsb").display().to_string();
+    ok(kv_on(&url, d, &["export", &b], b""));
+    let other = cluster.url("kv-cli-copy");
+    ok(kv_on(&other, d, &["import", &b], b""));
+    assert_eq!(ok(kv_on(&other, d, &["list", "app"], b"")), b"greeting\n");
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for (store, message) in [
+        (format!("etcd://127.0.0.1:{port}/p"), "unreachable"),
+        ("etcd://127.0.0.1:2379".to_string(), "has no key prefix"),
+    ] {
+        let o = kv_on(&store, d, &["list"], b"");
+        assert_eq!(o.code, 2, "{}", o.stderr);
+        assert_eq!(o.stderr.lines().count(), 1, "not one line: {}", o.stderr);
+        assert!(
+            o.stderr.contains(message),
+            "{:?} lacks {message:?}",
+            o.stderr
+        );
+    }
 }

@@ -1,5 +1,6 @@
 //! Round trips and the namespace API.
 
+#[macro_use]
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
@@ -7,13 +8,30 @@ use std::sync::Arc;
 use std::thread;
 
 use common::{contains, key, pseudo_random, TempStore};
+
+on_both_backends!(
+    set_get_delete_exists_round_trip,
+    data_survives_reopen,
+    values_of_16_mib_and_more,
+    namespaces_are_separate_and_listed,
+    list_with_prefix_and_cursor,
+    batches_are_atomic,
+    get_many_mixes_inline_blob_and_missing,
+    increment_and_compare_and_swap,
+    failed_operations_write_nothing,
+    multi_key_transactions_across_namespaces,
+    wrong_key_is_refused_and_changes_nothing,
+    passphrase_keys,
+    eventual_durability_and_flush,
+    export_and_import,
+    bad_backups_change_nothing,
+    concurrent_readers_and_writers,
+);
 use warden_seal::{
     Durability, ImportMode, KeyFile, OpenOptions, Passphrase, SealError, Store, Table,
 };
 
-#[test]
-fn set_get_delete_exists_round_trip() {
-    let t = TempStore::new();
+fn set_get_delete_exists_round_trip(t: TempStore) {
     let store = t.open();
     let ns = store.namespace("app").unwrap();
     assert_eq!(ns.get("missing").unwrap(), None);
@@ -36,9 +54,7 @@ fn set_get_delete_exists_round_trip() {
     store.verify().unwrap();
 }
 
-#[test]
-fn data_survives_reopen() {
-    let t = TempStore::new();
+fn data_survives_reopen(t: TempStore) {
     {
         let store = t.open();
         let ns = store.namespace("app").unwrap();
@@ -57,9 +73,7 @@ fn data_survives_reopen() {
     }
 }
 
-#[test]
-fn values_of_16_mib_and_more() {
-    let t = TempStore::new();
+fn values_of_16_mib_and_more(t: TempStore) {
     let big = pseudo_random(9, 16 * 1024 * 1024 + 3);
     {
         let store = t.open();
@@ -79,9 +93,7 @@ fn values_of_16_mib_and_more() {
     );
 }
 
-#[test]
-fn namespaces_are_separate_and_listed() {
-    let t = TempStore::new();
+fn namespaces_are_separate_and_listed(t: TempStore) {
     let store = t.open();
     let a = store.namespace("alpha").unwrap();
     let b = store.namespace("beta").unwrap();
@@ -109,9 +121,7 @@ fn namespaces_are_separate_and_listed() {
     store.verify().unwrap();
 }
 
-#[test]
-fn list_with_prefix_and_cursor() {
-    let t = TempStore::new();
+fn list_with_prefix_and_cursor(t: TempStore) {
     let store = t.open();
     let ns = store.namespace("list").unwrap();
     let mut expected = Vec::new();
@@ -149,9 +159,7 @@ fn list_with_prefix_and_cursor() {
     ));
 }
 
-#[test]
-fn batches_are_atomic() {
-    let t = TempStore::new();
+fn batches_are_atomic(t: TempStore) {
     let store = t.open();
     let ns = store.namespace("batch").unwrap();
     let entries: Vec<(String, Vec<u8>)> = (0..100)
@@ -172,9 +180,7 @@ fn batches_are_atomic() {
 /// A batch mixing values sealed into their record, values kept as blobs,
 /// empty values and missing keys comes back in the order asked, duplicates
 /// included.
-#[test]
-fn get_many_mixes_inline_blob_and_missing() {
-    let t = TempStore::new();
+fn get_many_mixes_inline_blob_and_missing(t: TempStore) {
     let store = t.open();
     let ns = store.namespace("mixed").unwrap();
     let entries: Vec<(String, Vec<u8>)> = [0usize, 1, 100, 4096, 4097, 70_000]
@@ -225,9 +231,7 @@ fn get_many_mixes_inline_blob_and_missing() {
     }
 }
 
-#[test]
-fn increment_and_compare_and_swap() {
-    let t = TempStore::new();
+fn increment_and_compare_and_swap(t: TempStore) {
     let store = t.open();
     let ns = store.namespace("atomic").unwrap();
     assert_eq!(ns.increment("n", 5).unwrap(), 5);
@@ -253,9 +257,7 @@ fn increment_and_compare_and_swap() {
     assert!(!ns.exists("c").unwrap());
 }
 
-#[test]
-fn failed_operations_write_nothing() {
-    let t = TempStore::new();
+fn failed_operations_write_nothing(t: TempStore) {
     let store = t.open();
     let ns = store.namespace("noop").unwrap();
     ns.set("a", b"1").unwrap();
@@ -274,9 +276,7 @@ fn failed_operations_write_nothing() {
     assert_eq!(store.generation().unwrap(), generation2);
 }
 
-#[test]
-fn multi_key_transactions_across_namespaces() {
-    let t = TempStore::new();
+fn multi_key_transactions_across_namespaces(t: TempStore) {
     let store = t.open();
     let accounts = store.namespace("accounts").unwrap();
     let log = store.namespace("log").unwrap();
@@ -304,7 +304,7 @@ fn multi_key_transactions_across_namespaces() {
     assert!(log.exists("last").unwrap());
 
     // A namespace of another store is refused.
-    let other = TempStore::new();
+    let other = t.sibling();
     let other_store = other.open();
     let foreign = other_store.namespace("accounts").unwrap();
     let r: Result<(), SealError> = store.transaction(|tx| {
@@ -333,9 +333,7 @@ fn nothing_readable_in_the_file() {
     }
 }
 
-#[test]
-fn wrong_key_is_refused_and_changes_nothing() {
-    let t = TempStore::new();
+fn wrong_key_is_refused_and_changes_nothing(t: TempStore) {
     let generation = {
         let store = t.open();
         store.namespace("app").unwrap().set("k", b"v").unwrap();
@@ -348,7 +346,7 @@ fn wrong_key_is_refused_and_changes_nothing() {
     assert!(matches!(err, SealError::WrongKey { .. }), "{err}");
     assert_eq!(
         err.to_string(),
-        format!("wrong sealing key for store {}", t.path.display())
+        format!("wrong sealing key for store {}", t.location())
     );
     let store = t.open();
     assert_eq!(store.generation().unwrap(), generation);
@@ -394,21 +392,17 @@ fn key_file_is_created_private_and_checked() {
     assert!(err.to_string().contains("holds 31 bytes"), "{err}");
 }
 
-#[test]
-fn passphrase_keys() {
-    let t = TempStore::new();
+fn passphrase_keys(t: TempStore) {
     {
-        let store = Store::open(&t.path, &Passphrase::new("correct horse")).unwrap();
+        let store = t.open_with(&Passphrase::new("correct horse")).unwrap();
         store.namespace("a").unwrap().set("k", b"v").unwrap();
     }
-    let err = Store::open(&t.path, &Passphrase::new("wrong horse"))
-        .err()
-        .unwrap();
+    let err = t.open_with(&Passphrase::new("wrong horse")).err().unwrap();
     assert!(matches!(err, SealError::WrongKey { .. }));
     // A variable nobody sets.
     let var = "WARDEN_SEAL_TEST_PASSPHRASE_XYZ";
     assert!(Passphrase::from_env(var).is_err());
-    let store = Store::open(&t.path, &Passphrase::new("correct horse")).unwrap();
+    let store = t.open_with(&Passphrase::new("correct horse")).unwrap();
     assert_eq!(
         store.namespace("a").unwrap().get("k").unwrap().unwrap(),
         b"v"
@@ -445,13 +439,10 @@ fn a_second_open_is_refused_while_open() {
     assert!(matches!(err, SealError::Locked { .. }), "{err}");
 }
 
-#[test]
-fn eventual_durability_and_flush() {
-    let t = TempStore::new();
+fn eventual_durability_and_flush(t: TempStore) {
     {
-        let store = OpenOptions::new()
-            .durability(Durability::Eventual)
-            .open(&t.path, &key(1))
+        let store = t
+            .open_options(OpenOptions::new().durability(Durability::Eventual), &key(1))
             .unwrap();
         let ns = store.namespace("e").unwrap();
         for i in 0..20 {
@@ -470,9 +461,7 @@ fn eventual_durability_and_flush() {
     );
 }
 
-#[test]
-fn export_and_import() {
-    let src = TempStore::new();
+fn export_and_import(src: TempStore) {
     let backup = src.file("backup.wsb");
     {
         let store = src.open();
@@ -490,7 +479,7 @@ fn export_and_import() {
     let bytes = std::fs::read(&backup).unwrap();
     assert!(!contains(&bytes, b"account-name-17"));
 
-    let dst = TempStore::new();
+    let dst = src.sibling();
     let store = dst.open();
     let keep = store.namespace("keep").unwrap();
     keep.set("x", b"y").unwrap();
@@ -511,9 +500,7 @@ fn export_and_import() {
     store.verify().unwrap();
 }
 
-#[test]
-fn bad_backups_change_nothing() {
-    let src = TempStore::new();
+fn bad_backups_change_nothing(src: TempStore) {
     let backup = src.file("backup.wsb");
     {
         let store = src.open();
@@ -524,7 +511,7 @@ fn bad_backups_change_nothing() {
         store.export(&backup).unwrap();
     }
     let good = std::fs::read(&backup).unwrap();
-    let dst = TempStore::new();
+    let dst = src.sibling();
     let store = dst.open();
     store.namespace("mine").unwrap().set("x", b"1").unwrap();
     let generation = store.generation().unwrap();
@@ -569,9 +556,7 @@ fn bad_backups_change_nothing() {
     assert_eq!(store.generation().unwrap(), generation);
 }
 
-#[test]
-fn concurrent_readers_and_writers() {
-    let t = TempStore::new();
+fn concurrent_readers_and_writers(t: TempStore) {
     let store = t.open();
     let shared = store.namespace("shared").unwrap();
     shared.set("counter", b"0").unwrap();

@@ -1,7 +1,7 @@
 //! `warden kv`: look into and change the sealed store from the command line.
 //!
 //! ```text
-//! warden kv [--store PATH] [--key-file PATH] list [NAMESPACE] [--prefix P]
+//! warden kv [--store PATH|URL] [--key-file PATH] list [NAMESPACE] [--prefix P]
 //! warden kv ... get NAMESPACE KEY
 //! warden kv ... set NAMESPACE KEY VALUE      (VALUE `-`: read it from stdin)
 //! warden kv ... delete NAMESPACE KEY
@@ -9,10 +9,13 @@
 //! warden kv ... import FILE [--replace]
 //! ```
 //!
-//! The store defaults to `$WARDEN_STORE`, else `DATA_DIR/warden/store.redb`;
-//! the key file to `$WARDEN_KEY_FILE`, else `DATA_DIR/warden/store.key`
-//! (created with mode 0600 on first use). The last-seen generation of each
-//! store is kept beside the key file (see `warden_seal::state_file_beside`).
+//! The store is a redb file or an etcd cluster
+//! (`etcd://HOST:PORT[,HOST:PORT…]/PREFIX[?options]`, see
+//! `warden_etcd::EtcdTarget` and docs/config.md); it defaults to
+//! `$WARDEN_STORE`, else `DATA_DIR/warden/store.redb`; the key file to
+//! `$WARDEN_KEY_FILE`, else `DATA_DIR/warden/store.key` (created with mode
+//! 0600 on first use). The last-seen generation of each store is kept
+//! beside the key file (see `warden_seal::state_file_beside_store`).
 //!
 //! Exit codes:
 //! * 0 — done.
@@ -21,7 +24,9 @@
 //!   check, an older copy of the store (rollback), an I/O error. One line on
 //!   stderr says which. Also 1, with a line saying so, when a write was made
 //!   but the rollback state could not be updated (`SealError::StateUpdate`).
-//! * 2 — the command line itself is wrong (reported by clap).
+//! * 2 — the command line itself is wrong (reported by clap), or the store
+//!   it names cannot be used at all: an `etcd://` URL that does not parse,
+//!   an etcd cluster that cannot be reached. One line on stderr.
 
 use std::io::{self, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -33,8 +38,9 @@ use warden_seal::{ImportMode, KeyFile, KeyName, OpenOptions, SealError, Store};
 /// Arguments of `warden kv`.
 #[derive(Args, Debug)]
 pub struct KvArgs {
-    /// Store file [default: $WARDEN_STORE, else DATA_DIR/warden/store.redb]
-    #[arg(long, value_name = "PATH")]
+    /// Store file or etcd://HOST:PORT[,…]/PREFIX [default: $WARDEN_STORE, else
+    /// DATA_DIR/warden/store.redb]
+    #[arg(long, value_name = "PATH|URL")]
     store: Option<PathBuf>,
     /// Root key file [default: $WARDEN_KEY_FILE, else DATA_DIR/warden/store.key]
     #[arg(long, value_name = "PATH")]
@@ -114,7 +120,11 @@ pub fn run_with(args: KvArgs, io: &mut Streams<'_>) -> anyhow::Result<i32> {
         Ok(()) => Ok(0),
         Err(e) => {
             writeln!(io.stderr, "error: {e:#}")?;
-            Ok(1)
+            let unusable = matches!(
+                e.downcast_ref::<SealError>(),
+                Some(SealError::InvalidUrl(_) | SealError::Unreachable { .. })
+            );
+            Ok(if unusable { 2 } else { 1 })
         }
     }
 }
@@ -130,19 +140,27 @@ pub(crate) fn default_path(env: &str, file: &str) -> anyhow::Result<PathBuf> {
     Ok(data.join("warden").join(file))
 }
 
-/// Opens a store with its key file, the last-seen generation kept beside
-/// the key file.
+/// Opens a store (a redb file, or an `etcd://` URL given as a path) with
+/// its key file, the last-seen generation kept beside the key file.
 pub(crate) fn open_with(
     store: &Path,
     key_file: &Path,
     create: bool,
     durability: warden_seal::Durability,
 ) -> Result<Store, SealError> {
-    OpenOptions::new()
+    let options = OpenOptions::new()
         .create(create)
         .durability(durability)
-        .state_file(warden_seal::state_file_beside(key_file, store))
-        .open(store, &KeyFile::new(key_file))
+        .state_file(warden_seal::state_file_beside_store(key_file, store)?);
+    match etcd_url(store) {
+        Some(url) => options.open_url(url, &KeyFile::new(key_file)),
+        None => options.open(store, &KeyFile::new(key_file)),
+    }
+}
+
+/// `store` as an `etcd://` URL, if it is one.
+fn etcd_url(store: &Path) -> Option<&str> {
+    store.to_str().filter(|s| s.starts_with("etcd://"))
 }
 
 fn open(store: &Path, key_file: &Path, create: bool) -> Result<Store, SealError> {
@@ -236,8 +254,9 @@ fn execute(args: KvArgs, io: &mut Streams<'_>) -> anyhow::Result<()> {
             )?;
         }
         KvCommand::Import { file, replace } => {
-            let existed = store_path.exists();
-            let state = warden_seal::state_file_beside(&key_file, &store_path);
+            // A store on etcd is never removed here: it may be shared.
+            let existed = etcd_url(&store_path).is_some() || store_path.exists();
+            let state = warden_seal::state_file_beside_store(&key_file, &store_path)?;
             let mode = if replace {
                 ImportMode::Replace
             } else {

@@ -1,0 +1,761 @@
+//! The distributed backend: a sealed store under a key prefix of an etcd
+//! cluster, shared by every node that opens it.
+//!
+//! Layout under `PREFIX/`: `t/<table letter>/<key>` per table entry, each
+//! value a tag byte (inline, or a [`ChunkRef`] to chunks under `c/`), and
+//! `w/<id>` one commit marker per open backend.
+//!
+//! * Reads are one snapshot: the first request of a read transaction fixes
+//!   the revision, every later one (and every page of a scan) reads at it.
+//! * A write transaction buffers its writes (its reads see them) and
+//!   commits as one etcd `Txn` that compares the mod revision of every key
+//!   it read, and for scans that no key in the range changed, against the
+//!   snapshot; on a conflict the closure runs again on a new snapshot. The
+//!   store reads and rewrites its state record in every write, so its
+//!   writes serialise through that record across nodes. Commits of one
+//!   backend are also serialised locally, since they would conflict anyway.
+//! * Values above 64 KiB (or smaller ones, when a transaction would exceed
+//!   `--max-request-bytes`) are written as immutable chunks first; the
+//!   transaction commits only their reference, and the chunks of values it
+//!   replaced or deleted are removed after the commit. A crash in between
+//!   leaves orphan chunks (space, never wrong data: nothing refers to them).
+//! * A commit whose outcome is unknown (timeout, leader lost mid-request)
+//!   is settled through the backend's marker: every commit also writes
+//!   `c‖seq` to it, comparing its mod revision; afterwards a fence writes
+//!   `f‖seq` under the same comparison, so that the lost commit can no
+//!   longer apply, and what the marker holds tells whether it did.
+//! * etcd limits a transaction to `--max-txn-ops` operations, nested ones
+//!   included (128 by default; `?max-txn-ops=` when the cluster allows
+//!   more). A store write takes two per key (record and name) plus the
+//!   state and the marker, so a default cluster takes batches of up to 63
+//!   keys; a larger one is refused with a storage error naming the limit,
+//!   never committed in parts.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use warden_etcd::chunks::{self, ChunkRef};
+use warden_etcd::{
+    prefix_end, Compare, CompareOp, DeleteOptions, EtcdClient, EtcdError, EtcdTarget, PutOptions,
+    Timeouts, Txn, TxnOp, TxnOpResponse, TxnResponse,
+};
+
+use super::{Backend, Durability, Inspect, Outcome, ReadTxn, Table, Visit, WriteTxn};
+use crate::error::SealError;
+
+const INLINE: u8 = 0;
+const CHUNKED: u8 = 1;
+/// Values above this go to chunks.
+const INLINE_MAX: usize = 64 * 1024;
+/// Room left in a request for its framing and comparisons.
+const REQUEST_SLACK: usize = 64 * 1024;
+const PAGE: i64 = 256;
+/// Reads retried after their revision was compacted away.
+const COMPACTED_RETRIES: u32 = 10;
+/// Write attempts whose commit failed without applying before giving up.
+const FAILED_COMMITS: u32 = 5;
+
+fn letter(table: Table) -> u8 {
+    match table {
+        Table::Meta => b'm',
+        Table::Namespaces => b'n',
+        Table::Records => b'r',
+        Table::Names => b'k',
+        Table::Blobs => b'b',
+    }
+}
+
+struct Marker {
+    seq: u64,
+    /// The marker key's mod revision as this backend last wrote it (0:
+    /// not written yet).
+    mod_revision: i64,
+}
+
+/// A sealed store's ciphertext under a key prefix of an etcd cluster.
+pub struct EtcdBackend {
+    client: EtcdClient,
+    location: String,
+    /// `PREFIX/t/`
+    tables: Vec<u8>,
+    /// `PREFIX/c/`
+    chunks: Vec<u8>,
+    marker_key: Vec<u8>,
+    commit: Mutex<Marker>,
+}
+
+impl EtcdBackend {
+    /// Connects to the cluster of `target`; an unreachable cluster is one
+    /// storage error naming its endpoints.
+    pub fn open(target: &EtcdTarget, timeouts: Timeouts) -> Result<Self, SealError> {
+        let location = target.canonical();
+        let client = EtcdClient::connect(target, timeouts).map_err(|e| match e {
+            EtcdError::Unreachable { .. } => SealError::Unreachable {
+                location: location.clone(),
+                detail: e.to_string(),
+            },
+            other => SealError::Storage {
+                location: location.clone(),
+                message: other.to_string(),
+            },
+        })?;
+        Self::with_client(client)
+    }
+
+    /// A backend on an existing connection (its target's prefix).
+    pub fn with_client(client: EtcdClient) -> Result<Self, SealError> {
+        let target = client.target();
+        let location = target.canonical();
+        let mut id = [0u8; 16];
+        crate::keys::fill_random(&mut id)?;
+        Ok(EtcdBackend {
+            tables: target.key(b"t/"),
+            chunks: target.key(b"c/"),
+            marker_key: target.key(format!("w/{}", hex::encode(id)).as_bytes()),
+            client,
+            location,
+            commit: Mutex::new(Marker {
+                seq: 0,
+                mod_revision: 0,
+            }),
+        })
+    }
+
+    /// The connection, for callers that keep other data in the same cluster.
+    pub fn client(&self) -> &EtcdClient {
+        &self.client
+    }
+
+    fn key(&self, table: Table, key: &[u8]) -> Vec<u8> {
+        let mut k = Vec::with_capacity(self.tables.len() + 2 + key.len());
+        k.extend_from_slice(&self.tables);
+        k.push(letter(table));
+        k.push(b'/');
+        k.extend_from_slice(key);
+        k
+    }
+
+    fn table_prefix(&self, table: Table) -> Vec<u8> {
+        self.key(table, b"")
+    }
+
+    fn error(&self, e: EtcdError) -> SealError {
+        SealError::Storage {
+            location: self.location.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    fn corrupt(&self, key: &[u8]) -> SealError {
+        SealError::Storage {
+            location: self.location.clone(),
+            message: format!("value of {} is malformed", key.escape_ascii()),
+        }
+    }
+
+    /// The stored form of `value`, inline.
+    fn inline(value: &[u8]) -> Vec<u8> {
+        let mut v = Vec::with_capacity(1 + value.len());
+        v.push(INLINE);
+        v.extend_from_slice(value);
+        v
+    }
+
+    /// Writes `value` as chunks; the stored form is the reference.
+    fn chunked(&self, value: &[u8]) -> Result<(Vec<u8>, ChunkRef), SealError> {
+        let reference =
+            chunks::put(&self.client, &self.chunks, value).map_err(|e| self.error(e))?;
+        let mut v = vec![CHUNKED];
+        v.extend_from_slice(&reference.encode());
+        Ok((v, reference))
+    }
+
+    /// The chunk reference in a stored value, if it is one.
+    fn reference_in(stored: &[u8]) -> Option<ChunkRef> {
+        match stored.split_first() {
+            Some((&CHUNKED, r)) => ChunkRef::decode(r),
+            _ => None,
+        }
+    }
+
+    /// Deletes chunks no longer referenced; a failure leaves orphans.
+    fn drop_chunks(&self, references: &[ChunkRef]) {
+        for r in references {
+            let _ = chunks::delete(&self.client, &self.chunks, r);
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Marker> {
+        self.commit.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for EtcdBackend {
+    fn drop(&mut self) {
+        // The marker only matters while this backend may have a commit in
+        // doubt; left behind (a crash), it is a few bytes.
+        if self.lock().mod_revision != 0 {
+            let _ = self.client.delete(&self.marker_key);
+        }
+    }
+}
+
+/// A snapshot: the revision of its first read.
+struct EtcdRead<'a> {
+    b: &'a EtcdBackend,
+    revision: Cell<i64>,
+    /// Set when a read failed because its revision was compacted: the
+    /// transaction is run again on a new snapshot.
+    compacted: Cell<bool>,
+}
+
+impl<'a> EtcdRead<'a> {
+    fn new(b: &'a EtcdBackend) -> Self {
+        EtcdRead {
+            b,
+            revision: Cell::new(0),
+            compacted: Cell::new(false),
+        }
+    }
+
+    fn fail(&self, e: EtcdError) -> SealError {
+        if matches!(e, EtcdError::Compacted { .. }) {
+            self.compacted.set(true);
+        }
+        self.b.error(e)
+    }
+
+    /// The stored form and mod revision under the full key `key`.
+    fn fetch(&self, key: &[u8]) -> Result<Option<(Vec<u8>, i64)>, SealError> {
+        let (entry, at) = self
+            .b
+            .client
+            .get(key, self.revision.get())
+            .map_err(|e| self.fail(e))?;
+        self.revision.set(at);
+        Ok(entry.map(|e| (e.value, e.mod_revision)))
+    }
+
+    /// The value of a stored form, reading chunks at this snapshot.
+    fn decode(&self, key: &[u8], stored: Vec<u8>) -> Result<Vec<u8>, SealError> {
+        match stored.first() {
+            Some(&INLINE) => {
+                let mut v = stored;
+                v.remove(0);
+                Ok(v)
+            }
+            Some(&CHUNKED) => {
+                let r = EtcdBackend::reference_in(&stored).ok_or_else(|| self.b.corrupt(key))?;
+                chunks::get(&self.b.client, &self.b.chunks, &r, self.revision.get())
+                    .map_err(|e| self.fail(e))
+            }
+            _ => Err(self.b.corrupt(key)),
+        }
+    }
+
+    /// The full-key range of `(start, end)` in `table`.
+    fn range(&self, table: Table, start: Bound<&[u8]>, end: Bound<&[u8]>) -> (Vec<u8>, Vec<u8>) {
+        let after = |k: &[u8]| {
+            let mut v = self.b.key(table, k);
+            v.push(0);
+            v
+        };
+        let from = match start {
+            Bound::Included(k) => self.b.key(table, k),
+            Bound::Excluded(k) => after(k),
+            Bound::Unbounded => self.b.table_prefix(table),
+        };
+        let to = match end {
+            Bound::Included(k) => after(k),
+            Bound::Excluded(k) => self.b.key(table, k),
+            Bound::Unbounded => prefix_end(&self.b.table_prefix(table)),
+        };
+        (from, to)
+    }
+
+    /// Visits the stored entries (full key, stored form) of `[from, to)`.
+    fn scan_stored(
+        &self,
+        from: &[u8],
+        to: &[u8],
+        visit: &mut dyn FnMut(Vec<u8>, Vec<u8>) -> Result<bool, SealError>,
+    ) -> Result<(), SealError> {
+        if from >= to {
+            return Ok(());
+        }
+        // The client's callback returns its own error type: ours waits here.
+        let mut failed = None;
+        let at = self
+            .b
+            .client
+            .scan(
+                from,
+                to,
+                self.revision.get(),
+                PAGE,
+                &mut |e| match visit(e.key, e.value) {
+                    Ok(go_on) => Ok(go_on),
+                    Err(err) => {
+                        failed = Some(err);
+                        Ok(false)
+                    }
+                },
+            )
+            .map_err(|e| self.fail(e))?;
+        self.revision.set(at);
+        failed.map_or(Ok(()), Err)
+    }
+}
+
+impl ReadTxn for EtcdRead<'_> {
+    fn get_with(
+        &self,
+        table: Table,
+        key: &[u8],
+        inspect: &mut Inspect<'_>,
+    ) -> Result<bool, SealError> {
+        let full = self.b.key(table, key);
+        match self.fetch(&full)? {
+            Some((stored, _)) => {
+                inspect(&self.decode(&full, stored)?)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn scan(
+        &self,
+        table: Table,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+        visit: &mut Visit<'_>,
+    ) -> Result<(), SealError> {
+        let (from, to) = self.range(table, start, end);
+        let skip = self.b.table_prefix(table).len();
+        self.scan_stored(&from, &to, &mut |k, stored| {
+            let value = self.decode(&k, stored)?;
+            visit(&k[skip..], &value)
+        })
+    }
+}
+
+/// A write transaction: a snapshot, what was read from it, and the writes.
+struct EtcdWrite<'a> {
+    read: EtcdRead<'a>,
+    /// Full key → mod revision read (0: absent).
+    reads: RefCell<HashMap<Vec<u8>, i64>>,
+    /// Full-key ranges scanned.
+    scanned: RefCell<Vec<(Vec<u8>, Vec<u8>)>>,
+    /// Full key → new value (`None`: deleted).
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl EtcdWrite<'_> {
+    /// Looks `full` up in the snapshot, remembering what was seen.
+    fn fetch(&self, full: &[u8]) -> Result<Option<Vec<u8>>, SealError> {
+        let found = self.read.fetch(full)?;
+        let revision = found.as_ref().map_or(0, |(_, r)| *r);
+        self.reads.borrow_mut().insert(full.to_vec(), revision);
+        Ok(found.map(|(stored, _)| stored))
+    }
+}
+
+impl ReadTxn for EtcdWrite<'_> {
+    fn get_with(
+        &self,
+        table: Table,
+        key: &[u8],
+        inspect: &mut Inspect<'_>,
+    ) -> Result<bool, SealError> {
+        let full = self.read.b.key(table, key);
+        if let Some(written) = self.writes.get(&full) {
+            return match written {
+                Some(v) => inspect(v).map(|()| true),
+                None => Ok(false),
+            };
+        }
+        match self.fetch(&full)? {
+            Some(stored) => {
+                inspect(&self.read.decode(&full, stored)?)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn scan(
+        &self,
+        table: Table,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+        visit: &mut Visit<'_>,
+    ) -> Result<(), SealError> {
+        let (from, to) = self.read.range(table, start, end);
+        if from >= to {
+            return Ok(());
+        }
+        self.scanned.borrow_mut().push((from.clone(), to.clone()));
+        let skip = self.read.b.table_prefix(table).len();
+        // This transaction's own writes in the range, merged in key order.
+        let pending: Vec<(&Vec<u8>, &Option<Vec<u8>>)> = self
+            .writes
+            .range::<Vec<u8>, _>((Bound::Included(&from), Bound::Excluded(&to)))
+            .collect();
+        let mut next = 0;
+        let mut stopped = false;
+        self.read.scan_stored(&from, &to, &mut |k, stored| {
+            while next < pending.len() && *pending[next].0 < k {
+                let (pk, pv) = pending[next];
+                next += 1;
+                if let Some(v) = pv {
+                    if !visit(&pk[skip..], v)? {
+                        stopped = true;
+                        return Ok(false);
+                    }
+                }
+            }
+            let go_on = if next < pending.len() && *pending[next].0 == k {
+                let (_, pv) = pending[next];
+                next += 1;
+                match pv {
+                    Some(v) => visit(&k[skip..], v)?,
+                    None => true,
+                }
+            } else {
+                visit(&k[skip..], &self.read.decode(&k, stored)?)?
+            };
+            stopped = !go_on;
+            Ok(go_on)
+        })?;
+        if !stopped {
+            for (pk, pv) in &pending[next..] {
+                if let Some(v) = pv {
+                    if !visit(&pk[skip..], v)? {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl WriteTxn for EtcdWrite<'_> {
+    fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), SealError> {
+        let full = self.read.b.key(table, key);
+        self.writes.insert(full, Some(value.to_vec()));
+        Ok(())
+    }
+
+    fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool, SealError> {
+        let full = self.read.b.key(table, key);
+        let existed = match self.writes.get(&full) {
+            Some(w) => w.is_some(),
+            None => self.fetch(&full)?.is_some(),
+        };
+        self.writes.insert(full, None);
+        Ok(existed)
+    }
+}
+
+/// How a commit attempt ended.
+enum Committed {
+    Yes,
+    /// Someone else committed since the snapshot: run the closure again.
+    Conflict,
+    /// It failed and did not apply: worth trying again a few times.
+    Failed(SealError),
+}
+
+impl EtcdBackend {
+    fn commit(&self, marker: &mut Marker, w: EtcdWrite<'_>) -> Result<Committed, SealError> {
+        let target = self.client.target();
+        let revision = w.read.revision.get();
+        let reads = w.reads.into_inner();
+        let scanned = w.scanned.into_inner();
+        let max = target.max_txn_ops;
+        if w.writes.len() + 1 > max {
+            return Err(SealError::Storage {
+                location: self.location.clone(),
+                message: format!(
+                    "a transaction of {} changes is more than the {max} operations etcd allows \
+                     in one (its --max-txn-ops; a store write takes two per key set or deleted: \
+                     split the batch, or raise the cluster's limit and add ?max-txn-ops=N to \
+                     the store URL)",
+                    w.writes.len() + 1,
+                ),
+            });
+        }
+        let mut compares: Vec<Compare> = Vec::new();
+        if revision > 0 {
+            for (k, r) in &reads {
+                compares.push(Compare::mod_revision(k.clone(), CompareOp::Equal, *r));
+            }
+            for (from, to) in &scanned {
+                compares.push(
+                    Compare::mod_revision(from.clone(), CompareOp::Less, revision + 1)
+                        .with_range(to.clone()),
+                );
+            }
+            let compare_bytes: usize = reads.keys().map(|k| k.len() + 16).sum::<usize>()
+                + scanned
+                    .iter()
+                    .map(|(a, b)| a.len() + b.len() + 16)
+                    .sum::<usize>();
+            if compares.len() + 1 > target.max_txn_ops || compare_bytes > REQUEST_SLACK / 2 {
+                // Too many to list: nothing in any table changed since the
+                // snapshot (stricter, as every store write conflicts anyway).
+                compares =
+                    vec![
+                        Compare::mod_revision(self.tables.clone(), CompareOp::Less, revision + 1)
+                            .with_range(prefix_end(&self.tables)),
+                    ];
+            }
+        }
+        compares.push(Compare::mod_revision(
+            self.marker_key.clone(),
+            CompareOp::Equal,
+            marker.mod_revision,
+        ));
+
+        // Stored forms: large values to chunks, then more until it fits.
+        let mut written: Vec<ChunkRef> = Vec::new();
+        let mut stored: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::with_capacity(w.writes.len());
+        let result = (|| {
+            for (k, v) in w.writes {
+                let form = match v {
+                    Some(v) if v.len() > INLINE_MAX => {
+                        let (form, r) = self.chunked(&v)?;
+                        written.push(r);
+                        Some(form)
+                    }
+                    Some(v) => Some(Self::inline(&v)),
+                    None => None,
+                };
+                stored.push((k, form));
+            }
+            let budget = target.max_request_bytes.saturating_sub(REQUEST_SLACK);
+            let size = |s: &[(Vec<u8>, Option<Vec<u8>>)]| -> usize {
+                s.iter()
+                    .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len) + 16)
+                    .sum()
+            };
+            while size(&stored) > budget {
+                let largest = stored
+                    .iter_mut()
+                    .filter(|(_, v)| v.as_ref().is_some_and(|v| v.first() == Some(&INLINE)))
+                    .max_by_key(|(_, v)| v.as_ref().map_or(0, Vec::len));
+                let Some((_, Some(v))) = largest else {
+                    return Err(SealError::Storage {
+                        location: self.location.clone(),
+                        message: "a transaction's keys alone exceed etcd's request size limit"
+                            .into(),
+                    });
+                };
+                let (form, r) = self.chunked(&v[1..])?;
+                written.push(r);
+                *v = form;
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            self.drop_chunks(&written);
+            return Err(e);
+        }
+
+        marker.seq += 1;
+        let commit_value = [b"c".as_slice(), &marker.seq.to_le_bytes()].concat();
+        let mut ops: Vec<TxnOp> = stored
+            .into_iter()
+            .map(|(k, v)| match v {
+                Some(v) => TxnOp::put(k, v, Some(PutOptions::new().with_prev_key())),
+                None => TxnOp::delete(k, Some(DeleteOptions::new().with_prev_key())),
+            })
+            .collect();
+        ops.push(TxnOp::put(self.marker_key.clone(), commit_value, None));
+        let txn = Txn::new().when(compares).and_then(ops);
+        match self.client.txn(txn) {
+            Ok(response) if response.succeeded() => {
+                marker.mod_revision = response.header().map_or(0, |h| h.revision());
+                self.drop_chunks(&replaced(&response));
+                Ok(Committed::Yes)
+            }
+            Ok(_) => {
+                self.drop_chunks(&written);
+                Ok(Committed::Conflict)
+            }
+            Err(e) => match self.settle(marker)? {
+                // The chunks of what it replaced are orphans: the response
+                // that listed them was lost.
+                true => Ok(Committed::Yes),
+                false => {
+                    self.drop_chunks(&written);
+                    Ok(Committed::Failed(self.error(e)))
+                }
+            },
+        }
+    }
+
+    /// Settles a commit whose outcome is unknown (see the module
+    /// documentation): returns whether it applied.
+    fn settle(&self, marker: &mut Marker) -> Result<bool, SealError> {
+        let seq = marker.seq.to_le_bytes();
+        let committed = [b"c".as_slice(), &seq].concat();
+        let fence = [b"f".as_slice(), &seq].concat();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let txn = Txn::new()
+                .when([Compare::mod_revision(
+                    self.marker_key.clone(),
+                    CompareOp::Equal,
+                    marker.mod_revision,
+                )])
+                .and_then([
+                    TxnOp::put(self.marker_key.clone(), fence.clone(), None),
+                    TxnOp::get(self.marker_key.clone(), None),
+                ])
+                .or_else([TxnOp::get(self.marker_key.clone(), None)]);
+            match self.client.txn(txn) {
+                Ok(response) => {
+                    let seen = response.op_responses().into_iter().find_map(|r| match r {
+                        TxnOpResponse::Get(g) => g
+                            .kvs()
+                            .first()
+                            .map(|kv| (kv.value().to_vec(), kv.mod_revision())),
+                        _ => None,
+                    });
+                    let Some((value, mod_revision)) = seen else {
+                        return Err(SealError::Storage {
+                            location: self.location.clone(),
+                            message: "this node's commit marker vanished: the outcome of its \
+                                      last write is unknown"
+                                .into(),
+                        });
+                    };
+                    marker.mod_revision = mod_revision;
+                    if value == committed {
+                        return Ok(true);
+                    }
+                    if value == fence {
+                        return Ok(false);
+                    }
+                    return Err(SealError::Storage {
+                        location: self.location.clone(),
+                        message: "this node's commit marker was changed by someone else: the \
+                                  outcome of its last write is unknown"
+                            .into(),
+                    });
+                }
+                Err(e) if Instant::now() > deadline => return Err(self.error(e)),
+                Err(_) => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
+    }
+}
+
+/// The chunk references of the values a committed transaction replaced or
+/// deleted.
+fn replaced(response: &TxnResponse) -> Vec<ChunkRef> {
+    let mut out = Vec::new();
+    replaced_into(response, &mut out);
+    out
+}
+
+fn replaced_into(response: &TxnResponse, out: &mut Vec<ChunkRef>) {
+    for r in response.op_responses() {
+        match r {
+            TxnOpResponse::Put(p) => {
+                if let Some(r) = p
+                    .prev_key()
+                    .and_then(|kv| EtcdBackend::reference_in(kv.value()))
+                {
+                    out.push(r);
+                }
+            }
+            TxnOpResponse::Delete(d) => {
+                out.extend(
+                    d.prev_kvs()
+                        .iter()
+                        .filter_map(|kv| EtcdBackend::reference_in(kv.value())),
+                );
+            }
+            TxnOpResponse::Txn(nested) => replaced_into(&nested, out),
+            TxnOpResponse::Get(_) => {}
+        }
+    }
+}
+
+impl Backend for EtcdBackend {
+    fn location(&self) -> &str {
+        &self.location
+    }
+
+    fn is_blank(&self) -> Result<bool, SealError> {
+        let page = self
+            .client
+            .range(&self.tables, &prefix_end(&self.tables), 0, 1, true)
+            .map_err(|e| self.error(e))?;
+        Ok(page.entries.is_empty())
+    }
+
+    fn read(
+        &self,
+        f: &mut dyn FnMut(&dyn ReadTxn) -> Result<(), SealError>,
+    ) -> Result<(), SealError> {
+        let mut retries = 0;
+        loop {
+            let snapshot = EtcdRead::new(self);
+            match f(&snapshot) {
+                Err(_) if snapshot.compacted.get() && retries < COMPACTED_RETRIES => retries += 1,
+                other => return other,
+            }
+        }
+    }
+
+    /// Every commit is durable when it returns (etcd commits to a quorum's
+    /// disks), whatever `durability` says.
+    fn write(
+        &self,
+        _durability: Durability,
+        f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<Outcome, SealError>,
+    ) -> Result<(), SealError> {
+        let mut marker = self.lock();
+        let (mut compacted, mut failed) = (0, 0);
+        loop {
+            let mut txn = EtcdWrite {
+                read: EtcdRead::new(self),
+                reads: RefCell::default(),
+                scanned: RefCell::default(),
+                writes: BTreeMap::new(),
+            };
+            match f(&mut txn) {
+                Ok(Outcome::Commit) if !txn.writes.is_empty() => {}
+                Ok(_) => return Ok(()),
+                Err(_) if txn.read.compacted.get() && compacted < COMPACTED_RETRIES => {
+                    compacted += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            match self.commit(&mut marker, txn)? {
+                Committed::Yes => return Ok(()),
+                Committed::Conflict => {}
+                Committed::Failed(e) => {
+                    failed += 1;
+                    if failed >= FAILED_COMMITS {
+                        return Err(e);
+                    }
+                    std::thread::sleep(Duration::from_millis(100 << failed.min(4)));
+                }
+            }
+        }
+    }
+
+    fn flush(&self) -> Result<(), SealError> {
+        Ok(())
+    }
+}
