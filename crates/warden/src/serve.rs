@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use warden_kernel::CacheMode;
 use warden_serve::{AppSpec, Manifest, Options, ServeError, Source};
 
 #[derive(Args)]
@@ -79,8 +80,9 @@ fn target(args: &ServeArgs) -> Result<&Path, Failure> {
 
 /// Without a manifest or component and with an etcd `--store`: the
 /// deployment published there, its components kept in
-/// `$WARDEN_DEPLOY_DIR`, else `DATA_DIR/warden/deployments`.
-fn published(args: &ServeArgs) -> Result<Option<Source>, Failure> {
+/// `$WARDEN_DEPLOY_DIR`, else the cache directory's `deployments`, else
+/// `DATA_DIR/warden/deployments`.
+fn published(args: &ServeArgs, cache: &CacheMode) -> Result<Option<Source>, Failure> {
     let url = match (&args.target, &args.store) {
         (None, Some(store)) => store.to_string_lossy().into_owned(),
         _ => return Ok(None),
@@ -95,8 +97,12 @@ fn published(args: &ServeArgs) -> Result<Option<Source>, Failure> {
     }
     let target = crate::deploy::cluster(Some(url), "warden serve")?;
     let client = crate::deploy::connect(&target)?;
-    let dir = crate::kv::default_path("WARDEN_DEPLOY_DIR", "deployments")
-        .map_err(|e| Failure::bad_input(format!("{e:#}")))?;
+    let dir = match (std::env::var_os("WARDEN_DEPLOY_DIR"), cache) {
+        (Some(dir), _) => PathBuf::from(dir),
+        (None, CacheMode::Dir(cache)) => cache.join("deployments"),
+        (None, CacheMode::Off) => crate::kv::default_path("WARDEN_DEPLOY_DIR", "deployments")
+            .map_err(|e| Failure::bad_input(format!("{e:#}")))?,
+    };
     Ok(Some(Source::Published(Arc::new(
         warden_serve::published::Subscription::new(client, dir),
     ))))
@@ -116,7 +122,7 @@ pub fn run(args: ServeArgs) -> Result<u8, Failure> {
     let cache = cache_mode(args.no_cache, &args.cache_dir);
     let files = StoreFiles::of(&args.store, &args.key_file);
     let mut state_paths = files.state(&cache);
-    let (source, settings, fuel) = if let Some(source) = published(&args)? {
+    let (source, settings, fuel) = if let Some(source) = published(&args, &cache)? {
         // Any app of a later deployment may have a fuel limit.
         (source, Default::default(), true)
     } else if is_code(target(&args)?)? {
