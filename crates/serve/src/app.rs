@@ -305,8 +305,10 @@ impl App {
                     &format!("{method} {path}: the sealed store is unreachable"),
                 );
                 let mut res = plain(503, "the app's store is unreachable; try again\n");
-                res.headers_mut()
-                    .insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+                res.headers_mut().insert(
+                    http::header::RETRY_AFTER,
+                    http::HeaderValue::from_static("1"),
+                );
                 res
             }
             Ok(response) => response,

@@ -8,8 +8,19 @@
 //! writes the components into a directory of its own by digest (checked
 //! against the digest), and swaps the apps in as for a local change.
 //!
+//! A publication is authenticated: an HMAC-SHA256 under a key derived from
+//! the cluster's root key (the sealed store's, which every node and the
+//! deployer hold) covers its JSON, and the JSON names every component by
+//! digest. Someone who can write to etcd but has no root key cannot make
+//! the nodes run other code; a publication that does not authenticate is
+//! refused and the nodes keep serving what they have. Each publication
+//! carries a serial above the previous one's (and at least its time in
+//! milliseconds); a node refuses one older than the one it serves (an old
+//! publication put back).
+//!
 //! Keys, under `PREFIX/`:
-//! - `deploy/current`: the [`Publication`] as JSON;
+//! - `deploy/current`: the [`Envelope`]: the [`Publication`] as JSON and
+//!   its MAC;
 //! - `deploy/chunks/…`: the component bytes ([`warden_etcd::chunks`]).
 //!
 //! A publication replaces the previous one in one put; the chunks of
@@ -24,6 +35,45 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use warden_etcd::chunks::{self, ChunkRef};
 use warden_etcd::{EtcdClient, EtcdError};
+use warden_seal::RootKey;
+
+/// The key publications are authenticated with, from the root key.
+#[derive(Clone)]
+pub struct DeployKey([u8; 32]);
+
+impl DeployKey {
+    pub fn new(root: &RootKey) -> DeployKey {
+        let hk = hkdf::Hkdf::<Sha256>::new(Some(b"warden-deploy/v1"), root.secret());
+        let mut key = [0u8; 32];
+        // 32 bytes is always a valid HKDF-SHA256 output length.
+        let _ = hk.expand(b"publication", &mut key);
+        DeployKey(key)
+    }
+
+    fn mac(&self) -> hmac::Hmac<Sha256> {
+        use hmac::Mac;
+        // HMAC takes keys of any length.
+        <hmac::Hmac<Sha256> as Mac>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"))
+    }
+
+    fn sign(&self, body: &[u8]) -> String {
+        use hmac::Mac;
+        let mut mac = self.mac();
+        mac.update(body);
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    fn verify(&self, body: &[u8], tag_hex: &str) -> bool {
+        use hmac::Mac;
+        let Ok(tag) = hex::decode(tag_hex) else {
+            return false;
+        };
+        let mut mac = self.mac();
+        mac.update(body);
+        mac.verify_slice(&tag).is_ok()
+    }
+}
 
 /// The publication's key, under the target's prefix.
 pub const RECORD_KEY: &[u8] = b"deploy/current";
@@ -31,10 +81,22 @@ pub const RECORD_KEY: &[u8] = b"deploy/current";
 pub const CHUNKS: &[u8] = b"deploy/chunks/";
 const FORMAT: &str = "warden-deploy/1";
 
-/// What `warden deploy` writes to `deploy/current`.
+/// What `deploy/current` holds.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Envelope {
+    pub format: String,
+    /// The [`Publication`]'s JSON.
+    pub publication: String,
+    /// HMAC-SHA256 of `publication` under the deploy key, hex.
+    pub mac: String,
+}
+
+/// What `warden deploy` publishes.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Publication {
-    pub format: String,
+    /// Above the previous publication's: the previous one's plus one, or
+    /// the deploy time in milliseconds since 1970 if that is more.
+    pub serial: u64,
     /// The manifest's absolute path where it was deployed from.
     pub manifest_path: PathBuf,
     pub manifest: String,
@@ -66,6 +128,10 @@ pub enum PublishError {
     Etcd(#[from] EtcdError),
     #[error("the published deployment at {key} is malformed: {detail}")]
     Malformed { key: String, detail: String },
+    #[error("the published deployment at {key} does not authenticate under this root key: it was not published by `warden deploy` with the cluster's key (refused)")]
+    Forged { key: String },
+    #[error("the published deployment (serial {found}) is older than the one served (serial {serving}): refused")]
+    Older { found: u64, serving: u64 },
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -117,7 +183,7 @@ fn prepare(manifest_path: &Path) -> Result<(Publication, Vec<Vec<u8>>), PublishE
         files.push(bytes);
     }
     let publication = Publication {
-        format: FORMAT.into(),
+        serial: 0,
         manifest_path,
         manifest: text,
         components,
@@ -134,12 +200,29 @@ pub struct Published {
 }
 
 /// Publishes the manifest at `manifest_path` (already checked to load) and
-/// its components; deletes the chunks the previous publication referenced.
-pub fn publish(client: &EtcdClient, manifest_path: &Path) -> Result<Published, PublishError> {
+/// its components, authenticated with `key`; deletes the chunks the
+/// previous publication referenced.
+pub fn publish(
+    client: &EtcdClient,
+    key: &DeployKey,
+    manifest_path: &Path,
+) -> Result<Published, PublishError> {
     let (mut publication, files) = prepare(manifest_path)?;
     let target = client.target();
     let chunks_prefix = target.key(CHUNKS);
-    let previous = read(client, 0)?;
+    // One that does not authenticate is replaced, serials starting over.
+    let previous = match read(client, key, 0) {
+        Ok(previous) => previous,
+        Err(PublishError::Forged { .. } | PublishError::Malformed { .. }) => None,
+        Err(e) => return Err(e),
+    };
+    // Above the previous one's, and at least the time in milliseconds: a
+    // publication that did not authenticate (its serial means nothing)
+    // does not set the count back.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    publication.serial = (previous.as_ref().map_or(0, |(p, _)| p.serial) + 1).max(now);
     let mut written = Vec::new();
     for (file, bytes) in publication.components.values_mut().zip(&files) {
         match chunks::put(client, &chunks_prefix, bytes) {
@@ -155,10 +238,17 @@ pub fn publish(client: &EtcdClient, manifest_path: &Path) -> Result<Published, P
             }
         }
     }
-    let record = serde_json::to_vec(&publication).map_err(|e| PublishError::Malformed {
+    let malformed = |e: serde_json::Error| PublishError::Malformed {
         key: String::from_utf8_lossy(&target.key(RECORD_KEY)).into_owned(),
         detail: e.to_string(),
-    })?;
+    };
+    let body = serde_json::to_string(&publication).map_err(malformed)?;
+    let envelope = Envelope {
+        format: FORMAT.into(),
+        mac: key.sign(body.as_bytes()),
+        publication: body,
+    };
+    let record = serde_json::to_vec(&envelope).map_err(malformed)?;
     let revision = match client.put(&target.key(RECORD_KEY), &record) {
         Ok(revision) => revision,
         Err(e) => {
@@ -189,8 +279,12 @@ fn decode_ref(hex_ref: &str) -> Option<ChunkRef> {
 }
 
 /// The publication at `revision` (0: the newest) and the revision it was
-/// written at, if there is one.
-fn read(client: &EtcdClient, revision: i64) -> Result<Option<(Publication, i64)>, PublishError> {
+/// written at, if there is one; it must authenticate under `key`.
+fn read(
+    client: &EtcdClient,
+    deploy_key: &DeployKey,
+    revision: i64,
+) -> Result<Option<(Publication, i64)>, PublishError> {
     let key = client.target().key(RECORD_KEY);
     let (entry, _) = client.get(&key, revision)?;
     let Some(entry) = entry else {
@@ -200,27 +294,42 @@ fn read(client: &EtcdClient, revision: i64) -> Result<Option<(Publication, i64)>
         key: String::from_utf8_lossy(&key).into_owned(),
         detail,
     };
-    let publication: Publication =
+    let envelope: Envelope =
         serde_json::from_slice(&entry.value).map_err(|e| malformed(e.to_string()))?;
-    if publication.format != FORMAT {
+    if envelope.format != FORMAT {
         return Err(malformed(format!(
             "format {:?}, this warden reads {FORMAT:?}",
-            publication.format
+            envelope.format
         )));
     }
+    if !deploy_key.verify(envelope.publication.as_bytes(), &envelope.mac) {
+        return Err(PublishError::Forged {
+            key: String::from_utf8_lossy(&key).into_owned(),
+        });
+    }
+    let publication: Publication =
+        serde_json::from_str(&envelope.publication).map_err(|e| malformed(e.to_string()))?;
     Ok(Some((publication, entry.mod_revision)))
 }
 
 /// A node's view of the published deployment.
 pub struct Subscription {
     client: EtcdClient,
+    key: DeployKey,
     /// Where this node keeps the components it fetched, by digest.
     dir: PathBuf,
+    /// The serial of the publication this node serves (0: none yet).
+    serving: std::sync::atomic::AtomicU64,
 }
 
 impl Subscription {
-    pub fn new(client: EtcdClient, dir: PathBuf) -> Subscription {
-        Subscription { client, dir }
+    pub fn new(client: EtcdClient, key: DeployKey, dir: PathBuf) -> Subscription {
+        Subscription {
+            client,
+            key,
+            dir,
+            serving: std::sync::atomic::AtomicU64::new(0),
+        }
     }
 
     /// Where the deployment comes from, for messages.
@@ -238,9 +347,17 @@ impl Subscription {
     /// their components fetched into this node's directory, and the
     /// publication's revision.
     pub fn apps(&self) -> Result<(Vec<AppSpec>, i64), PublishError> {
-        let Some((publication, revision)) = read(&self.client, 0)? else {
+        let Some((publication, revision)) = read(&self.client, &self.key, 0)? else {
             return Ok((Vec::new(), 0));
         };
+        use std::sync::atomic::Ordering;
+        let serving = self.serving.load(Ordering::SeqCst);
+        if publication.serial < serving {
+            return Err(PublishError::Older {
+                found: publication.serial,
+                serving,
+            });
+        }
         let manifest = Manifest::parse(&publication.manifest_path, &publication.manifest)
             .map_err(|e| PublishError::Manifest(e.to_string()))?;
         let mut apps = manifest.apps;
@@ -254,6 +371,9 @@ impl Subscription {
             })?;
             app.component = self.fetch(file, revision)?;
         }
+        // Served from now on (the deployment built from these apps may
+        // still fail to load: then the next one must be newer still).
+        self.serving.fetch_max(publication.serial, Ordering::SeqCst);
         Ok((apps, revision))
     }
 

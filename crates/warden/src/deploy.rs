@@ -14,6 +14,10 @@ pub struct DeployArgs {
     /// nodes' --store [default: $WARDEN_STORE]
     #[arg(long, value_name = "URL")]
     store: Option<String>,
+    /// The cluster's root key file, as the nodes' (publications are
+    /// authenticated with it) [default: $WARDEN_KEY_FILE, else DATA_DIR/warden/store.key]
+    #[arg(long = "key-file", value_name = "PATH")]
+    key_file: Option<PathBuf>,
     /// Compiled-component cache directory (for the check)
     #[arg(long = "cache-dir", value_name = "DIR", env = "WARDEN_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
@@ -42,6 +46,24 @@ pub(crate) fn cluster(given: Option<String>, what: &str) -> Result<EtcdTarget, F
     EtcdTarget::parse(&url).map_err(|e| Failure::bad_input(format!("--store: {e}")))
 }
 
+/// The key deployments are authenticated with, from the cluster's root
+/// key file (which must exist: a new key would be no cluster's).
+pub(crate) fn deploy_key(
+    key_file: &Option<PathBuf>,
+) -> Result<warden_serve::published::DeployKey, Failure> {
+    let path = match key_file {
+        Some(p) => p.clone(),
+        None => crate::kv::default_path("WARDEN_KEY_FILE", "store.key")
+            .map_err(|e| Failure::bad_input(format!("{e:#}")))?,
+    };
+    let root = warden_seal::KeyFile::new(&path).load().map_err(|e| {
+        Failure::bad_input(format!(
+            "the cluster's root key: {e} (every node and `warden deploy` need the same key file)"
+        ))
+    })?;
+    Ok(warden_serve::published::DeployKey::new(&root))
+}
+
 /// Connects to `target`: an unreachable cluster is bad input (exit 2).
 pub(crate) fn connect(target: &EtcdTarget) -> Result<EtcdClient, Failure> {
     EtcdClient::connect(target, Timeouts::default()).map_err(|e| Failure::bad_input(e.to_string()))
@@ -49,16 +71,17 @@ pub(crate) fn connect(target: &EtcdTarget) -> Result<EtcdClient, Failure> {
 
 pub fn run(args: DeployArgs) -> Result<u8, Failure> {
     let target = cluster(args.store, "warden deploy")?;
+    let key = deploy_key(&args.key_file)?;
     let cache = cache_mode(args.no_cache, &args.cache_dir);
     // The check loads every app as a node would; its sealed mounts open
     // namespaces in a scratch store (the nodes' store is theirs).
     let scratch = tempfile::tempdir()
         .map_err(|e| Failure::host(format!("cannot make a scratch directory: {e}")))?;
-    let key = warden_seal::RootKey::generate().map_err(Failure::host)?;
+    let scratch_key = warden_seal::RootKey::generate().map_err(Failure::host)?;
     let store = warden_seal::OpenOptions::new()
         .open(
             scratch.path().join("check.redb"),
-            &warden_seal::StaticKey::new(key),
+            &warden_seal::StaticKey::new(scratch_key),
         )
         .map_err(Failure::host)?;
     let state_paths = Arc::new(StoreFiles::of(&None, &None).state(&cache));
@@ -70,15 +93,18 @@ pub fn run(args: DeployArgs) -> Result<u8, Failure> {
         warden_serve::ServeError::Host(m) => Failure::host(m),
     })?;
     let client = connect(&target)?;
-    let published = warden_serve::published::publish(&client, &args.manifest).map_err(|e| {
-        use warden_serve::published::PublishError;
-        let message = format!("cannot publish to {}: {e}", target.canonical());
-        match e {
-            PublishError::Manifest(_) | PublishError::Read { .. } => Failure::bad_input(message),
-            e if e.is_unavailable() => Failure::bad_input(message),
-            _ => Failure::host(message),
-        }
-    })?;
+    let published =
+        warden_serve::published::publish(&client, &key, &args.manifest).map_err(|e| {
+            use warden_serve::published::PublishError;
+            let message = format!("cannot publish to {}: {e}", target.canonical());
+            match e {
+                PublishError::Manifest(_) | PublishError::Read { .. } => {
+                    Failure::bad_input(message)
+                }
+                e if e.is_unavailable() => Failure::bad_input(message),
+                _ => Failure::host(message),
+            }
+        })?;
     println!(
         "deployed {} app(s) from {} to {} (revision {})",
         published.apps,

@@ -169,7 +169,10 @@ impl StoreFiles {
         let store = path(&self.store)?;
         let key_file = path(&self.key_file)?;
         let local = crate::kv::etcd_url(&store).is_none();
-        if let Some(dir) = store.parent().filter(|d| local && !d.as_os_str().is_empty()) {
+        if let Some(dir) = store
+            .parent()
+            .filter(|d| local && !d.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Failure::bad_input(format!("cannot create {}: {e}", dir.display())))?;
         }

@@ -97,6 +97,7 @@ fn published(args: &ServeArgs, cache: &CacheMode) -> Result<Option<Source>, Fail
     }
     let target = crate::deploy::cluster(Some(url), "warden serve")?;
     let client = crate::deploy::connect(&target)?;
+    let key = crate::deploy::deploy_key(&args.key_file)?;
     let dir = match (std::env::var_os("WARDEN_DEPLOY_DIR"), cache) {
         (Some(dir), _) => PathBuf::from(dir),
         (None, CacheMode::Dir(cache)) => cache.join("deployments"),
@@ -104,7 +105,7 @@ fn published(args: &ServeArgs, cache: &CacheMode) -> Result<Option<Source>, Fail
             .map_err(|e| Failure::bad_input(format!("{e:#}")))?,
     };
     Ok(Some(Source::Published(Arc::new(
-        warden_serve::published::Subscription::new(client, dir),
+        warden_serve::published::Subscription::new(client, key, dir),
     ))))
 }
 

@@ -45,8 +45,11 @@ fn node(dir: &Path, url: &str) -> Server {
     Server::start(dir, &["--store", url])
 }
 
-fn deploy(url: &str, manifest: &Path) -> support::Output {
-    run(warden_cmd("deploy", ["--store", url, s(manifest)]))
+fn deploy(url: &str, key: &Path, manifest: &Path) -> support::Output {
+    run(warden_cmd(
+        "deploy",
+        ["--store", url, "--key-file", s(key), s(manifest)],
+    ))
 }
 
 fn app(name: &str, route: &str, component: &Path) -> String {
@@ -80,7 +83,7 @@ fn a_deploy_reaches_every_node_and_a_late_node_catches_up() {
     let dir = tempdir();
     let key = cluster_key(dir.path());
     let first = write(dir.path(), "one.toml", &app("one", "/one/...", &http_app()));
-    let out = deploy(&url, &first);
+    let out = deploy(&url, &key, &first);
     out.code(0);
     assert!(out.stdout.starts_with("deployed 1 app(s) from "), "{out}");
 
@@ -99,7 +102,7 @@ fn a_deploy_reaches_every_node_and_a_late_node_catches_up() {
         app("two", "/two/...", &http_app())
     );
     let second = write(dir.path(), "two.toml", &both);
-    deploy(&url, &second).code(0);
+    deploy(&url, &key, &second).code(0);
     for n in [&n1, &n2] {
         wait_for(n, "/two/x", 200);
         n.wait_for_log(&["deployed 2 app(s)"]);
@@ -117,7 +120,7 @@ fn a_deploy_reaches_every_node_and_a_late_node_catches_up() {
         "broken.toml",
         &app("three", "/three/...", &dir.path().join("missing.wasm")),
     );
-    let out = deploy(&url, &broken);
+    let out = deploy(&url, &key, &broken);
     out.code(2).stdout_is("");
     assert_eq!(out.stderr.lines().count(), 1, "{out}");
     assert!(out.stderr.contains("missing.wasm"), "{out}");
@@ -138,14 +141,15 @@ fn an_unreachable_cluster_is_one_line_and_exit_2() {
         .expect("port")
         .port();
     let url = format!("etcd://127.0.0.1:{port}/nobody");
-    let out = deploy(&url, &m);
+    let key = cluster_key(dir.path());
+    let out = deploy(&url, &key, &m);
     out.code(2).stdout_is("");
     assert_eq!(out.stderr.lines().count(), 1, "{out}");
     assert!(out.stderr.contains(&format!("127.0.0.1:{port}")), "{out}");
     let stderr = support::serve::refused(dir.path(), &["--store", &url]);
     assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
     // Not an etcd URL.
-    let out = deploy("/tmp/store.redb", &m);
+    let out = deploy("/tmp/store.redb", &key, &m);
     out.code(2);
     assert!(out.stderr.contains("etcd://"), "{out}");
 }
@@ -194,7 +198,7 @@ fn counter_nodes(url: &str, key: &Path, dir: &Path) -> (Vec<tempfile::TempDir>, 
         "counter.toml",
         &app("counter", "/...", &example_app("kv-counter")),
     );
-    deploy(url, &m).code(0);
+    deploy(url, key, &m).code(0);
     let dirs = vec![node_dir(key), node_dir(key)];
     let nodes = dirs.iter().map(|d| Arc::new(node(d.path(), url))).collect();
     (dirs, nodes)
@@ -280,4 +284,47 @@ fn losing_the_cluster_gives_503_and_serving_recovers_by_itself() {
     cluster.restart(0).expect("restart");
     wait_for(&server, "/c?peek", 200);
     assert_eq!(server.get("/c"), (200, "2\n".into()), "{}", server.log());
+}
+
+#[test]
+fn a_publication_without_the_clusters_key_or_older_than_served_is_refused() {
+    let cluster = Cluster::start(1).expect("etcd");
+    let url = cluster.url("forgery");
+    let dir = tempdir();
+    let key = cluster_key(dir.path());
+    let one = write(dir.path(), "one.toml", &app("one", "/one/...", &http_app()));
+    deploy(&url, &key, &one).code(0);
+    let etcd = cluster.client("forgery").expect("client");
+    let record = b"forgery/deploy/current".to_vec();
+    let (first, _) = etcd.get(&record, 0).expect("get");
+    let first = first.expect("published").value;
+
+    let d = node_dir(&key);
+    let n = node(d.path(), &url);
+    assert_eq!(n.get("/one/x").0, 200);
+
+    // Someone with write access to etcd but not the key changes the route.
+    let forged = String::from_utf8(first.clone())
+        .expect("json")
+        .replace("/one/...", "/evil/...");
+    etcd.put(&record, forged.as_bytes()).expect("put");
+    n.wait_for_log(&["does not authenticate under this root key"]);
+    assert_eq!(n.get("/evil/x").0, 404);
+    assert_eq!(n.get("/one/x").0, 200);
+
+    // A deployer with another key is refused the same way.
+    let other = tempdir();
+    let other_key = cluster_key(other.path());
+    let two = write(dir.path(), "two.toml", &app("two", "/two/...", &http_app()));
+    deploy(&url, &other_key, &two).code(0);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(n.get("/two/x").0, 404, "{}", n.log());
+
+    // The real key: served. Then the first publication put back: older.
+    deploy(&url, &key, &two).code(0);
+    wait_for(&n, "/two/x", 200);
+    etcd.put(&record, &first).expect("put");
+    n.wait_for_log(&["older than the one served"]);
+    assert_eq!(n.get("/two/x").0, 200);
+    assert_eq!(n.get("/one/x").0, 404);
 }
