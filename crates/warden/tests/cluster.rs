@@ -253,7 +253,7 @@ fn a_node_killed_under_load_leaves_the_other_serving() {
     let (_dirs, mut nodes) = counter_nodes(&url, &key, dir.path());
     let survivor = nodes.pop().expect("two nodes");
     let doomed = nodes.pop().expect("two nodes");
-    let acked = hammer(&[survivor.clone()], 16, 16, || {
+    let acked = hammer(std::slice::from_ref(&survivor), 16, 16, || {
         std::thread::sleep(Duration::from_millis(100));
         doomed.signal(libc::SIGKILL);
     });
