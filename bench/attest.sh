@@ -15,13 +15,8 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
 RUNS=${RUNS:-10}
 bash scripts/setup.sh >/dev/null
-need() {
-  command -v "$1" >/dev/null && return 0
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get install -y -qq "$2" >/dev/null 2>&1 \
-    || { $sudo apt-get update -qq && $sudo apt-get install -y -qq "$2" >/dev/null 2>&1; }
-  command -v "$1" >/dev/null || { echo "bench: cannot install $2"; exit 1; }
-}
+# shellcheck source=bench/lib/servers.sh
+. bench/lib/servers.sh
 need wrk wrk; need hyperfine hyperfine; need openssl openssl
 T=${CARGO_TARGET_DIR:-$PWD/target}
 out=$T/bench-attest
@@ -38,8 +33,6 @@ printf '[[app]]\nname = "hello"\nroute = "/..."\ncomponent = "%s"\n' "$HELLO" > 
 ATTESTED=(--tls attested --evidence software)
 FILES=(--tls-cert "$out/cert.pem" --tls-key "$out/key.pem")
 
-# shellcheck source=bench/lib/servers.sh
-. bench/lib/servers.sh
 # serve NAME ARGS...: `warden serve` of the manifest with ARGS ($url
 # without its trailing slash).
 serve() {

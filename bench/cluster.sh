@@ -12,10 +12,9 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
 bash scripts/setup.sh >/dev/null
-command -v wrk >/dev/null || {
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get install -y -qq wrk >/dev/null
-}
+# shellcheck source=bench/lib/servers.sh
+. bench/lib/servers.sh
+need wrk wrk; need curl curl
 T=${CARGO_TARGET_DIR:-$PWD/target}
 out=$T/bench-cluster
 rm -rf "$out" && mkdir -p "$out"
@@ -24,8 +23,6 @@ W=$T/release/warden
 cargo build --release -q --target wasm32-wasip2 --manifest-path examples/http/Cargo.toml --target-dir "$out/examples"
 COUNTER=$out/examples/wasm32-wasip2/release/kv_counter.wasm
 export WARDEN_CACHE_DIR=$out/cache WARDEN_KEY_FILE=$out/store.key
-# shellcheck source=bench/lib/servers.sh
-. bench/lib/servers.sh
 
 # A 3-member etcd cluster on free loopback ports.
 read -r -a ports < <(python3 -c '

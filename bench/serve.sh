@@ -17,14 +17,9 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
 APPS=${APPS:-1000}
 bash scripts/setup.sh >/dev/null
-command -v wrk >/dev/null || {
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get install -y -qq wrk >/dev/null
-}
-command -v openssl >/dev/null || {
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get install -y -qq openssl >/dev/null
-}
+# shellcheck source=bench/lib/servers.sh
+. bench/lib/servers.sh
+need wrk wrk; need openssl openssl
 T=${CARGO_TARGET_DIR:-$PWD/target}
 out=$T/bench-serve
 rm -rf "$out" && mkdir -p "$out"
@@ -41,9 +36,6 @@ COUNTER=$out/examples/wasm32-wasip2/release/kv_counter.wasm
 export WARDEN_CACHE_DIR=$out/cache WARDEN_STORE=$out/store.redb WARDEN_KEY_FILE=$out/store.key
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
   -keyout "$out/key.pem" -out "$out/cert.pem" 2>/dev/null
-
-# shellcheck source=bench/lib/servers.sh
-. bench/lib/servers.sh
 
 declare -A RPS P99
 measure() { # name, connections

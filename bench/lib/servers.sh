@@ -1,5 +1,15 @@
-# Servers under benchmark: started in the background, their logs in $out,
-# stopped on exit. Sourced by bench/*.sh (which set $out first).
+# What bench/*.sh share: installing a tool, and servers under benchmark
+# started in the background, their logs in $out, stopped on exit. Sourced
+# right after `cd` to the repository; $out must be set before `start`.
+
+# need COMMAND PACKAGE: installs the Debian PACKAGE unless COMMAND exists.
+need() {
+  command -v "$1" >/dev/null && return 0
+  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get install -y -qq "$2" >/dev/null 2>&1 \
+    || { $sudo apt-get update -qq && $sudo apt-get install -y -qq "$2" >/dev/null 2>&1; }
+  command -v "$1" >/dev/null || { echo "bench: cannot install $2"; exit 1; }
+}
 
 declare -A SERVER_PIDS=()
 pid=""
