@@ -48,6 +48,9 @@ pub struct ServerSettings {
     pub attested: bool,
     /// `evidence = "software" | "sev-snp" | "tdx" | "auto"`.
     pub evidence: Option<String>,
+    /// `store = "PATH" | "etcd://…"`: the sealed store (a path relative to
+    /// the manifest's folder, or an etcd URL).
+    pub store: Option<PathBuf>,
 }
 
 /// The values of `server.tls`.
@@ -101,6 +104,7 @@ struct ServerConfig {
     tls_key: Option<PathBuf>,
     tls: Option<TlsMode>,
     evidence: Option<String>,
+    store: Option<String>,
 }
 
 impl Manifest {
@@ -223,6 +227,10 @@ impl Manifest {
                 tls_key: s.tls_key.map(|p| base.join(p)),
                 attested: s.tls == Some(TlsMode::Attested),
                 evidence: s.evidence,
+                store: s.store.map(|store| match store.starts_with("etcd://") {
+                    true => PathBuf::from(store),
+                    false => base.join(store),
+                }),
             },
             apps,
         })

@@ -38,8 +38,9 @@ pub struct ServeArgs {
     /// The software evidence key [default: $WARDEN_ATTEST_KEY, else DATA_DIR/warden/attest.key]
     #[arg(long = "attest-key", value_name = "PATH")]
     attest_key: Option<PathBuf>,
-    /// The sealed store file [default: $WARDEN_STORE, else DATA_DIR/warden/store.redb]
-    #[arg(long, value_name = "PATH")]
+    /// The sealed store: a file, or etcd://HOST:PORT[,…]/PREFIX [default:
+    /// the manifest's server.store, else $WARDEN_STORE, else DATA_DIR/warden/store.redb]
+    #[arg(long, value_name = "PATH|URL")]
     store: Option<PathBuf>,
     /// The sealed store's root key file [default: $WARDEN_KEY_FILE, else DATA_DIR/warden/store.key]
     #[arg(long = "key-file", value_name = "PATH")]
@@ -83,7 +84,11 @@ fn target(args: &ServeArgs) -> Result<&Path, Failure> {
 /// `$WARDEN_DEPLOY_DIR`, else the cache directory's `deployments`, else
 /// `DATA_DIR/warden/deployments`.
 fn published(args: &ServeArgs, cache: &CacheMode) -> Result<Option<Source>, Failure> {
-    let url = match (&args.target, &args.store) {
+    let store = args
+        .store
+        .clone()
+        .or_else(|| std::env::var_os("WARDEN_STORE").map(PathBuf::from));
+    let url = match (&args.target, store) {
         (None, Some(store)) => store.to_string_lossy().into_owned(),
         _ => return Ok(None),
     };
@@ -121,8 +126,6 @@ fn is_code(path: &Path) -> Result<bool, Failure> {
 
 pub fn run(args: ServeArgs) -> Result<u8, Failure> {
     let cache = cache_mode(args.no_cache, &args.cache_dir);
-    let files = StoreFiles::of(&args.store, &args.key_file);
-    let mut state_paths = files.state(&cache);
     let (source, settings, fuel) = if let Some(source) = published(&args, &cache)? {
         // Any app of a later deployment may have a fuel limit.
         (source, Default::default(), true)
@@ -148,6 +151,9 @@ pub fn run(args: ServeArgs) -> Result<u8, Failure> {
         let fuel = manifest.apps.iter().any(|a| a.policy.limits.fuel.is_some());
         (Source::Manifest(path.to_path_buf()), manifest.server, fuel)
     };
+    let store = args.store.clone().or_else(|| settings.store.clone());
+    let files = StoreFiles::of(&store, &args.key_file);
+    let mut state_paths = files.state(&cache);
     let addr = match args.addr.or(settings.addr) {
         Some(addr) => addr,
         None => warden_serve::DEFAULT_ADDR

@@ -269,14 +269,15 @@ fn losing_the_cluster_gives_503_and_serving_recovers_by_itself() {
     let url = cluster.url("outage");
     let dir = tempdir();
     let key = cluster_key(dir.path());
-    let m = write(
-        dir.path(),
-        "counter.toml",
-        &app("counter", "/...", &example_app("kv-counter")),
+    // A node serving its own manifest, with its state on etcd (the
+    // manifest's `server.store`).
+    let text = format!(
+        "[server]\nstore = \"{url}\"\n\n{}",
+        app("counter", "/...", &example_app("kv-counter"))
     );
+    let m = write(dir.path(), "counter.toml", &text);
     let d = node_dir(&key);
-    // A node serving its own manifest, with its state on etcd.
-    let server = Server::start(d.path(), &["--store", &url, s(&m)]);
+    let server = Server::start(d.path(), &[s(&m)]);
     assert_eq!(server.get("/c"), (200, "1\n".into()));
     cluster.kill(0);
     let (status, body) = server.get("/c");
