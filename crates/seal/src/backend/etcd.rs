@@ -68,7 +68,18 @@ fn letter(table: Table) -> u8 {
     }
 }
 
+/// What this backend last read or wrote, for write transactions: key →
+/// (value, `None` if absent; mod revision). Entries may be stale (another
+/// node wrote since): a commit compares their revisions like any other
+/// read, and a transaction that used a stale one runs again without the
+/// cache. Values in chunks are not kept.
+type Cache = HashMap<Vec<u8>, (Option<Vec<u8>>, i64)>;
+/// Entries kept before the cache starts over.
+const CACHE_MAX: usize = 100_000;
+
+/// State of this backend's commits (held for each whole write transaction).
 struct Marker {
+    cache: Cache,
     seq: u64,
     /// The marker key's mod revision as this backend last wrote it (0:
     /// not written yet).
@@ -118,6 +129,7 @@ impl EtcdBackend {
             client,
             location,
             commit: Mutex::new(Marker {
+                cache: HashMap::new(),
                 seq: 0,
                 mod_revision: 0,
             }),
@@ -346,6 +358,12 @@ impl ReadTxn for EtcdRead<'_> {
 /// A write transaction: a snapshot, what was read from it, and the writes.
 struct EtcdWrite<'a> {
     read: EtcdRead<'a>,
+    /// Reads served from here when present (see [`Cache`]).
+    cache: Option<&'a Cache>,
+    /// Whether any read came from the cache.
+    cached: Cell<bool>,
+    /// Reads to add to the cache after a commit.
+    fetched: RefCell<Vec<(Vec<u8>, Option<Vec<u8>>, i64)>>,
     /// Full key → mod revision read (0: absent).
     reads: RefCell<HashMap<Vec<u8>, i64>>,
     /// Full-key ranges scanned.
@@ -355,13 +373,50 @@ struct EtcdWrite<'a> {
 }
 
 impl EtcdWrite<'_> {
-    /// Looks `full` up in the snapshot, remembering what was seen.
+    /// The value under `full` (from the cache, or the snapshot), remembering
+    /// the revision seen.
     fn fetch(&self, full: &[u8]) -> Result<Option<Vec<u8>>, SealError> {
+        if let Some((value, revision)) = self.cache.and_then(|c| c.get(full)) {
+            self.cached.set(true);
+            self.reads.borrow_mut().insert(full.to_vec(), *revision);
+            return Ok(value.clone());
+        }
         let found = self.read.fetch(full)?;
         let revision = found.as_ref().map_or(0, |(_, r)| *r);
         self.reads.borrow_mut().insert(full.to_vec(), revision);
-        Ok(found.map(|(stored, _)| stored))
+        let value = match found {
+            Some((stored, _)) => Some(self.read.decode(full, stored)?),
+            None => None,
+        };
+        if value.as_ref().is_none_or(|v| v.len() <= INLINE_MAX) {
+            self.fetched
+                .borrow_mut()
+                .push((full.to_vec(), value.clone(), revision));
+        }
+        Ok(value)
     }
+
+    /// What the commit needs, without the borrows.
+    fn into_pending(self) -> Pending {
+        Pending {
+            revision: self.read.revision.get(),
+            reads: self.reads.into_inner(),
+            scanned: self.scanned.into_inner(),
+            writes: self.writes,
+            fetched: self.fetched.into_inner(),
+            cached: self.cached.get(),
+        }
+    }
+}
+
+/// A write transaction ready to commit.
+struct Pending {
+    revision: i64,
+    reads: HashMap<Vec<u8>, i64>,
+    scanned: Vec<(Vec<u8>, Vec<u8>)>,
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    fetched: Vec<(Vec<u8>, Option<Vec<u8>>, i64)>,
+    cached: bool,
 }
 
 impl ReadTxn for EtcdWrite<'_> {
@@ -379,8 +434,8 @@ impl ReadTxn for EtcdWrite<'_> {
             };
         }
         match self.fetch(&full)? {
-            Some(stored) => {
-                inspect(&self.read.decode(&full, stored)?)?;
+            Some(value) => {
+                inspect(&value)?;
                 Ok(true)
             }
             None => Ok(false),
@@ -472,11 +527,11 @@ enum Committed {
 }
 
 impl EtcdBackend {
-    fn commit(&self, marker: &mut Marker, w: EtcdWrite<'_>) -> Result<Committed, SealError> {
+    fn commit(&self, marker: &mut Marker, w: Pending) -> Result<Committed, SealError> {
         let target = self.client.target();
-        let revision = w.read.revision.get();
-        let reads = w.reads.into_inner();
-        let scanned = w.scanned.into_inner();
+        let revision = w.revision;
+        let reads = &w.reads;
+        let scanned = &w.scanned;
         let max = target.max_txn_ops;
         if w.writes.len() + 1 > max {
             return Err(SealError::Storage {
@@ -491,11 +546,11 @@ impl EtcdBackend {
             });
         }
         let mut compares: Vec<Compare> = Vec::new();
-        if revision > 0 {
-            for (k, r) in &reads {
+        if !reads.is_empty() || !scanned.is_empty() {
+            for (k, r) in reads {
                 compares.push(Compare::mod_revision(k.clone(), CompareOp::Equal, *r));
             }
-            for (from, to) in &scanned {
+            for (from, to) in scanned {
                 compares.push(
                     Compare::mod_revision(from.clone(), CompareOp::Less, revision + 1)
                         .with_range(to.clone()),
@@ -507,6 +562,10 @@ impl EtcdBackend {
                     .map(|(a, b)| a.len() + b.len() + 16)
                     .sum::<usize>();
             if compares.len() + 1 > target.max_txn_ops || compare_bytes > REQUEST_SLACK / 2 {
+                if w.cached {
+                    // Cached reads are of no one revision: read again.
+                    return Ok(Committed::Conflict);
+                }
                 // Too many to list: nothing in any table changed since the
                 // snapshot (stricter, as every store write conflicts anyway).
                 compares =
@@ -521,6 +580,19 @@ impl EtcdBackend {
             CompareOp::Equal,
             marker.mod_revision,
         ));
+
+        // What the cache will say after a commit: the values written (a
+        // deleted key compares as revision 0) and those read.
+        let mut learned: Vec<(Vec<u8>, Option<Vec<u8>>, bool)> = w
+            .writes
+            .iter()
+            .map(|(k, v)| {
+                let small = v.as_ref().filter(|v| v.len() <= INLINE_MAX).cloned();
+                let keep = v.is_none() || small.is_some();
+                (k.clone(), small, keep)
+            })
+            .collect();
+        learned.retain(|(_, _, keep)| *keep);
 
         // Stored forms: large values to chunks, then more until it fits.
         let mut written: Vec<ChunkRef> = Vec::new();
@@ -580,15 +652,32 @@ impl EtcdBackend {
         let txn = Txn::new().when(compares).and_then(ops);
         match self.client.txn(txn) {
             Ok(response) if response.succeeded() => {
-                marker.mod_revision = response.header().map_or(0, |h| h.revision());
+                let at = response.header().map_or(0, |h| h.revision());
+                marker.mod_revision = at;
+                if marker.cache.len() > CACHE_MAX {
+                    marker.cache.clear();
+                }
+                for (k, v, r) in w.fetched {
+                    marker.cache.insert(k, (v, r));
+                }
+                for (k, v, _) in learned {
+                    let r = if v.is_some() { at } else { 0 };
+                    marker.cache.insert(k, (v, r));
+                }
                 self.drop_chunks(&replaced(&response));
                 Ok(Committed::Yes)
             }
             Ok(_) => {
                 self.drop_chunks(&written);
+                for k in reads.keys() {
+                    marker.cache.remove(k);
+                }
                 Ok(Committed::Conflict)
             }
-            Err(e) => match self.settle(marker)? {
+            Err(e) => match {
+                marker.cache.clear();
+                self.settle(marker)?
+            } {
                 // The chunks of what it replaced are orphans: the response
                 // that listed them was lost.
                 true => Ok(Committed::Yes),
@@ -725,15 +814,28 @@ impl Backend for EtcdBackend {
     ) -> Result<(), SealError> {
         let mut marker = self.lock();
         let (mut compacted, mut failed) = (0, 0);
+        let mut use_cache = true;
         loop {
             let mut txn = EtcdWrite {
                 read: EtcdRead::new(self),
+                cache: use_cache.then_some(&marker.cache),
+                cached: Cell::new(false),
+                fetched: RefCell::default(),
                 reads: RefCell::default(),
                 scanned: RefCell::default(),
                 writes: BTreeMap::new(),
             };
-            match f(&mut txn) {
+            let outcome = f(&mut txn);
+            let cached = txn.cached.get();
+            match outcome {
                 Ok(Outcome::Commit) if !txn.writes.is_empty() => {}
+                // An answer other than a commit (an error, a failed
+                // compare-and-swap) counts only from current data: the
+                // commit's comparisons do not check it.
+                _ if cached => {
+                    use_cache = false;
+                    continue;
+                }
                 Ok(_) => return Ok(()),
                 Err(_) if txn.read.compacted.get() && compacted < COMPACTED_RETRIES => {
                     compacted += 1;
@@ -741,7 +843,11 @@ impl Backend for EtcdBackend {
                 }
                 Err(e) => return Err(e),
             }
-            match self.commit(&mut marker, txn)? {
+            let pending = txn.into_pending();
+            // Read from the cache or not, a transaction that conflicted
+            // runs again on current data.
+            use_cache = false;
+            match self.commit(&mut marker, pending)? {
                 Committed::Yes => return Ok(()),
                 Committed::Conflict => {}
                 Committed::Failed(e) => {
