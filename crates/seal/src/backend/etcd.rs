@@ -76,6 +76,8 @@ fn letter(table: Table) -> u8 {
 type Cache = HashMap<Vec<u8>, (Option<Vec<u8>>, i64)>;
 /// Entries kept before the cache starts over.
 const CACHE_MAX: usize = 100_000;
+/// A read to remember: key, value (`None`: absent), mod revision.
+type Fetched = (Vec<u8>, Option<Vec<u8>>, i64);
 
 /// State of this backend's commits (held for each whole write transaction).
 struct Marker {
@@ -363,7 +365,7 @@ struct EtcdWrite<'a> {
     /// Whether any read came from the cache.
     cached: Cell<bool>,
     /// Reads to add to the cache after a commit.
-    fetched: RefCell<Vec<(Vec<u8>, Option<Vec<u8>>, i64)>>,
+    fetched: RefCell<Vec<Fetched>>,
     /// Full key → mod revision read (0: absent).
     reads: RefCell<HashMap<Vec<u8>, i64>>,
     /// Full-key ranges scanned.
@@ -415,7 +417,7 @@ struct Pending {
     reads: HashMap<Vec<u8>, i64>,
     scanned: Vec<(Vec<u8>, Vec<u8>)>,
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    fetched: Vec<(Vec<u8>, Option<Vec<u8>>, i64)>,
+    fetched: Vec<Fetched>,
     cached: bool,
 }
 
@@ -674,18 +676,19 @@ impl EtcdBackend {
                 }
                 Ok(Committed::Conflict)
             }
-            Err(e) => match {
+            Err(e) => {
                 marker.cache.clear();
-                self.settle(marker)?
-            } {
-                // The chunks of what it replaced are orphans: the response
-                // that listed them was lost.
-                true => Ok(Committed::Yes),
-                false => {
-                    self.drop_chunks(&written);
-                    Ok(Committed::Failed(self.error(e)))
+                let applied = self.settle(marker)?;
+                match applied {
+                    // The chunks of what it replaced are orphans: the response
+                    // that listed them was lost.
+                    true => Ok(Committed::Yes),
+                    false => {
+                        self.drop_chunks(&written);
+                        Ok(Committed::Failed(self.error(e)))
+                    }
                 }
-            },
+            }
         }
     }
 
