@@ -168,7 +168,12 @@ impl StoreFiles {
         };
         let store = path(&self.store)?;
         let key_file = path(&self.key_file)?;
-        if let Some(dir) = store.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // An etcd:// URL is no file: there is no directory to create.
+        let is_url = store.to_str().is_some_and(|s| s.starts_with("etcd://"));
+        if let Some(dir) = store
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty() && !is_url)
+        {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Failure::bad_input(format!("cannot create {}: {e}", dir.display())))?;
         }
