@@ -364,6 +364,9 @@ struct EtcdWrite<'a> {
     cache: Option<&'a Cache>,
     /// Whether any read came from the cache.
     cached: Cell<bool>,
+    /// Cached reads of the meta table: full key, stored form (compared by
+    /// value as well as revision).
+    pinned: RefCell<Vec<(Vec<u8>, Vec<u8>)>>,
     /// Reads to add to the cache after a commit.
     fetched: RefCell<Vec<Fetched>>,
     /// Full key → mod revision read (0: absent).
@@ -381,6 +384,15 @@ impl EtcdWrite<'_> {
         if let Some((value, revision)) = self.cache.and_then(|c| c.get(full)) {
             self.cached.set(true);
             self.reads.borrow_mut().insert(full.to_vec(), *revision);
+            // A revision can come back after an etcd restore; the sealed
+            // state record (unique bytes: fresh nonce) cannot.
+            if let Some(v) = value {
+                if full.starts_with(&self.read.b.table_prefix(Table::Meta)) {
+                    self.pinned
+                        .borrow_mut()
+                        .push((full.to_vec(), EtcdBackend::inline(v)));
+                }
+            }
             return Ok(value.clone());
         }
         let found = self.read.fetch(full)?;
@@ -407,6 +419,7 @@ impl EtcdWrite<'_> {
             writes: self.writes,
             fetched: self.fetched.into_inner(),
             cached: self.cached.get(),
+            pinned: self.pinned.into_inner(),
         }
     }
 }
@@ -419,6 +432,7 @@ struct Pending {
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     fetched: Vec<Fetched>,
     cached: bool,
+    pinned: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 impl ReadTxn for EtcdWrite<'_> {
@@ -561,6 +575,7 @@ impl Backend for EtcdBackend {
                 read: EtcdRead::new(self),
                 cache: use_cache.then_some(&marker.cache),
                 cached: Cell::new(false),
+                pinned: RefCell::default(),
                 fetched: RefCell::default(),
                 reads: RefCell::default(),
                 scanned: RefCell::default(),

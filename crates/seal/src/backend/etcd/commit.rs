@@ -57,7 +57,8 @@ impl EtcdBackend {
                     .iter()
                     .map(|(a, b)| a.len() + b.len() + 16)
                     .sum::<usize>();
-            if compares.len() + 1 > target.max_txn_ops || compare_bytes > REQUEST_SLACK / 2 {
+            let limit = target.max_txn_ops.saturating_sub(w.pinned.len() + 1);
+            if compares.len() > limit || compare_bytes > REQUEST_SLACK / 2 {
                 if w.cached {
                     // Cached reads are of no one revision: read again.
                     return Ok(Committed::Conflict);
@@ -70,6 +71,9 @@ impl EtcdBackend {
                             .with_range(prefix_end(&self.tables)),
                     ];
             }
+        }
+        for (k, stored) in &w.pinned {
+            compares.push(Compare::value(k.clone(), CompareOp::Equal, stored.clone()));
         }
         compares.push(Compare::mod_revision(
             self.marker_key.clone(),
