@@ -336,3 +336,53 @@ fn an_unreachable_cluster_is_a_clear_error() {
         "{e}"
     );
 }
+
+/// Threads of one node whose writes are committed together (group commit)
+/// keep their own answers: of 16 compare-and-swaps from absent, exactly one
+/// wins; a transaction that fails leaves nothing while the others in its
+/// group commit.
+#[test]
+fn writes_committed_together_keep_their_own_answers() {
+    let t = TempStore::etcd();
+    let store = t.open();
+    let ns = store.namespace("group").unwrap();
+    for round in 0..3 {
+        let winners: usize = (0..16)
+            .map(|i| {
+                let ns = ns.clone();
+                let key = format!("lock-{round}");
+                thread::spawn(move || {
+                    ns.compare_and_swap(&key, None, Some(format!("{i}").as_bytes()))
+                        .unwrap()
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| usize::from(h.join().unwrap()))
+            .sum();
+        assert_eq!(winners, 1, "round {round}");
+    }
+    let results: Vec<bool> = (0..16)
+        .map(|i| {
+            let ns = ns.clone();
+            thread::spawn(move || {
+                ns.transaction(|tx| {
+                    tx.set(format!("t{i}"), b"x")?;
+                    if i % 2 == 1 {
+                        return Err(SealError::Key(format!("refused {i}")));
+                    }
+                    Ok(())
+                })
+                .is_ok()
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .collect();
+    for (i, ok) in results.iter().enumerate() {
+        assert_eq!(*ok, i % 2 == 0);
+        assert_eq!(ns.exists(format!("t{i}")).unwrap(), i % 2 == 0, "t{i}");
+    }
+    store.verify().unwrap();
+}

@@ -12,8 +12,10 @@
 //!   it read, and for scans that no key in the range changed, against the
 //!   snapshot; on a conflict the closure runs again on a new snapshot. The
 //!   store reads and rewrites its state record in every write, so its
-//!   writes serialise through that record across nodes. Commits of one
-//!   backend are also serialised locally, since they would conflict anyway.
+//!   writes serialise through that record across nodes; one node's writes
+//!   are committed in groups (`group`), one etcd transaction per group.
+//!   Reads inside a write transaction come from a per-node cache where
+//!   they can ([`Cache`]), checked by the same comparisons.
 //! * Values above 64 KiB (or smaller ones, when a transaction would exceed
 //!   `--max-request-bytes`) are written as immutable chunks first; the
 //!   transaction commits only their reference, and the chunks of values it
@@ -34,8 +36,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
-use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 use warden_etcd::chunks::{self, ChunkRef};
 use warden_etcd::{prefix_end, EtcdClient, EtcdError, EtcdTarget, Timeouts};
@@ -44,7 +45,9 @@ use super::{Backend, Durability, Inspect, Outcome, ReadTxn, Table, Visit, WriteT
 use crate::error::SealError;
 
 mod commit;
+mod group;
 use commit::Committed;
+use group::Group;
 
 const INLINE: u8 = 0;
 const CHUNKED: u8 = 1;
@@ -55,8 +58,6 @@ const REQUEST_SLACK: usize = 64 * 1024;
 const PAGE: i64 = 256;
 /// Reads retried after their revision was compacted away.
 const COMPACTED_RETRIES: u32 = 10;
-/// Write attempts whose commit failed without applying before giving up.
-const FAILED_COMMITS: u32 = 5;
 
 fn letter(table: Table) -> u8 {
     match table {
@@ -79,7 +80,8 @@ const CACHE_MAX: usize = 100_000;
 /// A read to remember: key, value (`None`: absent), mod revision.
 type Fetched = (Vec<u8>, Option<Vec<u8>>, i64);
 
-/// State of this backend's commits (held for each whole write transaction).
+/// State of this backend's commits.
+#[derive(Default)]
 struct Marker {
     cache: Cache,
     seq: u64,
@@ -97,7 +99,9 @@ pub struct EtcdBackend {
     /// `PREFIX/c/`
     chunks: Vec<u8>,
     marker_key: Vec<u8>,
-    commit: Mutex<Marker>,
+    commit: Mutex<Group>,
+    /// Signalled when a batch ends (see `group`).
+    changed: Condvar,
 }
 
 impl EtcdBackend {
@@ -130,11 +134,8 @@ impl EtcdBackend {
             marker_key: target.key(format!("w/{}", hex::encode(id)).as_bytes()),
             client,
             location,
-            commit: Mutex::new(Marker {
-                cache: HashMap::new(),
-                seq: 0,
-                mod_revision: 0,
-            }),
+            commit: Mutex::new(Group::default()),
+            changed: Condvar::new(),
         })
     }
 
@@ -202,7 +203,7 @@ impl EtcdBackend {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Marker> {
+    fn lock(&self) -> MutexGuard<'_, Group> {
         self.commit.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -211,7 +212,7 @@ impl Drop for EtcdBackend {
     fn drop(&mut self) {
         // The marker only matters while this backend may have a commit in
         // doubt; left behind (a crash), it is a few bytes.
-        if self.lock().mod_revision != 0 {
+        if self.lock().marker.mod_revision != 0 {
             let _ = self.client.delete(&self.marker_key);
         }
     }
@@ -377,7 +378,23 @@ struct EtcdWrite<'a> {
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
 }
 
-impl EtcdWrite<'_> {
+impl<'a> EtcdWrite<'a> {
+    /// Goes on with the transaction `p` (a batch being filled).
+    fn resume(b: &'a EtcdBackend, cache: Option<&'a Cache>, p: Pending) -> Self {
+        let read = EtcdRead::new(b);
+        read.revision.set(p.revision);
+        EtcdWrite {
+            read,
+            cache,
+            cached: Cell::new(p.cached),
+            pinned: RefCell::new(p.pinned),
+            fetched: RefCell::new(p.fetched),
+            reads: RefCell::new(p.reads),
+            scanned: RefCell::new(p.scanned),
+            writes: p.writes,
+        }
+    }
+
     /// The value under `full` (from the cache, or the snapshot), remembering
     /// the revision seen.
     fn fetch(&self, full: &[u8]) -> Result<Option<Vec<u8>>, SealError> {
@@ -424,7 +441,8 @@ impl EtcdWrite<'_> {
     }
 }
 
-/// A write transaction ready to commit.
+/// A write transaction ready to commit (or a batch being filled).
+#[derive(Default)]
 struct Pending {
     revision: i64,
     reads: HashMap<Vec<u8>, i64>,
@@ -561,60 +579,14 @@ impl Backend for EtcdBackend {
     }
 
     /// Every commit is durable when it returns (etcd commits to a quorum's
-    /// disks), whatever `durability` says.
+    /// disks), whatever `durability` says. Write transactions of this node
+    /// are committed in groups (see `group`).
     fn write(
         &self,
         _durability: Durability,
         f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<Outcome, SealError>,
     ) -> Result<(), SealError> {
-        let mut marker = self.lock();
-        let (mut compacted, mut failed) = (0, 0);
-        let mut use_cache = true;
-        loop {
-            let mut txn = EtcdWrite {
-                read: EtcdRead::new(self),
-                cache: use_cache.then_some(&marker.cache),
-                cached: Cell::new(false),
-                pinned: RefCell::default(),
-                fetched: RefCell::default(),
-                reads: RefCell::default(),
-                scanned: RefCell::default(),
-                writes: BTreeMap::new(),
-            };
-            let outcome = f(&mut txn);
-            let cached = txn.cached.get();
-            match outcome {
-                Ok(Outcome::Commit) if !txn.writes.is_empty() => {}
-                // An answer other than a commit (an error, a failed
-                // compare-and-swap) counts only from current data: the
-                // commit's comparisons do not check it.
-                _ if cached => {
-                    use_cache = false;
-                    continue;
-                }
-                Ok(_) => return Ok(()),
-                Err(_) if txn.read.compacted.get() && compacted < COMPACTED_RETRIES => {
-                    compacted += 1;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            }
-            let pending = txn.into_pending();
-            // Read from the cache or not, a transaction that conflicted
-            // runs again on current data.
-            use_cache = false;
-            match self.commit(&mut marker, pending)? {
-                Committed::Yes => return Ok(()),
-                Committed::Conflict => {}
-                Committed::Failed(e) => {
-                    failed += 1;
-                    if failed >= FAILED_COMMITS {
-                        return Err(e);
-                    }
-                    std::thread::sleep(Duration::from_millis(100 << failed.min(4)));
-                }
-            }
-        }
+        self.write_grouped(f)
     }
 
     fn flush(&self) -> Result<(), SealError> {
