@@ -252,6 +252,30 @@ impl Cluster {
         self.dir.path()
     }
 
+    /// The index of the current leader (asked of each running member).
+    pub fn leader(&self) -> Result<usize, String> {
+        for (i, m) in self.members.iter().enumerate() {
+            if m.child.is_none() {
+                continue;
+            }
+            let url = format!("etcd://127.0.0.1:{}/status", m.client_port);
+            let target = EtcdTarget::parse_with_password(&url, None).map_err(|e| e.to_string())?;
+            let Ok(client) = EtcdClient::connect(&target, Timeouts::default()) else {
+                continue;
+            };
+            let Ok(status) = client.call("status", |mut c| async move { c.status().await }) else {
+                continue;
+            };
+            if status
+                .header()
+                .is_some_and(|h| h.member_id() == status.leader())
+            {
+                return Ok(i);
+            }
+        }
+        Err("no member says it is the leader".into())
+    }
+
     /// Kills member `i` (SIGKILL) and waits for it to exit.
     pub fn kill(&mut self, i: usize) {
         if let Some(mut child) = self.members[i].child.take() {
@@ -333,14 +357,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_member_killed_and_restarted_rejoins_and_data_survives() {
+    fn the_leader_killed_and_restarted_rejoins_and_data_survives() {
         let mut cluster = Cluster::start(3).unwrap();
         let client = cluster.client("t").unwrap();
         let key = client.target().key(b"k");
         client.put(&key, b"one").unwrap();
-        cluster.kill(1);
+        let leader = cluster.leader().unwrap();
+        cluster.kill(leader);
         client.put(&key, b"two").unwrap();
-        cluster.restart(1).unwrap();
+        cluster.restart(leader).unwrap();
         let (entry, _) = client.get(&key, 0).unwrap();
         assert_eq!(entry.unwrap().value, b"two");
     }

@@ -107,7 +107,7 @@ fn increments_from_two_processes_are_exact() {
     store.verify().unwrap();
 }
 
-/// One member killed and restarted while 16 clients on two stores
+/// The leader killed and restarted while 16 clients on two stores
 /// increment a counter and record each increment under a key of its own
 /// in the same transaction: every increment acknowledged is there, and the
 /// counter equals the number of recorded increments (none doubled).
@@ -157,9 +157,11 @@ fn a_member_killed_under_load_loses_no_acknowledged_write() {
         }
     };
     wait_for_more(50);
-    cluster.kill(0);
+    // The leader: the member whose loss interrupts commits.
+    let leader = cluster.leader().unwrap();
+    cluster.kill(leader);
     wait_for_more(50);
-    cluster.restart(0).unwrap();
+    cluster.restart(leader).unwrap();
     wait_for_more(50);
     stop.store(true, Ordering::Relaxed);
     let acked: Vec<String> = workers

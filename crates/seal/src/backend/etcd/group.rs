@@ -101,7 +101,9 @@ impl EtcdBackend {
                 self.changed.notify_all();
                 continue;
             }
-            if members > 0 && data.writes.len() + 1 > self.client.target().max_txn_ops {
+            let max = self.client.target().max_txn_ops;
+            let compares = data.reads.len() + data.scanned.len() + data.pinned.len() + 1;
+            if members > 0 && (data.writes.len() + 1 > max || compares > max) {
                 // Too large together: commit the others, then run again.
                 data.writes = before;
                 g.open = Some((id, data, members));
