@@ -266,3 +266,40 @@ fn tls_with_client_certificates() {
         .to_string();
     assert!(e.contains("cannot read CA /nonexistent/ca.pem"), "{e}");
 }
+
+/// A cluster with authentication on: user and password get in; a wrong
+/// password or no user is refused with an error that says so (not
+/// "unreachable").
+#[test]
+fn user_and_password() {
+    let cluster = Cluster::start(1).unwrap();
+    let admin = cluster.client("auth").unwrap();
+    admin
+        .call("auth setup", |mut c| async move {
+            c.user_add("root", "root-secret", None).await?;
+            c.user_grant_role("root", "root").await?;
+            c.auth_enable().await?;
+            Ok(())
+        })
+        .unwrap();
+    let url = format!("{}?user=root", cluster.url("auth"));
+    let good = EtcdTarget::parse_with_password(&url, Some("root-secret".into())).unwrap();
+    let client = EtcdClient::connect(&good, Timeouts::default()).unwrap();
+    client.put(&good.key(b"k"), b"authenticated").unwrap();
+    assert_eq!(
+        client.get(&good.key(b"k"), 0).unwrap().0.unwrap().value,
+        b"authenticated"
+    );
+
+    let bad = EtcdTarget::parse_with_password(&url, Some("wrong".into())).unwrap();
+    let e = EtcdClient::connect(&bad, Timeouts::default())
+        .err()
+        .unwrap();
+    assert!(matches!(e, EtcdError::Request { .. }), "{e}");
+    assert!(e.to_string().contains("authentication failed"), "{e}");
+    let anonymous = EtcdTarget::parse(&cluster.url("auth")).unwrap();
+    let e = EtcdClient::connect(&anonymous, Timeouts::default())
+        .err()
+        .unwrap();
+    assert!(matches!(e, EtcdError::Request { .. }), "{e}");
+}
