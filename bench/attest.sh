@@ -38,39 +38,23 @@ printf '[[app]]\nname = "hello"\nroute = "/..."\ncomponent = "%s"\n' "$HELLO" > 
 ATTESTED=(--tls attested --evidence software)
 FILES=(--tls-cert "$out/cert.pem" --tls-key "$out/key.pem")
 
-pid=""
-stop() {
-  if [ -n "$pid" ]; then
-    kill -TERM "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  fi
-  pid=""
-}
-trap stop EXIT
-# start NAME ARGS...: `warden serve` in the background until it says where
-# it serves; sets $url and $ready_ms (launch to "Serving").
-start() {
+# shellcheck source=bench/lib/servers.sh
+. bench/lib/servers.sh
+# serve NAME ARGS...: `warden serve` of the manifest with ARGS ($url
+# without its trailing slash).
+serve() {
   local name=$1; shift
-  local t0; t0=$(date +%s%N)
-  "$W" serve "$out/Warden.toml" --addr 127.0.0.1:0 --no-watch "$@" 2>"$out/$name.log" >/dev/null &
-  pid=$!
-  for _ in $(seq 3000); do
-    url=$(grep -o 'https://[0-9.:]*' "$out/$name.log" | head -1 || true)
-    if [ -n "$url" ]; then
-      ready_ms=$(( ($(date +%s%N) - t0) / 1000000 )); return 0
-    fi
-    sleep 0.005
-  done
-  echo "bench: $name did not start:"; cat "$out/$name.log"; exit 1
+  start "$name" "$W" serve "$out/Warden.toml" --addr 127.0.0.1:0 --no-watch "$@"
+  url=${url%/}
 }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 # Start-up, alternating so that noise hits both alike (cache warmed first).
-start warm "${FILES[@]}"; stop
+serve warm "${FILES[@]}"; stop
 : > "$out/files.ms"; : > "$out/attested.ms"; : > "$out/cost.ms"
 for _ in $(seq "$RUNS"); do
-  start files "${FILES[@]}"; echo "$ready_ms" >> "$out/files.ms"; stop
-  start attested "${ATTESTED[@]}"; echo "$ready_ms" >> "$out/attested.ms"
+  serve files "${FILES[@]}"; echo "$ready_ms" >> "$out/files.ms"; stop
+  serve attested "${ATTESTED[@]}"; echo "$ready_ms" >> "$out/attested.ms"
   grep -o 'certificate in [0-9.]* ms' "$out/attested.log" | awk '{print $3}' >> "$out/cost.ms"
   stop
 done
@@ -82,7 +66,7 @@ printf '%-58s %10s %8s\n' "warden serve --tls attested (software evidence)" "$at
 printf '%-58s %10s\n' "  of which evidence + certificate (server log)" "$cost"
 
 # warden verify end to end.
-start attested "${ATTESTED[@]}"
+serve attested "${ATTESTED[@]}"
 hyperfine -N -w 3 -r 30 --export-json "$out/verify.json" \
   "$W verify $url --allow-software --runtime self" >/dev/null
 awk '/"mean"/ {printf "%-58s %10.1f\n", "warden verify, end to end (ms, mean of 30)", $2*1000; exit}' "$out/verify.json"
@@ -103,7 +87,7 @@ printf '%-58s %10s %8s\n' "health endpoint, same server, req/s" "$health" \
 # Handshakes: a new TLS connection for every request to the app.
 hs_attested=$(rps "$url/" 8 "Connection: close")
 stop
-start files "${FILES[@]}"
+serve files "${FILES[@]}"
 hs_files=$(rps "$url/" 8 "Connection: close")
 stop
 printf '%-58s %10s\n' "handshakes/s, certificate from files (8 conns)" "$hs_files"

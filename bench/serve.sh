@@ -42,37 +42,8 @@ export WARDEN_CACHE_DIR=$out/cache WARDEN_STORE=$out/store.redb WARDEN_KEY_FILE=
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
   -keyout "$out/key.pem" -out "$out/cert.pem" 2>/dev/null
 
-pid=""
-stop() {
-  if [ -n "$pid" ]; then
-    kill -TERM "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  fi
-  pid=""
-}
-trap stop EXIT
-# start NAME COMMAND...: runs a server in the background, waits for its
-# "Serving HTTP on URL" line and sets $url.
-start() {
-  local name=$1; shift
-  "$@" 2>"$out/$name.log" >/dev/null &
-  pid=$!
-  for _ in $(seq 300); do
-    url=$(grep -o 'https\?://[0-9.:]*/' "$out/$name.log" | head -1 || true)
-    [ -n "$url" ] && return 0
-    sleep 0.1
-  done
-  echo "bench: $name did not start:"; cat "$out/$name.log"; exit 1
-}
-# load URL CONNECTIONS: prints "requests/s p99-ms".
-load() {
-  wrk -t2 -c"$2" -d2s "$1" >/dev/null
-  wrk -t2 -c"$2" -d"$DURATION" --latency "$1" | awk '
-    /Requests\/sec/ {rps=$2}
-    /^ +99%/ {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; p99=v}
-    /Non-2xx/ {bad=$4}
-    END {printf "%.0f %.2f %s\n", rps, p99, (bad ? bad : 0)}'
-}
+# shellcheck source=bench/lib/servers.sh
+. bench/lib/servers.sh
 
 declare -A RPS P99
 measure() { # name, connections
@@ -127,7 +98,7 @@ stop
     printf '[[app]]\nname = "app%d"\nroute = "/app%d/..."\ncomponent = "%s"\n' "$i" "$i" "$HELLO"
   done
 } > "$out/many.toml"
-"$W" serve "$out/many.toml" --addr 127.0.0.1:0 --no-watch 2>/dev/null & pid=$!; sleep 3; stop  # warm the cache
+start warm-many "$W" serve "$out/many.toml" --addr 127.0.0.1:0 --no-watch; stop  # warms the cache
 t0=$(date +%s.%N)
 start many "$W" serve "$out/many.toml" --addr 127.0.0.1:0 --no-watch
 t1=$(date +%s.%N)

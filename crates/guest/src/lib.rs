@@ -40,6 +40,7 @@ macro_rules! files {
 /// Headers, relative to the include directory (`-isystem`).
 pub const HEADERS: &[File] = files!("include":
     "fcntl.h",
+    "pthread.h",
     "signal.h",
     "sys/wait.h",
     "unistd.h",
@@ -61,6 +62,7 @@ pub const ARCHIVE_SOURCES: &[File] = files!("src":
     "signal.c",
     "sigset.c",
     "sigstate.c",
+    "thread-exit.c",
     "wait.c",
 );
 
@@ -99,6 +101,10 @@ pub const LINK_LIBS: &[&str] = &["-lwasi-emulated-signal", "-lwasi-emulated-proc
 
 /// Globals every module exports, for fork (docs/process-abi.md).
 pub const EXPORTED_GLOBALS: &[&str] = &["__stack_pointer"];
+
+/// Globals a threaded module exports besides, for fork: a thread's TLS
+/// base, which the child's only thread keeps.
+pub const EXPORTED_THREAD_GLOBALS: &[&str] = &["__tls_base"];
 
 /// `warden` imports that mean the module can fork or exec: when a module
 /// imports one of these, `warden cc` runs asyncify on it.

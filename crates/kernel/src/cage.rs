@@ -148,6 +148,10 @@ pub enum Stop {
     /// this one stops without an outcome of its own.
     #[error("another thread of the cage ended it")]
     GroupEnded,
+    /// `pthread_exit`: this thread's call stack ends; the cage goes on
+    /// (`group`).
+    #[error("the thread called pthread_exit")]
+    ThreadExit,
 }
 
 /// What a syscall yields: an errno for the guest, or a reason to stop it.

@@ -16,16 +16,22 @@
 //! their next epoch check or wake-up (a thread blocked in
 //! `memory.atomic.wait` cannot be woken by the host and is abandoned, see
 //! the documentation).
+//!
+//! A thread may also end alone (`pthread_exit`, [`Stop::ThreadExit`]), and
+//! a `fork` in any thread makes a new group around a copy of the memory
+//! with that one thread ([`ThreadGroup::fork`]).
 
 use crate::abi::Errno;
 use crate::cage::{Cage, Control, Stop};
 use crate::fdtable::SharedFds;
 use crate::limits::{self, MemoryTotal};
-use crate::process::{classify, new_store, retire, ExecPlan};
+use crate::process::{classify, new_store, retire, Ended, Entry, ExecPlan};
 use crate::run::Outcome;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
-use wasmtime::{Engine, ExternType, InstancePre, Linker, MemoryType, Module, SharedMemory, Store};
+use wasmtime::{
+    Engine, ExternType, Instance, InstancePre, Linker, MemoryType, Module, SharedMemory, Store,
+};
 
 /// The module of `thread-spawn`.
 pub const MODULE: &str = "wasi";
@@ -89,6 +95,9 @@ pub struct ThreadGroup {
     ended: AtomicBool,
     end: Mutex<Option<End>>,
     end_cv: Condvar,
+    /// Forks in progress and the threads standing still for them.
+    pause: Mutex<Pause>,
+    pause_cv: Condvar,
     control: Arc<Control>,
     fds: SharedFds,
     engine: Engine,
@@ -144,9 +153,13 @@ impl ThreadGroup {
 
     /// A thread's end: `end` is what ended the cage, if this thread did.
     fn thread_done(&self, end: Option<End>) {
-        self.live.fetch_sub(1, Ordering::SeqCst);
-        if let Some(end) = end {
-            self.end(end);
+        let last = self.live.fetch_sub(1, Ordering::SeqCst) == 1;
+        match end {
+            Some(end) => self.end(end),
+            // Every thread ended quietly (the main thread by
+            // `pthread_exit`): as on Linux, the process exits with 0.
+            None if last => self.end(End::Outcome(Outcome::Exited(0))),
+            None => {}
         }
     }
 
@@ -175,20 +188,9 @@ impl ThreadGroup {
 /// on a host thread of its own, and waits for the group to end (not for
 /// the main thread: it may be blocked in a wait that only the guest can
 /// end).
-pub fn run(cage: Cage, module: &Module, entry: crate::process::Entry) -> End {
+pub fn run(cage: Cage, module: &Module, entry: Entry) -> End {
     match start(cage, module, entry) {
-        Ok(group) => {
-            let end = group.wait_end();
-            // The image is over even if a thread is still stuck in a wait:
-            // its memory counts no more, and at the cage's end its
-            // descriptors close now (pipe readers see EOF). An exec keeps
-            // them.
-            group.release_memory();
-            if let End::Outcome(_) = end {
-                group.fds.close_all();
-            }
-            end
-        }
+        Ok(group) => group.conclude(),
         Err((e, limit)) => End::Outcome(match e {
             GroupError::Memory { .. } => Outcome::MemoryLimit(limit),
             other => Outcome::Trapped(other.to_string()),
@@ -199,118 +201,350 @@ pub fn run(cage: Cage, module: &Module, entry: crate::process::Entry) -> End {
 fn start(
     mut cage: Cage,
     module: &Module,
-    entry: crate::process::Entry,
+    entry: Entry,
 ) -> Result<Arc<ThreadGroup>, (GroupError, u64)> {
-    let runtime = cage.runtime.clone();
-    let engine = runtime.kernel.engine().clone();
-    let total = runtime.memory.clone();
     let Some(ty) = shared_memory_import(module) else {
         return Err((GroupError::Link("no shared memory import".into()), 0));
     };
-    let page = ty.page_size();
-    let declared_max = ty.maximum().unwrap_or(ty.minimum());
-    // The cage's memory limit lowers the memory's maximum: `memory.grow`
-    // past it then fails (returns -1), as past the run's total.
-    let own_limit = cage.limiter.max_memory;
-    let mut max = declared_max;
-    if let Some(limit) = own_limit {
-        max = max.min(limit / page);
-    }
-    // The run's total must hold the whole maximum; what it has left
-    // lowers the maximum further.
-    let left = total.limit().saturating_sub(total.used());
-    max = max.min(left / page);
-    let limit_bytes = own_limit.unwrap_or(total.limit());
-    if max < ty.minimum() {
-        return Err((
-            GroupError::Memory {
-                needed: ty.minimum() * page,
-                limit: limit_bytes,
-            },
-            limit_bytes,
-        ));
-    }
-    let claim = max * page;
-    if !total.claim(claim) {
-        return Err((
-            GroupError::Memory {
-                needed: claim,
-                limit: limit_bytes,
-            },
-            limit_bytes,
-        ));
-    }
-    let (min32, max32) = match (u32::try_from(ty.minimum()), u32::try_from(max)) {
-        (Ok(a), Ok(b)) => (a, b),
-        _ => {
-            total.release(claim);
-            return Err((GroupError::Create("a 64-bit memory".into()), 0));
-        }
-    };
-    let memory = match SharedMemory::new(&engine, MemoryType::shared(min32, max32)) {
-        Ok(m) => m,
-        Err(e) => {
-            total.release(claim);
-            return Err((GroupError::Create(format!("{e:#}")), 0));
-        }
-    };
-    let max_threads = cage
-        .runtime
-        .max_threads
-        .unwrap_or(warden_policy::DEFAULT_MAX_THREADS)
-        .max(1);
-    let group = Arc::new(ThreadGroup {
-        memory,
-        pre: OnceLock::new(),
-        max_threads,
-        live: AtomicU32::new(1),
-        next_tid: AtomicU32::new(1),
-        ended: AtomicBool::new(false),
-        end: Mutex::new(None),
-        end_cv: Condvar::new(),
-        control: cage.control.clone(),
-        fds: cage.fds.clone(),
-        engine,
-        claimed: AtomicU64::new(claim),
-        total,
-        limit: own_limit.filter(|&l| l / page < declared_max),
-    });
-    cage.group = Some(group.clone());
+    let group = ThreadGroup::create(&mut cage, &ty, ty.minimum())?;
     let fail = |group: &ThreadGroup, e: GroupError| {
         group.release_memory();
         (e, 0)
     };
+    let runtime = cage.runtime.clone();
     let mut store = new_store(cage)
         .map_err(|o| fail(&group, GroupError::Start(o.message().unwrap_or_default())))?;
     limits::refill(&mut store);
-    let mut linker: Linker<Cage> = (*runtime.kernel.linker).clone();
-    let pre = linker
-        .define(&store, MEMORY_MODULE, MEMORY_NAME, group.memory.clone())
-        .and_then(|l| l.instantiate_pre(module))
-        .map_err(|e| fail(&group, GroupError::Link(format!("{e:#}"))))?;
-    let _ = group.pre.set(pre);
+    group.link(&store, module).map_err(|e| fail(&group, e))?;
     let threads = runtime.kernel.threads().clone();
     let main = group.clone();
     threads
-        .run(move || main_thread(main, store, entry))
+        .run(move || main_thread(main, store, Start::Fresh(entry)))
         .map_err(|e| fail(&group, GroupError::Start(e.to_string())))?;
     Ok(group)
 }
 
-/// The main thread: instantiate, run the entry; its end is the cage's.
-fn main_thread(group: Arc<ThreadGroup>, mut store: Store<Cage>, entry: crate::process::Entry) {
+/// A fork in one thread of a threaded cage (POSIX: the child has a copy of
+/// the memory and that one thread).
+pub(crate) struct Fork {
+    /// The forking thread's entry, which the child's only thread rewinds
+    /// into.
+    pub entry: Entry,
+    pub child: u32,
+    /// The asyncify buffer the forking thread unwound into.
+    pub buffer: u32,
+    pub control: Arc<Control>,
+}
+
+impl ThreadGroup {
+    /// Makes the shared memory of `cage` (at least `min_pages` pages, the
+    /// maximum lowered by the cage's and the run's memory limits) and the
+    /// group around it; `cage` becomes its first thread.
+    fn create(
+        cage: &mut Cage,
+        ty: &MemoryType,
+        min_pages: u64,
+    ) -> Result<Arc<ThreadGroup>, (GroupError, u64)> {
+        let runtime = cage.runtime.clone();
+        let total = runtime.memory.clone();
+        let page = ty.page_size();
+        let declared_max = ty.maximum().unwrap_or(ty.minimum()).max(min_pages);
+        // The cage's memory limit lowers the memory's maximum: `memory.grow`
+        // past it then fails (returns -1), as past the run's total.
+        let own_limit = cage.limiter.max_memory;
+        let mut max = declared_max;
+        if let Some(limit) = own_limit {
+            max = max.min(limit / page);
+        }
+        // The run's total must hold the whole maximum; what it has left
+        // lowers the maximum further.
+        let left = total.limit().saturating_sub(total.used());
+        max = max.min(left / page);
+        let limit_bytes = own_limit.unwrap_or(total.limit());
+        if max < min_pages {
+            return Err((
+                GroupError::Memory {
+                    needed: min_pages * page,
+                    limit: limit_bytes,
+                },
+                limit_bytes,
+            ));
+        }
+        let claim = max * page;
+        if !total.claim(claim) {
+            return Err((
+                GroupError::Memory {
+                    needed: claim,
+                    limit: limit_bytes,
+                },
+                limit_bytes,
+            ));
+        }
+        let (min32, max32) = match (u32::try_from(min_pages), u32::try_from(max)) {
+            (Ok(a), Ok(b)) => (a, b),
+            _ => {
+                total.release(claim);
+                return Err((GroupError::Create("a 64-bit memory".into()), 0));
+            }
+        };
+        let engine = runtime.kernel.engine().clone();
+        let memory = match SharedMemory::new(&engine, MemoryType::shared(min32, max32)) {
+            Ok(m) => m,
+            Err(e) => {
+                total.release(claim);
+                return Err((GroupError::Create(format!("{e:#}")), 0));
+            }
+        };
+        let max_threads = runtime
+            .max_threads
+            .unwrap_or(warden_policy::DEFAULT_MAX_THREADS)
+            .max(1);
+        let group = Arc::new(ThreadGroup {
+            memory,
+            pre: OnceLock::new(),
+            max_threads,
+            live: AtomicU32::new(1),
+            next_tid: AtomicU32::new(1),
+            ended: AtomicBool::new(false),
+            end: Mutex::new(None),
+            end_cv: Condvar::new(),
+            pause: Mutex::new(Pause::default()),
+            pause_cv: Condvar::new(),
+            control: cage.control.clone(),
+            fds: cage.fds.clone(),
+            engine,
+            claimed: AtomicU64::new(claim),
+            total,
+            limit: own_limit.filter(|&l| l / page < declared_max),
+        });
+        cage.group = Some(group.clone());
+        Ok(group)
+    }
+
+    /// Links `module` against the group's memory, for every thread to
+    /// instantiate (defining an import takes a store: the first thread's).
+    fn link(&self, store: &Store<Cage>, module: &Module) -> Result<(), GroupError> {
+        let mut linker: Linker<Cage> = (*store.data().runtime.kernel.linker).clone();
+        let pre = linker
+            .define(store, MEMORY_MODULE, MEMORY_NAME, self.memory.clone())
+            .and_then(|l| l.instantiate_pre(module))
+            .map_err(|e| GroupError::Link(format!("{e:#}")))?;
+        let _ = self.pre.set(pre);
+        Ok(())
+    }
+
+    /// Waits for the group's end. The image is over even if a thread is
+    /// still stuck in a wait: its memory counts no more, and at the cage's
+    /// end its descriptors close now (pipe readers see EOF). An exec keeps
+    /// them.
+    fn conclude(&self) -> End {
+        let end = self.wait_end();
+        self.release_memory();
+        if let End::Outcome(_) = end {
+            self.fds.close_all();
+        }
+        end
+    }
+
+    /// The second half of a `fork` in one of the group's threads, whose
+    /// stack is unwound into `fork.buffer`: a new cage with a copy of the
+    /// memory and that thread's globals, started on a thread of its own
+    /// and rewinding into `proc_fork`. `ENOMEM` when the run's memory
+    /// total has no room for the copy, `EAGAIN` for anything else.
+    pub(crate) fn fork(
+        &self,
+        parent: &mut Store<Cage>,
+        instance: &Instance,
+        fork: Fork,
+    ) -> Result<(), Errno> {
+        let module = instance.module(&*parent).clone();
+        let ty = shared_memory_import(&module).ok_or(Errno::AGAIN)?;
+        let mut cage = parent.data().fork_child(fork.child, fork.control);
+        // The other threads stand still while the memory is copied, as
+        // a native fork copies it at one instant.
+        let paused = self.pause();
+        let pages = self.memory.data_size() as u64 / ty.page_size();
+        let group = ThreadGroup::create(&mut cage, &ty, pages).map_err(|(e, _)| match e {
+            GroupError::Memory { .. } => Errno::NOMEM,
+            _ => Errno::AGAIN,
+        })?;
+        let fail = |group: &ThreadGroup, store: Option<Store<Cage>>| {
+            group.release_memory();
+            if let Some(store) = store {
+                retire(store);
+            }
+            Errno::AGAIN
+        };
+        let mut store = match new_store(cage) {
+            Ok(s) => s,
+            Err(_) => return Err(fail(&group, None)),
+        };
+        limits::refill(&mut *parent);
+        limits::refill(&mut store);
+        if group.link(&store, &module).is_err() {
+            return Err(fail(&group, Some(store)));
+        }
+        copy_memory(&self.memory, &group.memory);
+        drop(paused);
+        let Some(pre) = group.pre.get() else {
+            return Err(fail(&group, Some(store)));
+        };
+        // The copied memory is initialised already: the module's start
+        // function (`__wasm_init_memory`) sees that and leaves it alone.
+        let child_instance = match pre.instantiate(&mut store) {
+            Ok(i) => i,
+            Err(_) => return Err(fail(&group, Some(store))),
+        };
+        if crate::process::copy_globals(parent, instance, &mut store, &child_instance).is_err() {
+            return Err(fail(&group, Some(store)));
+        }
+        let runtime = store.data().runtime.clone();
+        let threads = runtime.kernel.threads().clone();
+        let resume = Start::Resume {
+            instance: child_instance,
+            entry: fork.entry,
+            buffer: fork.buffer,
+        };
+        let first = group.clone();
+        if threads
+            .run(move || main_thread(first, store, resume))
+            .is_err()
+        {
+            group.release_memory();
+            return Err(Errno::AGAIN);
+        }
+        // The child's cage lives as long as its group: something must
+        // wait for that end and report it, as `run_cage` does for a cage
+        // started by `warden run` or `exec`.
+        let pid = fork.child;
+        let waiter = move || {
+            let procs = runtime.procs.clone();
+            crate::process::guarded(pid, &procs, || {
+                crate::process::conclude_group(&runtime, pid, group.conclude())
+            });
+        };
+        if threads.run(waiter).is_err() {
+            // Nobody would report the child's end: stop it at once.
+            return Err(Errno::AGAIN);
+        }
+        Ok(())
+    }
+
+    /// Makes every other thread of the group stop at its next epoch check
+    /// until the returned guard is dropped. Threads blocked in a host call
+    /// or in `memory.atomic.wait` are not waited for (they do not run
+    /// guest code), beyond a short grace period.
+    fn pause(&self) -> Paused<'_> {
+        let mut state = self.pause.lock().unwrap_or_else(|e| e.into_inner());
+        state.requests += 1;
+        self.engine.increment_epoch();
+        let others = self.live().saturating_sub(1);
+        let grace = std::time::Instant::now() + PAUSE_GRACE;
+        while state.parked < others {
+            let now = std::time::Instant::now();
+            if now >= grace {
+                break;
+            }
+            state = self
+                .pause_cv
+                .wait_timeout(state, grace - now)
+                .map(|(s, _)| s)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        Paused { group: self }
+    }
+
+    /// Called at a thread's epoch check: waits while a fork copies memory.
+    pub(crate) fn park_if_paused(&self) {
+        let mut state = self.pause.lock().unwrap_or_else(|e| e.into_inner());
+        if state.requests == 0 {
+            return;
+        }
+        state.parked += 1;
+        self.pause_cv.notify_all();
+        while state.requests > 0 && !self.is_ended() {
+            state = self.pause_cv.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        state.parked -= 1;
+    }
+}
+
+/// How long a fork waits for the other threads to stand still.
+const PAUSE_GRACE: std::time::Duration = std::time::Duration::from_millis(20);
+
+#[derive(Default)]
+struct Pause {
+    /// Forks copying memory now.
+    requests: u32,
+    /// Threads standing still for them.
+    parked: u32,
+}
+
+/// The other threads stand still while this lives.
+struct Paused<'a> {
+    group: &'a ThreadGroup,
+}
+
+impl Drop for Paused<'_> {
+    fn drop(&mut self) {
+        let mut state = self.group.pause.lock().unwrap_or_else(|e| e.into_inner());
+        state.requests -= 1;
+        drop(state);
+        self.group.pause_cv.notify_all();
+    }
+}
+
+/// Copies the bytes of `from` into `to`, which is at least as large.
+fn copy_memory(from: &SharedMemory, to: &SharedMemory) {
+    let len = from.data_size().min(to.data_size());
+    let src = from.data().as_ptr() as *const u8;
+    let dst = to.data().as_ptr() as *mut u8;
+    // SAFETY: both memories have at least `len` accessible bytes and never
+    // move or shrink; `to` is new and no guest runs in it yet. `from`'s
+    // other threads stand still (`pause`), except any blocked in a host
+    // call, whose later writes a native fork would not copy either.
+    unsafe { std::ptr::copy_nonoverlapping(src, dst, len) };
+}
+
+/// How a group's thread begins.
+enum Start {
+    /// The main thread of a new cage: instantiate, run the entry.
+    Fresh(Entry),
+    /// The only thread of a fork child: rewind into `proc_fork`.
+    Resume {
+        instance: Instance,
+        entry: Entry,
+        buffer: u32,
+    },
+}
+
+/// The first thread of a group: its end is the cage's unless it calls
+/// `pthread_exit`.
+fn main_thread(group: Arc<ThreadGroup>, mut store: Store<Cage>, start: Start) {
     let body = std::panic::AssertUnwindSafe(|| {
         let Some(pre) = group.pre.get() else {
             return ThreadEnd::Outcome(Outcome::Trapped("thread group without a module".into()));
         };
-        let instance = match pre.instantiate(&mut store) {
-            Ok(i) => i,
-            Err(e) => return ThreadEnd::Outcome(group.refine(classify(&store, e))),
+        let (instance, entry, resumed) = match start {
+            Start::Fresh(entry) => match pre.instantiate(&mut store) {
+                Ok(i) => (i, entry, false),
+                Err(e) => return ThreadEnd::Outcome(group.refine(classify(&store, e))),
+            },
+            Start::Resume {
+                instance,
+                entry,
+                buffer,
+            } => {
+                let rewind = instance
+                    .get_typed_func::<i32, ()>(&mut store, "asyncify_start_rewind")
+                    .and_then(|f| f.call(&mut store, buffer as i32));
+                if let Err(e) = rewind {
+                    return ThreadEnd::Outcome(classify(&store, e));
+                }
+                (instance, entry, true)
+            }
         };
-        match crate::process::drive(&mut store, &instance, pre, &entry, false) {
-            crate::process::Ended::Outcome(o) => ThreadEnd::Outcome(group.refine(o)),
-            crate::process::Ended::Exec(plan) => ThreadEnd::Exec(plan),
-        }
+        thread_body(&group, &mut store, &instance, pre, &entry, resumed)
     });
     let end = std::panic::catch_unwind(body).unwrap_or_else(|_| {
         ThreadEnd::Outcome(Outcome::Trapped("a bug in warden ended the thread".into()))
@@ -318,6 +552,57 @@ fn main_thread(group: Arc<ThreadGroup>, mut store: Store<Cage>, entry: crate::pr
     let cage = retire(store);
     group.thread_done(end.with(cage));
 }
+
+/// Runs one thread's entry to its end, through forks and `pthread_exit`.
+fn thread_body(
+    group: &ThreadGroup,
+    store: &mut Store<Cage>,
+    instance: &Instance,
+    pre: &InstancePre<Cage>,
+    entry: &Entry,
+    resumed: bool,
+) -> ThreadEnd {
+    match crate::process::drive(store, instance, pre, entry, resumed) {
+        Ended::Outcome(o) => match o {
+            // Another thread ended the cage: this one has no outcome.
+            Outcome::Killed if group.is_ended() => ThreadEnd::Quietly,
+            o => ThreadEnd::Outcome(group.refine(o)),
+        },
+        Ended::Exec(plan) => ThreadEnd::Exec(plan),
+        Ended::Returned => ThreadEnd::Quietly,
+        Ended::ThreadExit => exit_thread(group, store, instance, entry),
+    }
+}
+
+/// The rest of `pthread_exit`, once the thread's call stack is gone: the
+/// C library's exit work (destructors, waking a joiner, leaving the thread
+/// list; the last thread out exits the process) runs in the guest's
+/// `__warden_thread_exit`. docs/process-abi.md, "Threads".
+fn exit_thread(
+    group: &ThreadGroup,
+    store: &mut Store<Cage>,
+    instance: &Instance,
+    entry: &Entry,
+) -> ThreadEnd {
+    let (tid, arg) = match entry {
+        Entry::Thread { tid, arg } => (*tid as i32, *arg as i32),
+        // The main thread: the guest knows its own.
+        _ => (0, 0),
+    };
+    let exit = instance.get_typed_func::<(i32, i32), ()>(&mut *store, THREAD_EXIT);
+    match exit.and_then(|f| f.call(&mut *store, (tid, arg))) {
+        Ok(()) => ThreadEnd::Quietly,
+        Err(err) => match err.downcast::<Stop>() {
+            Ok(Stop::GroupEnded) | Ok(Stop::ThreadExit) => ThreadEnd::Quietly,
+            Ok(Stop::Exec(plan)) => ThreadEnd::Exec(plan),
+            Ok(stop) => ThreadEnd::Outcome(group.refine(classify(store, stop.into()))),
+            Err(err) => ThreadEnd::Outcome(group.refine(classify(store, err))),
+        },
+    }
+}
+
+/// The guest export that finishes `pthread_exit`.
+pub const THREAD_EXIT: &str = "__warden_thread_exit";
 
 /// How one thread ended, before its store is retired.
 enum ThreadEnd {
@@ -400,33 +685,29 @@ impl Cage {
                 return Err(Errno::AGAIN);
             }
         };
-        let start = match instance.get_typed_func::<(i32, i32), ()>(&mut store, START) {
-            Ok(f) => f,
-            Err(_) => {
-                retire(store);
-                undo(&group);
-                return Err(Errno::NOSYS);
-            }
-        };
+        if instance
+            .get_typed_func::<(i32, i32), ()>(&mut store, START)
+            .is_err()
+        {
+            retire(store);
+            undo(&group);
+            return Err(Errno::NOSYS);
+        }
         let threads = self.runtime.kernel.threads().clone();
         let g = group.clone();
         let job = move || {
             let mut store = store;
-            let body = std::panic::AssertUnwindSafe(|| {
-                start.call(&mut store, (tid as i32, start_arg as i32))
-            });
-            let end = match std::panic::catch_unwind(body) {
-                Ok(Ok(())) => ThreadEnd::Quietly,
-                Ok(Err(err)) => match err.downcast::<Stop>() {
-                    Ok(Stop::GroupEnded) => ThreadEnd::Quietly,
-                    Ok(Stop::Exec(plan)) => ThreadEnd::Exec(plan),
-                    Ok(stop) => ThreadEnd::Outcome(g.refine(classify(&store, stop.into()))),
-                    Err(err) => ThreadEnd::Outcome(g.refine(classify(&store, err))),
-                },
-                Err(_) => {
-                    ThreadEnd::Outcome(Outcome::Trapped("a bug in warden ended a thread".into()))
-                }
+            let entry = Entry::Thread {
+                tid,
+                arg: start_arg,
             };
+            let body = std::panic::AssertUnwindSafe(|| match g.pre.get() {
+                Some(pre) => thread_body(&g, &mut store, &instance, pre, &entry, false),
+                None => ThreadEnd::Quietly,
+            });
+            let end = std::panic::catch_unwind(body).unwrap_or_else(|_| {
+                ThreadEnd::Outcome(Outcome::Trapped("a bug in warden ended a thread".into()))
+            });
             let cage = retire(store);
             g.thread_done(end.with(cage));
         };

@@ -40,6 +40,8 @@ pub enum Entry {
     Call(String),
     /// A reactor: `_initialize` first, then the named export.
     Reactor(String),
+    /// A thread started by `thread-spawn`: `wasi_thread_start(tid, arg)`.
+    Thread { tid: u32, arg: u32 },
 }
 
 /// A store for `cage` with its limits and the epoch check that lets the
@@ -65,8 +67,12 @@ pub fn new_store(cage: Cage) -> Result<Store<Cage>, Outcome> {
             StopReason::Running => {}
             reason => return Err(Stop::Host(reason).into()),
         }
-        if cage.group.as_ref().is_some_and(|g| g.is_ended()) {
-            return Err(Stop::GroupEnded.into());
+        if let Some(group) = &cage.group {
+            // A fork in another thread copies memory now.
+            group.park_if_paused();
+            if group.is_ended() {
+                return Err(Stop::GroupEnded.into());
+            }
         }
         match cage.fatal_signal() {
             Some(sig) => Err(Stop::Signal(sig).into()),
@@ -137,6 +143,9 @@ pub fn run_cage(cage: Cage, module: Module, entry: Entry) -> Outcome {
         };
         match drive(&mut store, &instance, &pre, &entry, false) {
             Ended::Outcome(outcome) => return finish(store, outcome),
+            // Only threads return or exit alone; without threads this is
+            // the process's end.
+            Ended::Returned | Ended::ThreadExit => return finish(store, Outcome::Exited(0)),
             Ended::Exec(plan) => {
                 // The new image runs on what is left of the run's budget.
                 cage = retire(store);
@@ -144,6 +153,23 @@ pub fn run_cage(cage: Cage, module: Module, entry: Entry) -> Outcome {
                 module = plan.module;
                 entry = Entry::Call("_start".into());
             }
+        }
+    }
+}
+
+/// The end of a threaded fork child's group: its outcome, or an exec that
+/// goes on as [`run_cage`].
+pub(crate) fn conclude_group(
+    runtime: &crate::cage::Runtime,
+    pid: u32,
+    end: crate::group::End,
+) -> Outcome {
+    match end {
+        crate::group::End::Outcome(outcome) => finish_threaded(runtime, pid, outcome),
+        crate::group::End::Exec(plan, next) => {
+            let mut cage = *next;
+            cage.exec_reset(plan.args, plan.env);
+            run_cage(cage, plan.module, Entry::Call("_start".into()))
         }
     }
 }
@@ -216,6 +242,11 @@ fn instantiate(store: &mut Store<Cage>, pre: &Pre) -> Result<Instance, Outcome> 
 pub(crate) enum Ended {
     Outcome(Outcome),
     Exec(Box<ExecPlan>),
+    /// A thread's entry ([`Entry::Thread`]) returned: that thread ends.
+    Returned,
+    /// A thread of a threaded cage called `pthread_exit`: its call stack
+    /// is gone, its C library's exit work is still to run (`group`).
+    ThreadExit,
 }
 
 /// Calls the entry, and again after every fork rewind, until the cage ends
@@ -227,21 +258,15 @@ pub(crate) fn drive(
     entry: &Entry,
     resumed: bool,
 ) -> Ended {
-    let name = match entry {
-        Entry::Call(name) => name.clone(),
-        Entry::Reactor(name) => {
-            if !resumed {
-                let init = instance.get_typed_func::<(), ()>(&mut *store, "_initialize");
-                match init.map(|f| f.call(&mut *store, ())) {
-                    Ok(Ok(())) => {}
-                    Ok(Err(err)) | Err(err) => return Ended::Outcome(classify(store, err)),
-                }
-            }
-            name.clone()
+    if let (Entry::Reactor(_), false) = (entry, resumed) {
+        let init = instance.get_typed_func::<(), ()>(&mut *store, "_initialize");
+        match init.map(|f| f.call(&mut *store, ())) {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) | Err(err) => return Ended::Outcome(classify(store, err)),
         }
-    };
+    }
     loop {
-        let result = call_entry(store, instance, &name);
+        let result = call_entry(store, instance, entry);
         if let Some(ForkState::Unwinding { .. }) = store.data().fork {
             if let Err(err) = result {
                 // The unwind itself failed (typically asyncify's buffer is
@@ -265,9 +290,12 @@ pub(crate) fn drive(
             continue;
         }
         return match result {
+            // A thread's entry returning ends that thread only.
+            Ok(_) if matches!(entry, Entry::Thread { .. }) => Ended::Returned,
             Ok(code) => Ended::Outcome(Outcome::Exited(code)),
             Err(err) => match err.downcast::<Stop>() {
                 Ok(Stop::Exec(plan)) => Ended::Exec(plan),
+                Ok(Stop::ThreadExit) if store.data().group.is_some() => Ended::ThreadExit,
                 Ok(stop) => Ended::Outcome(classify(store, stop.into())),
                 Err(err) => Ended::Outcome(classify(store, err)),
             },
@@ -275,7 +303,19 @@ pub(crate) fn drive(
     }
 }
 
-fn call_entry(store: &mut Store<Cage>, instance: &Instance, name: &str) -> wasmtime::Result<u32> {
+fn call_entry(
+    store: &mut Store<Cage>,
+    instance: &Instance,
+    entry: &Entry,
+) -> wasmtime::Result<u32> {
+    let name = match entry {
+        Entry::Call(name) | Entry::Reactor(name) => name,
+        Entry::Thread { tid, arg } => {
+            let start = crate::group::START;
+            let f = instance.get_typed_func::<(i32, i32), ()>(&mut *store, start)?;
+            return f.call(&mut *store, (*tid as i32, *arg as i32)).map(|()| 0);
+        }
+    };
     if let Ok(f) = instance.get_typed_func::<(), ()>(&mut *store, name) {
         return f.call(&mut *store, ()).map(|()| 0);
     }
@@ -353,6 +393,15 @@ fn start_child(
     buffer: u32,
     control: Arc<Control>,
 ) -> Result<(), Errno> {
+    if let Some(group) = store.data().group.clone() {
+        let fork = crate::group::Fork {
+            entry: entry.clone(),
+            child,
+            buffer,
+            control,
+        };
+        return group.fork(store, instance, fork);
+    }
     let child_cage = store.data().fork_child(child, control);
     let mut child_store = new_store(child_cage).map_err(|_| Errno::AGAIN)?;
     // The parent gives back what it held alone, then the child draws its
@@ -412,6 +461,7 @@ fn run_child(
     let outcome = match rewind {
         Ok(()) => match drive(&mut child_store, &child_instance, &pre, &entry, true) {
             Ended::Outcome(o) => o,
+            Ended::Returned | Ended::ThreadExit => Outcome::Exited(0),
             Ended::Exec(plan) => {
                 // An exec right after fork: carry on in this thread.
                 let cage = retire(child_store);
@@ -456,12 +506,26 @@ fn copy_instance(
         }
         child.data_mut().memory = Some(to);
     }
-    for export in pre.module().exports() {
+    copy_globals(parent, instance, child, &child_instance)?;
+    Ok(child_instance)
+}
+
+/// Copies the exported mutable globals of `instance` (the stack pointer,
+/// a thread's TLS base, asyncify's state) into `to`, an instance of the
+/// same module.
+pub(crate) fn copy_globals(
+    parent: &mut Store<Cage>,
+    instance: &Instance,
+    child: &mut Store<Cage>,
+    to: &Instance,
+) -> wasmtime::Result<()> {
+    let module = instance.module(&*parent).clone();
+    for export in module.exports() {
         if let ExternType::Global(g) = export.ty() {
             if g.mutability() == Mutability::Var {
                 if let (Some(src), Some(dst)) = (
                     instance.get_global(&mut *parent, export.name()),
-                    child_instance.get_global(&mut *child, export.name()),
+                    to.get_global(&mut *child, export.name()),
                 ) {
                     let value = src.get(&mut *parent);
                     dst.set(&mut *child, value)?;
@@ -469,7 +533,7 @@ fn copy_instance(
             }
         }
     }
-    Ok(child_instance)
+    Ok(())
 }
 
 /// How a cage's run ended, from the error its call returned.
@@ -493,6 +557,9 @@ pub fn classify(store: &Store<Cage>, err: wasmtime::Error) -> Outcome {
             Stop::Exec(_) => Outcome::Trapped("exec failed".into()),
             // Another thread's outcome is the cage's; this one is unused.
             Stop::GroupEnded => Outcome::Killed,
+            // The last thread of a process ending exits it with 0 (only a
+            // cage without threads gets here).
+            Stop::ThreadExit => Outcome::Exited(0),
         };
     }
     if let Some(limit) = err.downcast_ref::<MemoryLimitExceeded>() {

@@ -22,7 +22,7 @@ pub mod bucket;
 pub mod draft;
 pub mod draft2;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use wasmtime::component::{HasData, Linker, ResourceTable};
@@ -39,6 +39,9 @@ pub struct KeyValueCtx {
     labels: Arc<[String]>,
     ops: Arc<AtomicU64>,
     page_size: usize,
+    /// Set when an operation failed because the store could not be
+    /// reached (see [`KeyValueCtx::unavailable_flag`]).
+    unavailable: Arc<AtomicBool>,
 }
 
 impl KeyValueCtx {
@@ -58,7 +61,25 @@ impl KeyValueCtx {
             labels,
             ops,
             page_size: DEFAULT_PAGE_SIZE,
+            unavailable: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Makes `flag` the one set when an operation fails because the store
+    /// could not be reached: the host then answers for the guest (503)
+    /// whatever the guest made of the error.
+    pub fn unavailable_flag(&mut self, flag: Arc<AtomicBool>) {
+        self.unavailable = flag;
+    }
+
+    /// Notes `result`'s error if it is the store being unreachable.
+    fn noting<R>(&self, result: Result<R, Error>) -> Result<R, Error> {
+        if let Err(Error::Seal(e)) = &result {
+            if e.is_unavailable() {
+                self.unavailable.store(true, Ordering::Relaxed);
+            }
+        }
+        result
     }
 
     /// Keys per `list-keys` page (at least 1; default [`DEFAULT_PAGE_SIZE`]).

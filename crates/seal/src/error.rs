@@ -139,6 +139,12 @@ impl SealError {
         }
     }
 
+    /// True when the store's backend could not be reached (an etcd cluster
+    /// down or without quorum): the operation may succeed later.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, SealError::Unreachable { .. })
+    }
+
     /// True for errors that mean the stored data (or the key) is not what
     /// was written: integrity, rollback, wrong key and state mismatches.
     pub fn is_tamper(&self) -> bool {

@@ -11,7 +11,7 @@ use http_body_util::{BodyExt, Full};
 use std::collections::HashMap;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
@@ -290,7 +290,27 @@ impl App {
         let path = req.uri().path().to_string();
         let start = Instant::now();
         let (cause_tx, cause_rx) = tokio::sync::oneshot::channel();
-        let response = match self.handler.handle(cause_tx, req).await {
+        let unavailable = Arc::new(AtomicBool::new(false));
+        let data = RequestData {
+            failure: cause_tx,
+            store_unavailable: unavailable.clone(),
+        };
+        let response = match self.handler.handle(data, req).await {
+            // The store could not be reached: whatever the app made of
+            // that, the request can succeed later.
+            _ if unavailable.load(Ordering::Relaxed) => {
+                crate::log::line(
+                    &self.shared.name,
+                    "error",
+                    &format!("{method} {path}: the sealed store is unreachable"),
+                );
+                let mut res = plain(503, "the app's store is unreachable; try again\n");
+                res.headers_mut().insert(
+                    http::header::RETRY_AFTER,
+                    http::HeaderValue::from_static("1"),
+                );
+                res
+            }
             Ok(response) => response,
             Err(e) => {
                 // The handler's error may only say that no response came;
@@ -536,8 +556,14 @@ impl HandlerState for AppState {
         let mut store = Store::new(&self.engine, shared.host());
         store.limiter(|h| &mut h.limiter);
         let fuel = shared.policy.limits.fuel;
-        if let Some(fuel) = fuel {
-            store.set_fuel(fuel)?;
+        match fuel {
+            Some(fuel) => store.set_fuel(fuel)?,
+            // An engine with fuel (another app has a limit) starts every
+            // store at zero: this app has none. Without fuel this fails,
+            // which is fine.
+            None => {
+                let _ = store.set_fuel(u64::MAX);
+            }
         }
         let ticks = shared.timeout.as_millis() / EPOCH_TICK.as_millis() + 1;
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
@@ -585,6 +611,15 @@ impl WorkerExpiration for Deadline {
     }
 }
 
+/// What a request hands its worker.
+pub struct RequestData {
+    /// Where the worker says why it failed, if it does.
+    failure: tokio::sync::oneshot::Sender<Failure>,
+    /// Set when a store operation of the request found the store
+    /// unreachable (the request is answered 503).
+    store_unavailable: Arc<AtomicBool>,
+}
+
 /// A worker handles exactly one request: every request gets a fresh
 /// instance, so nothing one request leaves in memory reaches another.
 pub struct OneRequest {
@@ -596,7 +631,7 @@ pub struct OneRequest {
 impl WorkerState for OneRequest {
     type StoreData = AppHost;
     /// Where the worker says why it failed, if it does.
-    type RequestData = tokio::sync::oneshot::Sender<Failure>;
+    type RequestData = RequestData;
 
     fn should_accept_request(&self, _concurrent: usize, total: usize) -> ShouldAccept {
         if total == 0 {
@@ -609,10 +644,11 @@ impl WorkerState for OneRequest {
     fn on_request_start(
         &self,
         mut store: StoreContextMut<'_, AppHost>,
-        data: tokio::sync::oneshot::Sender<Failure>,
+        data: RequestData,
         _task: wasmtime::component::GuestTaskId,
     ) -> Pin<Box<dyn std::future::Future<Output = ()> + Send + Sync>> {
-        store.data_mut().failure = Some(data);
+        store.data_mut().failure = Some(data.failure);
+        store.data_mut().kv.unavailable_flag(data.store_unavailable);
         Box::pin(tokio::time::sleep_until(self.deadline))
     }
 

@@ -5,9 +5,11 @@
 
 use crate::app::{App, FileStamp, LoadError, Runtime};
 use crate::manifest::{AppSpec, Manifest};
+use crate::published::Subscription;
 use crate::route::{RouteMatch, Router};
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use wasmtime::component::Component;
 
@@ -62,6 +64,9 @@ pub enum Source {
     Manifest(PathBuf),
     /// One component on every path (`warden serve COMPONENT`).
     Single(Box<AppSpec>),
+    /// What `warden deploy` published in etcd, for every node
+    /// (`crate::published`).
+    Published(Arc<Subscription>),
 }
 
 /// Runs on every deployment before it serves (attested TLS appends it to
@@ -77,6 +82,9 @@ pub struct Deployer {
     /// The watched files as they were at the last deployment or attempt:
     /// a redeploy that failed is not tried again until a file changes.
     seen: RwLock<Vec<Option<FileStamp>>>,
+    /// For a published source: the revision of the publication last
+    /// deployed or tried.
+    seen_revision: AtomicI64,
 }
 
 impl Deployer {
@@ -86,7 +94,7 @@ impl Deployer {
         source: Source,
         on_deploy: Option<DeployHook>,
     ) -> Result<Deployer, String> {
-        let specs = read_source(&source)?;
+        let (specs, revision) = read_source(&source)?;
         let deployment =
             Deployment::build(&rt, specs, &Deployment::default()).map_err(|e| e.to_string())?;
         if let Some(hook) = &on_deploy {
@@ -98,6 +106,7 @@ impl Deployer {
             on_deploy,
             current: RwLock::new(Arc::new(deployment)),
             seen: RwLock::new(Vec::new()),
+            seen_revision: AtomicI64::new(revision),
         };
         *deployer.seen.write().unwrap_or_else(|e| e.into_inner()) = deployer.watched();
         Ok(deployer)
@@ -115,6 +124,10 @@ impl Deployer {
     pub fn redeploy(&self) -> Result<usize, String> {
         let seen = self.watched();
         let result = self.deploy_next();
+        if let Ok((_, revision)) = &result {
+            self.seen_revision.store(*revision, Ordering::SeqCst);
+        }
+        let result = result.map(|(count, _)| count);
         *self.seen.write().unwrap_or_else(|e| e.into_inner()) = match result {
             Ok(_) => self.watched(),
             Err(_) => seen,
@@ -122,8 +135,24 @@ impl Deployer {
         result
     }
 
-    fn deploy_next(&self) -> Result<usize, String> {
-        let specs = read_source(&self.source)?;
+    fn deploy_next(&self) -> Result<(usize, i64), String> {
+        let (specs, revision) = match read_source(&self.source) {
+            Ok(read) => read,
+            Err(e) => {
+                // A publication that cannot be read is not tried again
+                // until a newer one appears.
+                if let Source::Published(subscription) = &self.source {
+                    if let Ok(revision) = subscription.revision() {
+                        self.seen_revision.store(revision, Ordering::SeqCst);
+                    }
+                }
+                return Err(e);
+            }
+        };
+        if let Source::Published(_) = &self.source {
+            // Tried once, whatever the outcome.
+            self.seen_revision.store(revision, Ordering::SeqCst);
+        }
         let old = self.current();
         let next = Deployment::build(&self.rt, specs, &old).map_err(|e| e.to_string())?;
         let changed = next.apps.len() != old.apps.len()
@@ -140,13 +169,29 @@ impl Deployer {
         if changed {
             self.rt.metrics.deploys.inc();
         }
-        Ok(count)
+        Ok((count, revision))
     }
 
     /// Whether the manifest or a component file changed since the last
     /// deployment or attempt.
     pub fn changed(&self) -> bool {
+        if let Source::Published(subscription) = &self.source {
+            // An unreachable cluster is no change: the apps keep serving
+            // and the next look tries again.
+            return subscription
+                .revision()
+                .is_ok_and(|r| r != self.seen_revision.load(Ordering::SeqCst));
+        }
         *self.seen.read().unwrap_or_else(|e| e.into_inner()) != self.watched()
+    }
+
+    /// The revision of the publication deployed (or last tried), for a
+    /// published source.
+    pub fn published_revision(&self) -> Option<i64> {
+        match &self.source {
+            Source::Published(_) => Some(self.seen_revision.load(Ordering::SeqCst)),
+            _ => None,
+        }
     }
 
     /// The stamps of the manifest and of the deployed apps' files.
@@ -169,9 +214,16 @@ impl Deployer {
     }
 }
 
-fn read_source(source: &Source) -> Result<Vec<AppSpec>, String> {
+/// The apps of `source`, and the revision of a published one (else 0).
+fn read_source(source: &Source) -> Result<(Vec<AppSpec>, i64), String> {
     match source {
-        Source::Manifest(path) => Ok(Manifest::load(path).map_err(|e| e.to_string())?.apps),
-        Source::Single(spec) => Ok(vec![(**spec).clone()]),
+        Source::Manifest(path) => Ok((Manifest::load(path).map_err(|e| e.to_string())?.apps, 0)),
+        Source::Single(spec) => Ok((vec![(**spec).clone()], 0)),
+        Source::Published(subscription) => subscription.apps().map_err(|e| {
+            format!(
+                "the deployment published at {}: {e}",
+                subscription.location()
+            )
+        }),
     }
 }

@@ -14,6 +14,7 @@ mod log;
 mod logging;
 pub mod manifest;
 pub mod metrics;
+pub mod published;
 pub mod route;
 pub mod server;
 
@@ -144,6 +145,40 @@ fn engine(fuel: bool, max_instances: u32) -> Result<Engine, ServeError> {
         })
         .map_err(|e| ServeError::Host(format!("cannot start the epoch ticker: {e}")))?;
     Ok(engine)
+}
+
+/// Loads every app of the manifest at `path` as a server would (compiles
+/// each component, checks its world, imports and policy, opens its mounts)
+/// and serves nothing: what `warden deploy` checks before publishing.
+/// `store` stands in for the nodes' store (its sealed namespaces are
+/// opened, nothing is written). Returns how many apps there are.
+pub fn check(
+    path: &std::path::Path,
+    cache: CacheMode,
+    store: warden_seal::Store,
+    check_policy: app::PolicyCheck,
+) -> Result<usize, ServeError> {
+    let manifest = Manifest::load(path).map_err(|e| ServeError::BadInput(e.to_string()))?;
+    let settings = EngineSettings {
+        fuel: manifest.apps.iter().any(|a| a.policy.limits.fuel.is_some()),
+        max_stack: None,
+    };
+    let engine = Engine::new(&warden_components::engine_config(&settings))
+        .map_err(|e| ServeError::Host(format!("cannot create the engine: {e:#}")))?;
+    let rt = Runtime {
+        linker: Arc::new(
+            host::base_linker(&engine)
+                .map_err(|e| ServeError::Host(format!("cannot link the app imports: {e:#}")))?,
+        ),
+        engine,
+        cache: Arc::new(cache),
+        store,
+        metrics: metrics::Metrics::new(),
+        check_policy,
+    };
+    deploy::Deployment::build(&rt, manifest.apps, &deploy::Deployment::default())
+        .map(|d| d.apps.len())
+        .map_err(|e| ServeError::BadInput(e.to_string()))
 }
 
 /// Serves until SIGINT or SIGTERM, then drains and returns. Prints

@@ -120,6 +120,11 @@ pub fn run(args: CcArgs) -> Result<u8> {
         for global in warden_guest::EXPORTED_GLOBALS {
             cmd.arg(format!("-Wl,--export={global}"));
         }
+        if sysroot.is_some() {
+            for global in warden_guest::EXPORTED_THREAD_GLOBALS {
+                cmd.arg(format!("-Wl,--export={global}"));
+            }
+        }
         if !plan.debug {
             // wasi-libc's objects carry DWARF; without -g it only bloats
             // the module (the name section stays, for backtraces).

@@ -159,7 +159,7 @@ pub(crate) fn open_with(
 }
 
 /// `store` as an `etcd://` URL, if it is one.
-fn etcd_url(store: &Path) -> Option<&str> {
+pub(crate) fn etcd_url(store: &Path) -> Option<&str> {
     store.to_str().filter(|s| s.starts_with("etcd://"))
 }
 

@@ -8,6 +8,7 @@ mod attest;
 mod bundle;
 mod cc;
 mod component;
+mod deploy;
 mod flags;
 mod inspect;
 mod kv;
@@ -47,6 +48,8 @@ enum Command {
     Kv(kv::KvArgs),
     /// Serve wasi:http apps: a manifest of many, or one component
     Serve(Box<serve::ServeArgs>),
+    /// Publish a serve manifest in etcd for every `warden serve` node
+    Deploy(deploy::DeployArgs),
     /// Print evidence of a workload, or the tree of a serve manifest's apps
     Attest(Box<attest::AttestArgs>),
     /// Check an attested server, or saved evidence (exit 0 verified, 1 refused)
@@ -136,6 +139,7 @@ fn main() -> ExitCode {
         Command::Compile(args) => run::compile(args),
         Command::Cc(args) => cc::run(args).map_err(|e| Failure::bad_input(format!("{e:#}"))),
         Command::Serve(args) => serve::run(*args),
+        Command::Deploy(args) => deploy::run(args),
         Command::Attest(args) => attest::run(*args),
         Command::Verify(args) => verify::run(*args),
         Command::Kv(args) => kv::run(args).map(|code| code as u8).map_err(|e| Failure {

@@ -168,17 +168,21 @@ impl StoreFiles {
         };
         let store = path(&self.store)?;
         let key_file = path(&self.key_file)?;
-        // An etcd:// URL is no file: there is no directory to create.
-        let is_url = store.to_str().is_some_and(|s| s.starts_with("etcd://"));
+        let local = crate::kv::etcd_url(&store).is_none();
         if let Some(dir) = store
             .parent()
-            .filter(|d| !d.as_os_str().is_empty() && !is_url)
+            .filter(|d| local && !d.as_os_str().is_empty())
         {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Failure::bad_input(format!("cannot create {}: {e}", dir.display())))?;
         }
-        crate::kv::open_with(&store, &key_file, true, durability)
-            .map_err(|e| Failure::bad_input(format!("sealed store {}: {e}", store.display())))
+        crate::kv::open_with(&store, &key_file, true, durability).map_err(|e| {
+            // An etcd error names its cluster itself.
+            match local {
+                true => Failure::bad_input(format!("sealed store {}: {e}", store.display())),
+                false => Failure::bad_input(format!("sealed store: {e}")),
+            }
+        })
     }
 
     /// warden's own state that no mount may reach, with `cache`.

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use warden_kernel::CacheMode;
 use warden_serve::{AppSpec, Manifest, Options, ServeError, Source};
 
 #[derive(Args)]
@@ -62,9 +63,50 @@ pub struct ServeArgs {
     #[command(flatten)]
     policy: PolicyFlags,
     /// A serve manifest (Warden.toml with `[[app]]` tables), or one
-    /// component (or bundle) to serve on every path
+    /// component (or bundle) to serve on every path. None: the deployment
+    /// `warden deploy` published in the --store etcd cluster
     #[arg(value_name = "MANIFEST|COMPONENT")]
-    target: PathBuf,
+    target: Option<PathBuf>,
+}
+
+/// The manifest or component to serve.
+fn target(args: &ServeArgs) -> Result<&Path, Failure> {
+    args.target.as_deref().ok_or_else(|| {
+        Failure::bad_input(
+            "give a manifest or a component to serve, or --store etcd://… to serve what `warden deploy` published there",
+        )
+    })
+}
+
+/// Without a manifest or component and with an etcd `--store`: the
+/// deployment published there, its components kept in
+/// `$WARDEN_DEPLOY_DIR`, else the cache directory's `deployments`, else
+/// `DATA_DIR/warden/deployments`.
+fn published(args: &ServeArgs, cache: &CacheMode) -> Result<Option<Source>, Failure> {
+    let url = match (&args.target, &args.store) {
+        (None, Some(store)) => store.to_string_lossy().into_owned(),
+        _ => return Ok(None),
+    };
+    if !warden_etcd::EtcdTarget::is_etcd_url(&url) {
+        return Ok(None);
+    }
+    if args.policy != PolicyFlags::default() {
+        return Err(Failure::bad_input(
+            "policy flags apply to one component; a published deployment has its own per app",
+        ));
+    }
+    let target = crate::deploy::cluster(Some(url), "warden serve")?;
+    let client = crate::deploy::connect(&target)?;
+    let key = crate::deploy::deploy_key(&args.key_file)?;
+    let dir = match (std::env::var_os("WARDEN_DEPLOY_DIR"), cache) {
+        (Some(dir), _) => PathBuf::from(dir),
+        (None, CacheMode::Dir(cache)) => cache.join("deployments"),
+        (None, CacheMode::Off) => crate::kv::default_path("WARDEN_DEPLOY_DIR", "deployments")
+            .map_err(|e| Failure::bad_input(format!("{e:#}")))?,
+    };
+    Ok(Some(Source::Published(Arc::new(
+        warden_serve::published::Subscription::new(client, key, dir),
+    ))))
 }
 
 /// Whether `path` holds a component or bundle rather than a manifest.
@@ -81,7 +123,10 @@ pub fn run(args: ServeArgs) -> Result<u8, Failure> {
     let cache = cache_mode(args.no_cache, &args.cache_dir);
     let files = StoreFiles::of(&args.store, &args.key_file);
     let mut state_paths = files.state(&cache);
-    let (source, settings, fuel) = if is_code(&args.target)? {
+    let (source, settings, fuel) = if let Some(source) = published(&args, &cache)? {
+        // Any app of a later deployment may have a fuel limit.
+        (source, Default::default(), true)
+    } else if is_code(target(&args)?)? {
         let policy = crate::flags::resolve_policy(None, &args.policy, &[])?;
         if !policy.listen.is_empty() || policy.entrypoint.is_some() {
             return Err(Failure::bad_input(
@@ -89,18 +134,19 @@ pub fn run(args: ServeArgs) -> Result<u8, Failure> {
             ));
         }
         let fuel = policy.limits.fuel.is_some();
-        let spec = AppSpec::single(&args.target, policy);
+        let spec = AppSpec::single(target(&args)?, policy);
         (Source::Single(Box::new(spec)), Default::default(), fuel)
     } else {
+        let path = target(&args)?;
         if args.policy != PolicyFlags::default() {
             return Err(Failure::bad_input(format!(
                 "policy flags apply to one component; {} is a manifest: give each app its keys there",
-                args.target.display()
+                path.display()
             )));
         }
-        let manifest = Manifest::load(&args.target).map_err(Failure::bad_input)?;
+        let manifest = Manifest::load(path).map_err(Failure::bad_input)?;
         let fuel = manifest.apps.iter().any(|a| a.policy.limits.fuel.is_some());
-        (Source::Manifest(args.target.clone()), manifest.server, fuel)
+        (Source::Manifest(path.to_path_buf()), manifest.server, fuel)
     };
     let addr = match args.addr.or(settings.addr) {
         Some(addr) => addr,

@@ -25,8 +25,28 @@ fn threads(extra: &[&str], mode: &str) -> Output {
 fn c_pthread_programs_behave_as_natively() {
     let wasm = cc_pthread_guest("pthreads");
     let native = c_native_pthread("pthreads");
-    for mode in ["sum", "mutex", "condvar", "tls", "detach", "exit-thread"] {
-        let ours = run(warden_run(["--allow", "threads", s(&wasm), mode]));
+    let modes = [
+        "sum",
+        "mutex",
+        "condvar",
+        "tls",
+        "detach",
+        "exit-thread",
+        "exit-main",
+        "exit-value",
+        "fork",
+        "fork-thread",
+        "signal",
+    ];
+    for mode in modes {
+        let ours = run(warden_run([
+            "--allow",
+            "threads",
+            "--allow",
+            "process",
+            s(&wasm),
+            mode,
+        ]));
         let theirs = run(std::process::Command::new(&native).arg(mode));
         assert_eq!(
             (ours.code, &ours.stdout),
@@ -35,6 +55,37 @@ fn c_pthread_programs_behave_as_natively() {
         );
         assert!(!ours.stdout.is_empty(), "{mode}: {ours}");
     }
+}
+
+#[test]
+fn pthread_create_fails_with_eagain_at_max_threads() {
+    let wasm = cc_pthread_guest("pthreads");
+    // The main thread counts: 4 more threads, then EAGAIN.
+    let out = run(warden_run([
+        "--allow",
+        "threads",
+        "--max-threads",
+        "5",
+        s(&wasm),
+        "max",
+    ]));
+    out.code(0).stdout_is("created 4, then EAGAIN\n");
+    // The default (64).
+    let out = run(warden_run(["--allow", "threads", s(&wasm), "max"]));
+    out.code(0).stdout_is("created 63, then EAGAIN\n");
+}
+
+#[test]
+fn fork_in_a_threaded_cage_needs_the_process_grant() {
+    let wasm = cc_pthread_guest("pthreads");
+    let out = run(warden_run(["--allow", "threads", s(&wasm), "fork"]));
+    out.code(1).stdout_is("");
+    assert_eq!(
+        out.stderr,
+        "warden: note: process denied by policy (grant with --allow process)\n\
+         fork: Capabilities insufficient\n",
+        "{out}"
+    );
 }
 
 #[test]

@@ -9,6 +9,9 @@
 #include <errno.h>
 #include <stdint.h>
 #include <unistd.h>
+#ifdef _REENTRANT
+#include <pthread.h>
+#endif
 
 #include "internal.h"
 
@@ -27,13 +30,26 @@ __warden_fork_buffer(void) {
     return &fork_buffer;
 }
 
+#ifdef _REENTRANT
+/* One buffer for the process: threads fork one at a time. The child's copy
+ * of the lock is held too (by the same thread, now its only one) and is
+ * released there as in the parent. */
+static pthread_mutex_t fork_lock = PTHREAD_MUTEX_INITIALIZER;
+#endif
+
 pid_t fork(void) {
-    /* Skipped when asyncify rewinds into this frame: only the call runs
-     * again. */
+    /* Skipped when asyncify rewinds into this frame: only the fork call
+     * runs again. */
+#ifdef _REENTRANT
+    pthread_mutex_lock(&fork_lock);
+#endif
     fork_buffer.pos = fork_buffer.data;
     fork_buffer.end = fork_buffer.data + sizeof fork_buffer.data;
     int32_t pid = -1;
     int32_t error = __warden_proc_fork(1, &pid);
+#ifdef _REENTRANT
+    pthread_mutex_unlock(&fork_lock);
+#endif
     if (error != 0) {
         errno = error;
         return -1;

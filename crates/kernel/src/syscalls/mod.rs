@@ -135,6 +135,25 @@ fn dispatch(
     Ok(errno)
 }
 
+/// Runs `f` on the calling cage's memory: its own, or its thread group's
+/// shared one (with the same caveat as in [`dispatch`]). `None` when the
+/// module has no memory.
+pub(crate) fn with_guest_memory<R>(
+    caller: &mut Caller<'_, Cage>,
+    f: impl FnOnce(&mut GuestMemory) -> R,
+) -> Option<R> {
+    if let Some(m) = caller.data().memory {
+        let (bytes, _) = m.data_and_store_mut(&mut *caller);
+        return Some(f(&mut GuestMemory::new(bytes)));
+    }
+    let shared = caller.data().group.as_ref()?.memory().clone();
+    let (base, len) = shared_range(&shared);
+    // SAFETY: as in `dispatch`: in bounds and alive while `shared` lives;
+    // other threads may race on the bytes, which are only copied.
+    let bytes = unsafe { std::slice::from_raw_parts_mut(base, len) };
+    Some(f(&mut GuestMemory::new(bytes)))
+}
+
 /// Where a threaded cage's shared memory is, and its accessible size now.
 /// A shared memory never moves or shrinks, so the range stays valid while
 /// the handle lives.

@@ -29,6 +29,7 @@ pub const NAMES: &[&str] = &[
     "fd_dup2",
     "fd_fdflags_get",
     "fd_fdflags_set",
+    "thread_exit",
 ];
 
 /// Exports a module needs for `proc_fork`.
@@ -314,9 +315,7 @@ fn fork_call(
         call(caller, "asyncify_stop_rewind", None)?;
         caller.data_mut().fork = None;
         let pid = result?;
-        let memory = caller.data().memory.ok_or(Errno::FAULT)?;
-        let (bytes, _) = memory.data_and_store_mut(&mut *caller);
-        GuestMemory::new(bytes).write_u32(pid_out, pid)?;
+        super::with_guest_memory(caller, |m| m.write_u32(pid_out, pid)).ok_or(Errno::FAULT)??;
         return Ok(Some(pid));
     }
     if caller.data().fork.is_some() {
@@ -326,14 +325,6 @@ fn fork_call(
         return Err(Errno::NOTSUP);
     }
     caller.data().check(Subsystem::Process)?;
-    if caller.data().group.is_some() {
-        // A threaded cage's memory is shared, not a cage memory that forks
-        // copy-on-write: not supported yet (docs/process-abi.md).
-        return Err(crate::note::deny(
-            Errno::NOSYS,
-            "fork in a threaded cage is not supported yet",
-        ));
-    }
     for name in FORK_EXPORTS {
         if !matches!(caller.get_export(name), Some(Extern::Func(_))) {
             return Err(crate::note::deny(
@@ -342,11 +333,7 @@ fn fork_call(
             ));
         }
     }
-    {
-        let memory = caller.data().memory.ok_or(Errno::FAULT)?;
-        let (bytes, _) = memory.data_and_store_mut(&mut *caller);
-        GuestMemory::new(bytes).slice(pid_out, 4)?;
-    }
+    super::with_guest_memory(caller, |m| m.slice(pid_out, 4).map(|_| ())).ok_or(Errno::FAULT)??;
     let buffer = call(caller, "__warden_fork_buffer", None)?.ok_or(Errno::NOTSUP)? as u32;
     let control = crate::process::child_control(&caller.data().control);
     let parent = caller.data().pid;
@@ -380,6 +367,19 @@ pub fn add_to_linker(linker: &mut Linker<Cage>) -> anyhow::Result<()> {
         fd_fdflags_get(fd: i32, flags: i32);
         fd_fdflags_set(fd: i32, flags: i32);
     }
+    // `thread_exit()` ends the calling thread's call stack (pthread_exit);
+    // its group runs the rest (`group`).
+    linker.func_wrap(MODULE, "thread_exit", |caller: Caller<'_, Cage>| {
+        if let Some(tracer) = caller.data().tracer.clone() {
+            tracer.line(
+                caller.data().pid,
+                "thread_exit()",
+                "stopped (pthread_exit)",
+                std::time::Duration::ZERO,
+            );
+        }
+        wasmtime::Result::<()>::Err(Stop::ThreadExit.into())
+    })?;
     linker.func_wrap(
         MODULE,
         "proc_fork",

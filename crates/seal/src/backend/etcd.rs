@@ -158,6 +158,14 @@ impl EtcdBackend {
     }
 
     fn error(&self, e: EtcdError) -> SealError {
+        // Unreachable now, maybe not later: callers (warden serve) answer
+        // 503 rather than 500.
+        if e.is_transient() {
+            return SealError::Unreachable {
+                location: self.location.clone(),
+                detail: e.to_string(),
+            };
+        }
         SealError::Storage {
             location: self.location.clone(),
             message: e.to_string(),

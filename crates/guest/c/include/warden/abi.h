@@ -20,6 +20,12 @@ extern "C" {
 #define __WARDEN_IMPORT(name) \
     __attribute__((__import_module__("warden"), __import_name__(#name)))
 
+/* End the calling thread's call stack (pthread_exit); never returns. The
+ * host then calls the export `__warden_thread_exit` on that thread, which
+ * does the C library's exit work. Only in a threaded cage. */
+__attribute__((__noreturn__)) void __warden_thread_exit_now(void)
+    __WARDEN_IMPORT(thread_exit);
+
 /* Fork the cage; `copy_memory` must be 1. Writes the child's pid in the
  * parent, 0 in the child. Needs the module to be asyncified (`warden cc`
  * does it when the module imports this function). */

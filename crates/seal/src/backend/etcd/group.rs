@@ -44,9 +44,37 @@ enum Ending {
     Committed,
     Conflict,
     /// Failed without applying: worth trying again a few times.
-    Failed(String),
+    Failed(Reason),
     /// Cannot succeed as it is (too large, outcome unknown).
-    Error(String),
+    Error(Reason),
+}
+
+/// A batch's error, for each member to rebuild: whether etcd was
+/// unavailable ([`SealError::Unreachable`], which warden serve answers with
+/// 503) and the message.
+#[derive(Clone)]
+struct Reason {
+    unavailable: bool,
+    message: String,
+}
+
+impl From<SealError> for Reason {
+    fn from(e: SealError) -> Self {
+        match e {
+            SealError::Storage { message, .. } => Reason {
+                unavailable: false,
+                message,
+            },
+            SealError::Unreachable { detail, .. } => Reason {
+                unavailable: true,
+                message: detail,
+            },
+            other => Reason {
+                unavailable: false,
+                message: other.to_string(),
+            },
+        }
+    }
 }
 
 impl EtcdBackend {
@@ -132,22 +160,29 @@ impl EtcdBackend {
             match ending {
                 Ending::Committed => return answer,
                 Ending::Conflict => use_cache = false,
-                Ending::Failed(message) => {
+                Ending::Failed(reason) => {
                     failed += 1;
                     if failed >= FAILED_COMMITS {
-                        return Err(self.storage(message));
+                        return Err(self.rebuild(reason));
                     }
                     std::thread::sleep(Duration::from_millis(100 << failed.min(4)));
                 }
-                Ending::Error(message) => return Err(self.storage(message)),
+                Ending::Error(reason) => return Err(self.rebuild(reason)),
             }
         }
     }
 
-    fn storage(&self, message: String) -> SealError {
-        SealError::Storage {
-            location: self.location.clone(),
-            message,
+    fn rebuild(&self, reason: Reason) -> SealError {
+        let location = self.location.clone();
+        match reason.unavailable {
+            true => SealError::Unreachable {
+                location,
+                detail: reason.message,
+            },
+            false => SealError::Storage {
+                location,
+                message: reason.message,
+            },
         }
     }
 
@@ -168,8 +203,8 @@ impl EtcdBackend {
         let ending = match self.commit(&mut marker, data) {
             Ok(Committed::Yes) => Ending::Committed,
             Ok(Committed::Conflict) => Ending::Conflict,
-            Ok(Committed::Failed(e)) => Ending::Failed(storage_message(e)),
-            Err(e) => Ending::Error(storage_message(e)),
+            Ok(Committed::Failed(e)) => Ending::Failed(e.into()),
+            Err(e) => Ending::Error(e.into()),
         };
         let mut g = self.lock();
         g.marker = marker;
@@ -183,13 +218,5 @@ impl EtcdBackend {
         if members > 0 {
             g.finished.insert(id, (ending, members));
         }
-    }
-}
-
-/// The message of a storage error (the location is added back).
-fn storage_message(e: SealError) -> String {
-    match e {
-        SealError::Storage { message, .. } => message,
-        other => other.to_string(),
     }
 }
