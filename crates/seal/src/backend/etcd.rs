@@ -88,6 +88,9 @@ struct Marker {
     /// The marker key's mod revision as this backend last wrote it (0:
     /// not written yet).
     mod_revision: i64,
+    /// A commit's outcome could not be settled (etcd did not answer): the
+    /// marker may have changed since, so read it before the next commit.
+    in_doubt: bool,
 }
 
 /// A sealed store's ciphertext under a key prefix of an etcd cluster.

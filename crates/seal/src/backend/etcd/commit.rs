@@ -24,6 +24,15 @@ pub(super) enum Committed {
 
 impl EtcdBackend {
     pub(super) fn commit(&self, marker: &mut Marker, w: Pending) -> Result<Committed, SealError> {
+        if marker.in_doubt {
+            match self.client.get(&self.marker_key, 0) {
+                Ok((entry, _)) => {
+                    marker.mod_revision = entry.map_or(0, |e| e.mod_revision);
+                    marker.in_doubt = false;
+                }
+                Err(e) => return Ok(Committed::Failed(self.error(e))),
+            }
+        }
         let target = self.client.target();
         let revision = w.revision;
         let reads = &w.reads;
@@ -196,7 +205,9 @@ impl EtcdBackend {
         let seq = marker.seq.to_le_bytes();
         let committed = [b"c".as_slice(), &seq].concat();
         let fence = [b"f".as_slice(), &seq].concat();
-        let deadline = Instant::now() + Duration::from_secs(120);
+        // Long enough for an election and a member's restart; a cluster
+        // down for longer makes the write's outcome unknown.
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let txn = Txn::new()
                 .when([Compare::mod_revision(
@@ -240,7 +251,17 @@ impl EtcdBackend {
                             .into(),
                     });
                 }
-                Err(e) if Instant::now() > deadline => return Err(self.error(e)),
+                Err(e) if Instant::now() > deadline => {
+                    marker.in_doubt = true;
+                    let mut e = self.error(e);
+                    let unknown = "; the outcome of the last write is unknown";
+                    match &mut e {
+                        SealError::Unreachable { detail, .. } => detail.push_str(unknown),
+                        SealError::Storage { message, .. } => message.push_str(unknown),
+                        _ => {}
+                    }
+                    return Err(e);
+                }
                 Err(_) => std::thread::sleep(Duration::from_millis(200)),
             }
         }
