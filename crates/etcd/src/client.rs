@@ -209,9 +209,18 @@ impl EtcdClient {
         let client = match rx.recv() {
             Ok(Ok(Ok(c))) => c,
             Ok(Ok(Err(e))) => {
-                return Err(unreachable(
-                    request_error("connect", &endpoints, e).to_string(),
-                ))
+                // The cluster answered, but refused these credentials.
+                let refused = matches!(&e, etcd_client::Error::GRpcStatus(s)
+                    if matches!(s.code(), tonic::Code::Unauthenticated | tonic::Code::PermissionDenied)
+                        || s.message().contains("authentication")
+                        || s.message().contains("user name")
+                        || s.message().contains("permission denied"));
+                let error = request_error("connect", &endpoints, e);
+                return Err(if refused {
+                    error
+                } else {
+                    unreachable(error.to_string())
+                });
             }
             Ok(Err(_)) => {
                 return Err(unreachable(format!(

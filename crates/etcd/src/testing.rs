@@ -26,6 +26,10 @@ struct Member {
     name: String,
     client_port: u16,
     peer_port: u16,
+    /// Plain-HTTP `/health` (and metrics), also when clients use TLS.
+    metrics_port: u16,
+    /// Whether clients connect with TLS.
+    tls: bool,
     data_dir: PathBuf,
     log: PathBuf,
     child: Option<Child>,
@@ -33,7 +37,8 @@ struct Member {
 
 impl Member {
     fn client_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.client_port)
     }
 
     fn peer_url(&self) -> String {
@@ -50,6 +55,17 @@ pub struct Cluster {
     restores: u32,
     /// More etcd flags for every member.
     extra: Vec<String>,
+    tls: Option<TlsFiles>,
+}
+
+/// PEM files for a cluster whose clients must use TLS with a client
+/// certificate: the CA, and one certificate (for `127.0.0.1`, usable for
+/// server and client authentication) with its key.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 fn program(env: &str, default: &str) -> String {
@@ -69,8 +85,8 @@ fn free_ports(n: usize) -> Result<Vec<u16>, String> {
         .map_err(|e| format!("cannot find a free port: {e}"))
 }
 
-/// Whether the member at `port` says it is healthy (it has a leader and
-/// its cluster has quorum): etcd's `/health` endpoint.
+/// Whether the member whose metrics listener is at `port` says it is
+/// healthy (it has a leader and its cluster has quorum): etcd's `/health`.
 fn healthy(port: u16) -> bool {
     let probe = || -> std::io::Result<String> {
         let addr = ([127, 0, 0, 1], port).into();
@@ -93,11 +109,21 @@ impl Cluster {
     /// [`Self::start`] with more etcd flags for every member (such as
     /// `--max-txn-ops`).
     pub fn start_with(n: usize, extra: &[&str]) -> Result<Cluster, String> {
+        Self::start_full(n, extra, None)
+    }
+
+    /// [`Self::start`] with clients on TLS and client certificates
+    /// required; [`Self::url`] then carries the TLS options.
+    pub fn start_tls(n: usize, files: &TlsFiles) -> Result<Cluster, String> {
+        Self::start_full(n, &[], Some(files))
+    }
+
+    fn start_full(n: usize, extra: &[&str], tls: Option<&TlsFiles>) -> Result<Cluster, String> {
         let mut last = String::new();
         // A port found free can be taken by someone else before etcd binds
         // it: then start again on other ports.
         for _ in 0..3 {
-            match Self::try_start(n, extra) {
+            match Self::try_start(n, extra, tls) {
                 Ok(c) => return Ok(c),
                 Err(e) => last = e,
             }
@@ -105,17 +131,19 @@ impl Cluster {
         Err(last)
     }
 
-    fn try_start(n: usize, extra: &[&str]) -> Result<Cluster, String> {
+    fn try_start(n: usize, extra: &[&str], tls: Option<&TlsFiles>) -> Result<Cluster, String> {
         let dir = tempfile::Builder::new()
             .prefix("warden-etcd-test")
             .tempdir()
             .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
-        let ports = free_ports(2 * n)?;
+        let ports = free_ports(3 * n)?;
         let members = (0..n)
             .map(|i| Member {
                 name: format!("m{i}"),
-                client_port: ports[2 * i],
-                peer_port: ports[2 * i + 1],
+                client_port: ports[3 * i],
+                peer_port: ports[3 * i + 1],
+                metrics_port: ports[3 * i + 2],
+                tls: tls.is_some(),
                 data_dir: dir.path().join(format!("m{i}.etcd")),
                 log: dir.path().join(format!("m{i}.log")),
                 child: None,
@@ -127,6 +155,7 @@ impl Cluster {
             token: format!("warden-test-{}", ports[0]),
             restores: 0,
             extra: extra.iter().map(|a| a.to_string()).collect(),
+            tls: tls.cloned(),
         };
         for i in 0..n {
             cluster.spawn(i)?;
@@ -171,6 +200,19 @@ impl Cluster {
             .args(["--initial-cluster-state", "new"])
             .args(["--logger", "zap", "--log-outputs", "stderr"])
             .args(["--log-level", "warn"])
+            .arg("--listen-metrics-urls")
+            .arg(format!("http://127.0.0.1:{}", m.metrics_port))
+            .args(self.tls.iter().flat_map(|t| {
+                [
+                    "--cert-file".into(),
+                    t.cert.clone().into_os_string(),
+                    "--key-file".into(),
+                    t.key.clone().into_os_string(),
+                    "--trusted-ca-file".into(),
+                    t.ca.clone().into_os_string(),
+                    "--client-cert-auth".into(),
+                ]
+            }))
             .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(log)
@@ -195,7 +237,7 @@ impl Cluster {
                         self.log_tail(i)
                     ));
                 }
-                all &= healthy(self.members[i].client_port);
+                all &= healthy(self.members[i].metrics_port);
             }
             if all {
                 return Ok(());
@@ -235,9 +277,31 @@ impl Cluster {
             .collect()
     }
 
-    /// `etcd://` URL of the whole cluster with key prefix `prefix`.
+    /// `etcd://` URL of the whole cluster with key prefix `prefix` (and,
+    /// for a TLS cluster, the options to reach it).
     pub fn url(&self, prefix: &str) -> String {
-        format!("etcd://{}/{prefix}", self.endpoints().join(","))
+        self.url_of(&self.endpoints(), prefix)
+    }
+
+    fn url_of(&self, endpoints: &[String], prefix: &str) -> String {
+        let mut url = format!("etcd://{}/{prefix}", endpoints.join(","));
+        if let Some(t) = &self.tls {
+            url.push_str(&format!(
+                "?ca={}&cert={}&key={}",
+                t.ca.display(),
+                t.cert.display(),
+                t.key.display()
+            ));
+        }
+        url
+    }
+
+    /// A client of member `i` alone.
+    fn member_client(&self, i: usize) -> Result<EtcdClient, String> {
+        let endpoint = format!("127.0.0.1:{}", self.members[i].client_port);
+        let url = self.url_of(&[endpoint], "member");
+        let target = EtcdTarget::parse_with_password(&url, None).map_err(|e| e.to_string())?;
+        EtcdClient::connect(&target, Timeouts::default()).map_err(|e| e.to_string())
     }
 
     /// A client of the whole cluster with key prefix `prefix`.
@@ -250,6 +314,28 @@ impl Cluster {
     /// A directory that lives as long as the cluster, for the test's files.
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The index of the current leader (asked of each running member).
+    pub fn leader(&self) -> Result<usize, String> {
+        for (i, m) in self.members.iter().enumerate() {
+            if m.child.is_none() {
+                continue;
+            }
+            let Ok(client) = self.member_client(i) else {
+                continue;
+            };
+            let Ok(status) = client.call("status", |mut c| async move { c.status().await }) else {
+                continue;
+            };
+            if status
+                .header()
+                .is_some_and(|h| h.member_id() == status.leader())
+            {
+                return Ok(i);
+            }
+        }
+        Err("no member says it is the leader".into())
     }
 
     /// Kills member `i` (SIGKILL) and waits for it to exit.
@@ -269,11 +355,7 @@ impl Cluster {
 
     /// Saves a snapshot of the cluster's data (from member 0) to `path`.
     pub fn save_snapshot(&self, path: &Path) -> Result<(), String> {
-        let m = &self.members[0];
-        let url = format!("etcd://127.0.0.1:{}/snapshot", m.client_port);
-        let target = EtcdTarget::parse_with_password(&url, None).map_err(|e| e.to_string())?;
-        let client =
-            EtcdClient::connect(&target, Timeouts::default()).map_err(|e| e.to_string())?;
+        let client = self.member_client(0)?;
         client.save_snapshot(path).map_err(|e| e.to_string())
     }
 
@@ -333,14 +415,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_member_killed_and_restarted_rejoins_and_data_survives() {
+    fn the_leader_killed_and_restarted_rejoins_and_data_survives() {
         let mut cluster = Cluster::start(3).unwrap();
         let client = cluster.client("t").unwrap();
         let key = client.target().key(b"k");
         client.put(&key, b"one").unwrap();
-        cluster.kill(1);
+        let leader = cluster.leader().unwrap();
+        cluster.kill(leader);
         client.put(&key, b"two").unwrap();
-        cluster.restart(1).unwrap();
+        cluster.restart(leader).unwrap();
         let (entry, _) = client.get(&key, 0).unwrap();
         assert_eq!(entry.unwrap().value, b"two");
     }

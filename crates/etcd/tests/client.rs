@@ -152,3 +152,154 @@ fn usable_and_droppable_inside_a_tokio_runtime() {
     });
     assert_eq!(value, b"v");
 }
+
+/// Makes a CA and a certificate for 127.0.0.1 (server and client use) with
+/// the `openssl` command.
+fn make_certs(dir: &std::path::Path) -> warden_etcd::testing::TlsFiles {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("run openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=warden-test-ca",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "node.key",
+            "-out",
+            "node.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    ]
+    .concat());
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "node.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "node.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    warden_etcd::testing::TlsFiles {
+        ca: dir.join("ca.pem"),
+        cert: dir.join("node.pem"),
+        key: dir.join("node.key"),
+    }
+}
+
+/// A cluster that requires TLS with client certificates: reachable with
+/// `ca`, `cert` and `key`; refused (one clear error) without the client
+/// certificate or with a CA file that does not exist.
+#[test]
+fn tls_with_client_certificates() {
+    let certs = tempfile::tempdir().unwrap();
+    let files = make_certs(certs.path());
+    let cluster = Cluster::start_tls(1, &files).unwrap();
+    let client = cluster.client("tls").unwrap();
+    let t = client.target().clone();
+    assert!(t.tls.is_some());
+    client.put(&t.key(b"k"), b"over tls").unwrap();
+    assert_eq!(
+        client.get(&t.key(b"k"), 0).unwrap().0.unwrap().value,
+        b"over tls"
+    );
+
+    let endpoint = &cluster.endpoints()[0];
+    let timeouts = Timeouts {
+        connect: Duration::from_secs(2),
+        request: Duration::from_secs(4),
+    };
+    let no_cert =
+        EtcdTarget::parse(&format!("etcd://{endpoint}/tls?ca={}", files.ca.display())).unwrap();
+    let e = EtcdClient::connect(&no_cert, timeouts).err().unwrap();
+    assert!(matches!(e, EtcdError::Unreachable { .. }), "{e}");
+    let missing =
+        EtcdTarget::parse(&format!("etcd://{endpoint}/tls?ca=/nonexistent/ca.pem")).unwrap();
+    let e = EtcdClient::connect(&missing, timeouts)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("cannot read CA /nonexistent/ca.pem"), "{e}");
+}
+
+/// A cluster with authentication on: user and password get in; a wrong
+/// password or no user is refused with an error that says so (not
+/// "unreachable").
+#[test]
+fn user_and_password() {
+    let cluster = Cluster::start(1).unwrap();
+    let admin = cluster.client("auth").unwrap();
+    admin
+        .call("auth setup", |mut c| async move {
+            c.user_add("root", "root-secret", None).await?;
+            c.user_grant_role("root", "root").await?;
+            c.auth_enable().await?;
+            Ok(())
+        })
+        .unwrap();
+    let url = format!("{}?user=root", cluster.url("auth"));
+    let good = EtcdTarget::parse_with_password(&url, Some("root-secret".into())).unwrap();
+    let client = EtcdClient::connect(&good, Timeouts::default()).unwrap();
+    client.put(&good.key(b"k"), b"authenticated").unwrap();
+    assert_eq!(
+        client.get(&good.key(b"k"), 0).unwrap().0.unwrap().value,
+        b"authenticated"
+    );
+
+    let bad = EtcdTarget::parse_with_password(&url, Some("wrong".into())).unwrap();
+    let e = EtcdClient::connect(&bad, Timeouts::default())
+        .err()
+        .unwrap();
+    assert!(matches!(e, EtcdError::Request { .. }), "{e}");
+    assert!(e.to_string().contains("authentication failed"), "{e}");
+    let anonymous = EtcdTarget::parse(&cluster.url("auth")).unwrap();
+    let e = EtcdClient::connect(&anonymous, Timeouts::default())
+        .err()
+        .unwrap();
+    assert!(matches!(e, EtcdError::Request { .. }), "{e}");
+}

@@ -107,7 +107,7 @@ fn increments_from_two_processes_are_exact() {
     store.verify().unwrap();
 }
 
-/// One member killed and restarted while 16 clients on two stores
+/// The leader killed and restarted while 16 clients on two stores
 /// increment a counter and record each increment under a key of its own
 /// in the same transaction: every increment acknowledged is there, and the
 /// counter equals the number of recorded increments (none doubled).
@@ -157,9 +157,11 @@ fn a_member_killed_under_load_loses_no_acknowledged_write() {
         }
     };
     wait_for_more(50);
-    cluster.kill(0);
+    // The leader: the member whose loss interrupts commits.
+    let leader = cluster.leader().unwrap();
+    cluster.kill(leader);
     wait_for_more(50);
-    cluster.restart(0).unwrap();
+    cluster.restart(leader).unwrap();
     wait_for_more(50);
     stop.store(true, Ordering::Relaxed);
     let acked: Vec<String> = workers
@@ -335,4 +337,54 @@ fn an_unreachable_cluster_is_a_clear_error() {
         matches!(&e, SealError::InvalidUrl(m) if m.contains("key prefix is empty")),
         "{e}"
     );
+}
+
+/// Threads of one node whose writes are committed together (group commit)
+/// keep their own answers: of 16 compare-and-swaps from absent, exactly one
+/// wins; a transaction that fails leaves nothing while the others in its
+/// group commit.
+#[test]
+fn writes_committed_together_keep_their_own_answers() {
+    let t = TempStore::etcd();
+    let store = t.open();
+    let ns = store.namespace("group").unwrap();
+    for round in 0..3 {
+        let winners: usize = (0..16)
+            .map(|i| {
+                let ns = ns.clone();
+                let key = format!("lock-{round}");
+                thread::spawn(move || {
+                    ns.compare_and_swap(&key, None, Some(format!("{i}").as_bytes()))
+                        .unwrap()
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| usize::from(h.join().unwrap()))
+            .sum();
+        assert_eq!(winners, 1, "round {round}");
+    }
+    let results: Vec<bool> = (0..16)
+        .map(|i| {
+            let ns = ns.clone();
+            thread::spawn(move || {
+                ns.transaction(|tx| {
+                    tx.set(format!("t{i}"), b"x")?;
+                    if i % 2 == 1 {
+                        return Err(SealError::Key(format!("refused {i}")));
+                    }
+                    Ok(())
+                })
+                .is_ok()
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .collect();
+    for (i, ok) in results.iter().enumerate() {
+        assert_eq!(*ok, i % 2 == 0);
+        assert_eq!(ns.exists(format!("t{i}")).unwrap(), i % 2 == 0, "t{i}");
+    }
+    store.verify().unwrap();
 }

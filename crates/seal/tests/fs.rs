@@ -1,9 +1,33 @@
 //! The filesystem of sealed mounts.
 
+#[macro_use]
 mod common;
 
 use common::{contains, pseudo_random, Rng, TempStore};
 use warden_seal::fs::{FileKind, FsError, OpenFlags, SealedFs, CHUNK_SIZE, ROOT_INO};
+
+on_both_backends!(
+    create_write_read_round_trip,
+    data_survives_across_runs,
+    writes_across_chunks_holes_and_random_access_match_a_model,
+    truncate_then_extend_reads_zeros,
+    open_flags,
+    directories,
+    rename_files_and_directories,
+    unlinked_open_files_live_until_closed,
+    times,
+    bad_paths_are_refused,
+    operations_that_fail_change_nothing,
+    two_filesystems_in_one_store_are_separate,
+    concurrent_writers_on_separate_files,
+    two_mounts_of_one_namespace_share_open_unlinked_files,
+    directory_handles_follow_renames_and_fail_once_removed,
+    appends_never_overwrite_each_other,
+    grow_to_never_shrinks,
+    a_format_1_filesystem_is_upgraded,
+    a_filesystem_of_an_unknown_format_is_refused,
+    huge_nominal_sizes_cost_only_what_is_stored,
+);
 
 fn fs_in(t: &TempStore) -> SealedFs {
     SealedFs::new(t.open().namespace("mount").unwrap()).unwrap()
@@ -13,9 +37,7 @@ fn create() -> OpenFlags {
     OpenFlags::existing().create()
 }
 
-#[test]
-fn create_write_read_round_trip() {
-    let t = TempStore::new();
+fn create_write_read_round_trip(t: TempStore) {
     let fs = fs_in(&t);
     let f = fs.open("hello.txt", create()).unwrap();
     assert_eq!(f.kind(), FileKind::File);
@@ -33,9 +55,7 @@ fn create_write_read_round_trip() {
     assert_eq!(fs.read_file("hello.txt").unwrap(), b"hello, world");
 }
 
-#[test]
-fn data_survives_across_runs() {
-    let t = TempStore::new();
+fn data_survives_across_runs(t: TempStore) {
     let big = pseudo_random(5, 3 * CHUNK_SIZE + 123);
     {
         let fs = fs_in(&t);
@@ -81,9 +101,7 @@ fn nothing_readable_on_the_host() {
     assert_eq!(names, ["store.redb", "store.redb.seen"]);
 }
 
-#[test]
-fn writes_across_chunks_holes_and_random_access_match_a_model() {
-    let t = TempStore::new();
+fn writes_across_chunks_holes_and_random_access_match_a_model(t: TempStore) {
     let fs = fs_in(&t);
     let keys_before = fs.namespace().all_keys("").unwrap().len();
     let f = fs.open("model", create()).unwrap();
@@ -129,9 +147,7 @@ fn writes_across_chunks_holes_and_random_access_match_a_model() {
     assert_eq!(fs.namespace().all_keys("").unwrap().len(), keys_before);
 }
 
-#[test]
-fn truncate_then_extend_reads_zeros() {
-    let t = TempStore::new();
+fn truncate_then_extend_reads_zeros(t: TempStore) {
     let fs = fs_in(&t);
     let f = fs.open("f", create()).unwrap();
     f.write_at(0, &vec![7u8; CHUNK_SIZE + 100]).unwrap();
@@ -151,9 +167,7 @@ fn truncate_then_extend_reads_zeros() {
     assert_eq!(g.stat().unwrap().size, 0);
 }
 
-#[test]
-fn open_flags() {
-    let t = TempStore::new();
+fn open_flags(t: TempStore) {
     let fs = fs_in(&t);
     assert!(matches!(
         fs.open("nope", OpenFlags::existing()),
@@ -188,9 +202,7 @@ fn open_flags() {
     assert_eq!(fs.open(".", OpenFlags::existing()).unwrap().ino(), ROOT_INO);
 }
 
-#[test]
-fn directories() {
-    let t = TempStore::new();
+fn directories(t: TempStore) {
     let fs = fs_in(&t);
     let root_links = fs.stat("").unwrap().nlink;
     assert_eq!(root_links, 2);
@@ -223,9 +235,7 @@ fn directories() {
     assert!(h.readdir().unwrap().is_empty());
 }
 
-#[test]
-fn rename_files_and_directories() {
-    let t = TempStore::new();
+fn rename_files_and_directories(t: TempStore) {
     let fs = fs_in(&t);
     fs.write_file("a", b"content a").unwrap();
     let ino = fs.stat("a").unwrap().ino;
@@ -276,9 +286,7 @@ fn rename_files_and_directories() {
     assert_eq!(names, ["b", "empty"]);
 }
 
-#[test]
-fn unlinked_open_files_live_until_closed() {
-    let t = TempStore::new();
+fn unlinked_open_files_live_until_closed(t: TempStore) {
     let fs = fs_in(&t);
     let ns = fs.namespace().clone();
     let keys_before = ns.all_keys("").unwrap().len();
@@ -328,9 +336,7 @@ fn orphans_left_by_a_crash_are_removed_at_mount() {
     assert_eq!(fs.namespace().all_keys("").unwrap().len(), keys_before);
 }
 
-#[test]
-fn times() {
-    let t = TempStore::new();
+fn times(t: TempStore) {
     let fs = fs_in(&t);
     let f = fs.open("f", create()).unwrap();
     let m0 = f.stat().unwrap();
@@ -352,9 +358,7 @@ fn times() {
     assert!(fs.stat("").unwrap().mtime > dir_before);
 }
 
-#[test]
-fn bad_paths_are_refused() {
-    let t = TempStore::new();
+fn bad_paths_are_refused(t: TempStore) {
     let fs = fs_in(&t);
     fs.mkdir("d").unwrap();
     for p in ["..", "d/..", "/etc/passwd", "d//x", "d/", "a\0b"] {
@@ -371,9 +375,7 @@ fn bad_paths_are_refused() {
     assert_eq!(fs.read_file("d/f").unwrap(), b"1");
 }
 
-#[test]
-fn operations_that_fail_change_nothing() {
-    let t = TempStore::new();
+fn operations_that_fail_change_nothing(t: TempStore) {
     let fs = fs_in(&t);
     fs.write_file("f", b"1").unwrap();
     let store = fs.namespace().store().clone();
@@ -389,9 +391,7 @@ fn operations_that_fail_change_nothing() {
     assert_eq!(store.generation().unwrap(), generation);
 }
 
-#[test]
-fn two_filesystems_in_one_store_are_separate() {
-    let t = TempStore::new();
+fn two_filesystems_in_one_store_are_separate(t: TempStore) {
     let store = t.open();
     let a = SealedFs::new(store.namespace("app-a").unwrap()).unwrap();
     let b = SealedFs::new(store.namespace("app-b").unwrap()).unwrap();
@@ -401,9 +401,7 @@ fn two_filesystems_in_one_store_are_separate() {
     assert_eq!(b.read_file("same-name").unwrap(), b"b");
 }
 
-#[test]
-fn concurrent_writers_on_separate_files() {
-    let t = TempStore::new();
+fn concurrent_writers_on_separate_files(t: TempStore) {
     let fs = fs_in(&t);
     let threads: Vec<_> = (0..4)
         .map(|n| {
@@ -448,10 +446,8 @@ fn finishes<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'stati
     }
 }
 
-#[test]
-fn huge_nominal_sizes_cost_only_what_is_stored() {
+fn huge_nominal_sizes_cost_only_what_is_stored(t: TempStore) {
     use warden_seal::fs::MAX_FILE_SIZE;
-    let t = TempStore::new();
     let fs = fs_in(&t);
     let ns = fs.namespace().clone();
     let keys_before = ns.all_keys("").unwrap().len();
@@ -495,9 +491,7 @@ fn huge_nominal_sizes_cost_only_what_is_stored() {
     assert_eq!(ns.all_keys("").unwrap().len(), keys_before);
 }
 
-#[test]
-fn two_mounts_of_one_namespace_share_open_unlinked_files() {
-    let t = TempStore::new();
+fn two_mounts_of_one_namespace_share_open_unlinked_files(t: TempStore) {
     let store = t.open();
     // What two `--sealed` mounts of one namespace do.
     let a = SealedFs::new(store.namespace("shared").unwrap()).unwrap();
@@ -528,9 +522,7 @@ fn two_mounts_of_one_namespace_share_open_unlinked_files() {
     assert_eq!(&buf, b"old");
 }
 
-#[test]
-fn directory_handles_follow_renames_and_fail_once_removed() {
-    let t = TempStore::new();
+fn directory_handles_follow_renames_and_fail_once_removed(t: TempStore) {
     let fs = fs_in(&t);
     fs.mkdir("a").unwrap();
     fs.mkdir("a/b").unwrap();
@@ -568,9 +560,7 @@ fn directory_handles_follow_renames_and_fail_once_removed() {
     assert!(fs.readdir("renamed/b").unwrap().is_empty());
 }
 
-#[test]
-fn appends_never_overwrite_each_other() {
-    let t = TempStore::new();
+fn appends_never_overwrite_each_other(t: TempStore) {
     let fs = fs_in(&t);
     let shared = std::sync::Arc::new(fs.open("log", create()).unwrap());
     let threads: Vec<_> = (0..4u8)
@@ -603,9 +593,7 @@ fn appends_never_overwrite_each_other() {
     assert_eq!(end, shared.stat().unwrap().size);
 }
 
-#[test]
-fn grow_to_never_shrinks() {
-    let t = TempStore::new();
+fn grow_to_never_shrinks(t: TempStore) {
     let fs = fs_in(&t);
     let f = fs.open("f", create()).unwrap();
     f.write_at(0, &[1u8; 100]).unwrap();
@@ -619,9 +607,7 @@ fn grow_to_never_shrinks() {
 
 /// A filesystem written by format 1 (no chunk index) is upgraded when
 /// mounted, and its files keep their data and are removed whole.
-#[test]
-fn a_format_1_filesystem_is_upgraded() {
-    let t = TempStore::new();
+fn a_format_1_filesystem_is_upgraded(t: TempStore) {
     let big = pseudo_random(9, 2 * CHUNK_SIZE + 10);
     let keys_before;
     {
@@ -657,9 +643,7 @@ fn a_format_1_filesystem_is_upgraded() {
     assert_eq!(ns.all_keys("").unwrap().len(), keys_before);
 }
 
-#[test]
-fn a_filesystem_of_an_unknown_format_is_refused() {
-    let t = TempStore::new();
+fn a_filesystem_of_an_unknown_format_is_refused(t: TempStore) {
     {
         let fs = fs_in(&t);
         let mut sb = fs.namespace().get("s").unwrap().unwrap();

@@ -67,7 +67,8 @@ pub fn state_paths(
         if let Some(store) = store {
             paths.push(StatePath::new(
                 "rollback state",
-                warden_seal::state_file_beside(key_file, store),
+                warden_seal::state_file_beside_store(key_file, store)
+                    .unwrap_or_else(|_| warden_seal::state_file_beside(key_file, store)),
                 "move it with the key file (--key-file or WARDEN_KEY_FILE)",
             ));
         }

@@ -12,8 +12,10 @@
 //!   it read, and for scans that no key in the range changed, against the
 //!   snapshot; on a conflict the closure runs again on a new snapshot. The
 //!   store reads and rewrites its state record in every write, so its
-//!   writes serialise through that record across nodes. Commits of one
-//!   backend are also serialised locally, since they would conflict anyway.
+//!   writes serialise through that record across nodes; one node's writes
+//!   are committed in groups (`group`), one etcd transaction per group.
+//!   Reads inside a write transaction come from a per-node cache where
+//!   they can ([`Cache`]), checked by the same comparisons.
 //! * Values above 64 KiB (or smaller ones, when a transaction would exceed
 //!   `--max-request-bytes`) are written as immutable chunks first; the
 //!   transaction commits only their reference, and the chunks of values it
@@ -34,17 +36,18 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
-use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 use warden_etcd::chunks::{self, ChunkRef};
-use warden_etcd::{
-    prefix_end, Compare, CompareOp, DeleteOptions, EtcdClient, EtcdError, EtcdTarget, PutOptions,
-    Timeouts, Txn, TxnOp, TxnOpResponse, TxnResponse,
-};
+use warden_etcd::{prefix_end, EtcdClient, EtcdError, EtcdTarget, Timeouts};
 
 use super::{Backend, Durability, Inspect, Outcome, ReadTxn, Table, Visit, WriteTxn};
 use crate::error::SealError;
+
+mod commit;
+mod group;
+use commit::Committed;
+use group::Group;
 
 const INLINE: u8 = 0;
 const CHUNKED: u8 = 1;
@@ -55,8 +58,6 @@ const REQUEST_SLACK: usize = 64 * 1024;
 const PAGE: i64 = 256;
 /// Reads retried after their revision was compacted away.
 const COMPACTED_RETRIES: u32 = 10;
-/// Write attempts whose commit failed without applying before giving up.
-const FAILED_COMMITS: u32 = 5;
 
 fn letter(table: Table) -> u8 {
     match table {
@@ -68,11 +69,28 @@ fn letter(table: Table) -> u8 {
     }
 }
 
+/// What this backend last read or wrote, for write transactions: key →
+/// (value, `None` if absent; mod revision). Entries may be stale (another
+/// node wrote since): a commit compares their revisions like any other
+/// read, and a transaction that used a stale one runs again without the
+/// cache. Values in chunks are not kept.
+type Cache = HashMap<Vec<u8>, (Option<Vec<u8>>, i64)>;
+/// Entries kept before the cache starts over.
+const CACHE_MAX: usize = 100_000;
+/// A read to remember: key, value (`None`: absent), mod revision.
+type Fetched = (Vec<u8>, Option<Vec<u8>>, i64);
+
+/// State of this backend's commits.
+#[derive(Default)]
 struct Marker {
+    cache: Cache,
     seq: u64,
     /// The marker key's mod revision as this backend last wrote it (0:
     /// not written yet).
     mod_revision: i64,
+    /// A commit's outcome could not be settled (etcd did not answer): the
+    /// marker may have changed since, so read it before the next commit.
+    in_doubt: bool,
 }
 
 /// A sealed store's ciphertext under a key prefix of an etcd cluster.
@@ -84,7 +102,9 @@ pub struct EtcdBackend {
     /// `PREFIX/c/`
     chunks: Vec<u8>,
     marker_key: Vec<u8>,
-    commit: Mutex<Marker>,
+    commit: Mutex<Group>,
+    /// Signalled when a batch ends (see `group`).
+    changed: Condvar,
 }
 
 impl EtcdBackend {
@@ -117,10 +137,8 @@ impl EtcdBackend {
             marker_key: target.key(format!("w/{}", hex::encode(id)).as_bytes()),
             client,
             location,
-            commit: Mutex::new(Marker {
-                seq: 0,
-                mod_revision: 0,
-            }),
+            commit: Mutex::new(Group::default()),
+            changed: Condvar::new(),
         })
     }
 
@@ -196,7 +214,7 @@ impl EtcdBackend {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Marker> {
+    fn lock(&self) -> MutexGuard<'_, Group> {
         self.commit.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -205,7 +223,7 @@ impl Drop for EtcdBackend {
     fn drop(&mut self) {
         // The marker only matters while this backend may have a commit in
         // doubt; left behind (a crash), it is a few bytes.
-        if self.lock().mod_revision != 0 {
+        if self.lock().marker.mod_revision != 0 {
             let _ = self.client.delete(&self.marker_key);
         }
     }
@@ -354,6 +372,15 @@ impl ReadTxn for EtcdRead<'_> {
 /// A write transaction: a snapshot, what was read from it, and the writes.
 struct EtcdWrite<'a> {
     read: EtcdRead<'a>,
+    /// Reads served from here when present (see [`Cache`]).
+    cache: Option<&'a Cache>,
+    /// Whether any read came from the cache.
+    cached: Cell<bool>,
+    /// Cached reads of the meta table: full key, stored form (compared by
+    /// value as well as revision).
+    pinned: RefCell<Vec<(Vec<u8>, Vec<u8>)>>,
+    /// Reads to add to the cache after a commit.
+    fetched: RefCell<Vec<Fetched>>,
     /// Full key → mod revision read (0: absent).
     reads: RefCell<HashMap<Vec<u8>, i64>>,
     /// Full-key ranges scanned.
@@ -362,14 +389,79 @@ struct EtcdWrite<'a> {
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
 }
 
-impl EtcdWrite<'_> {
-    /// Looks `full` up in the snapshot, remembering what was seen.
+impl<'a> EtcdWrite<'a> {
+    /// Goes on with the transaction `p` (a batch being filled).
+    fn resume(b: &'a EtcdBackend, cache: Option<&'a Cache>, p: Pending) -> Self {
+        let read = EtcdRead::new(b);
+        read.revision.set(p.revision);
+        EtcdWrite {
+            read,
+            cache,
+            cached: Cell::new(p.cached),
+            pinned: RefCell::new(p.pinned),
+            fetched: RefCell::new(p.fetched),
+            reads: RefCell::new(p.reads),
+            scanned: RefCell::new(p.scanned),
+            writes: p.writes,
+        }
+    }
+
+    /// The value under `full` (from the cache, or the snapshot), remembering
+    /// the revision seen.
     fn fetch(&self, full: &[u8]) -> Result<Option<Vec<u8>>, SealError> {
+        if let Some((value, revision)) = self.cache.and_then(|c| c.get(full)) {
+            self.cached.set(true);
+            self.reads.borrow_mut().insert(full.to_vec(), *revision);
+            // A revision can come back after an etcd restore; the sealed
+            // state record (unique bytes: fresh nonce) cannot.
+            if let Some(v) = value {
+                if full.starts_with(&self.read.b.table_prefix(Table::Meta)) {
+                    self.pinned
+                        .borrow_mut()
+                        .push((full.to_vec(), EtcdBackend::inline(v)));
+                }
+            }
+            return Ok(value.clone());
+        }
         let found = self.read.fetch(full)?;
         let revision = found.as_ref().map_or(0, |(_, r)| *r);
         self.reads.borrow_mut().insert(full.to_vec(), revision);
-        Ok(found.map(|(stored, _)| stored))
+        let value = match found {
+            Some((stored, _)) => Some(self.read.decode(full, stored)?),
+            None => None,
+        };
+        if value.as_ref().is_none_or(|v| v.len() <= INLINE_MAX) {
+            self.fetched
+                .borrow_mut()
+                .push((full.to_vec(), value.clone(), revision));
+        }
+        Ok(value)
     }
+
+    /// What the commit needs, without the borrows.
+    fn into_pending(self) -> Pending {
+        Pending {
+            revision: self.read.revision.get(),
+            reads: self.reads.into_inner(),
+            scanned: self.scanned.into_inner(),
+            writes: self.writes,
+            fetched: self.fetched.into_inner(),
+            cached: self.cached.get(),
+            pinned: self.pinned.into_inner(),
+        }
+    }
+}
+
+/// A write transaction ready to commit (or a batch being filled).
+#[derive(Default)]
+struct Pending {
+    revision: i64,
+    reads: HashMap<Vec<u8>, i64>,
+    scanned: Vec<(Vec<u8>, Vec<u8>)>,
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    fetched: Vec<Fetched>,
+    cached: bool,
+    pinned: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 impl ReadTxn for EtcdWrite<'_> {
@@ -387,8 +479,8 @@ impl ReadTxn for EtcdWrite<'_> {
             };
         }
         match self.fetch(&full)? {
-            Some(stored) => {
-                inspect(&self.read.decode(&full, stored)?)?;
+            Some(value) => {
+                inspect(&value)?;
                 Ok(true)
             }
             None => Ok(false),
@@ -470,233 +562,6 @@ impl WriteTxn for EtcdWrite<'_> {
     }
 }
 
-/// How a commit attempt ended.
-enum Committed {
-    Yes,
-    /// Someone else committed since the snapshot: run the closure again.
-    Conflict,
-    /// It failed and did not apply: worth trying again a few times.
-    Failed(SealError),
-}
-
-impl EtcdBackend {
-    fn commit(&self, marker: &mut Marker, w: EtcdWrite<'_>) -> Result<Committed, SealError> {
-        let target = self.client.target();
-        let revision = w.read.revision.get();
-        let reads = w.reads.into_inner();
-        let scanned = w.scanned.into_inner();
-        let max = target.max_txn_ops;
-        if w.writes.len() + 1 > max {
-            return Err(SealError::Storage {
-                location: self.location.clone(),
-                message: format!(
-                    "a transaction of {} changes is more than the {max} operations etcd allows \
-                     in one (its --max-txn-ops; a store write takes two per key set or deleted: \
-                     split the batch, or raise the cluster's limit and add ?max-txn-ops=N to \
-                     the store URL)",
-                    w.writes.len() + 1,
-                ),
-            });
-        }
-        let mut compares: Vec<Compare> = Vec::new();
-        if revision > 0 {
-            for (k, r) in &reads {
-                compares.push(Compare::mod_revision(k.clone(), CompareOp::Equal, *r));
-            }
-            for (from, to) in &scanned {
-                compares.push(
-                    Compare::mod_revision(from.clone(), CompareOp::Less, revision + 1)
-                        .with_range(to.clone()),
-                );
-            }
-            let compare_bytes: usize = reads.keys().map(|k| k.len() + 16).sum::<usize>()
-                + scanned
-                    .iter()
-                    .map(|(a, b)| a.len() + b.len() + 16)
-                    .sum::<usize>();
-            if compares.len() + 1 > target.max_txn_ops || compare_bytes > REQUEST_SLACK / 2 {
-                // Too many to list: nothing in any table changed since the
-                // snapshot (stricter, as every store write conflicts anyway).
-                compares =
-                    vec![
-                        Compare::mod_revision(self.tables.clone(), CompareOp::Less, revision + 1)
-                            .with_range(prefix_end(&self.tables)),
-                    ];
-            }
-        }
-        compares.push(Compare::mod_revision(
-            self.marker_key.clone(),
-            CompareOp::Equal,
-            marker.mod_revision,
-        ));
-
-        // Stored forms: large values to chunks, then more until it fits.
-        let mut written: Vec<ChunkRef> = Vec::new();
-        let mut stored: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::with_capacity(w.writes.len());
-        let result = (|| {
-            for (k, v) in w.writes {
-                let form = match v {
-                    Some(v) if v.len() > INLINE_MAX => {
-                        let (form, r) = self.chunked(&v)?;
-                        written.push(r);
-                        Some(form)
-                    }
-                    Some(v) => Some(Self::inline(&v)),
-                    None => None,
-                };
-                stored.push((k, form));
-            }
-            let budget = target.max_request_bytes.saturating_sub(REQUEST_SLACK);
-            let size = |s: &[(Vec<u8>, Option<Vec<u8>>)]| -> usize {
-                s.iter()
-                    .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len) + 16)
-                    .sum()
-            };
-            while size(&stored) > budget {
-                let largest = stored
-                    .iter_mut()
-                    .filter(|(_, v)| v.as_ref().is_some_and(|v| v.first() == Some(&INLINE)))
-                    .max_by_key(|(_, v)| v.as_ref().map_or(0, Vec::len));
-                let Some((_, Some(v))) = largest else {
-                    return Err(SealError::Storage {
-                        location: self.location.clone(),
-                        message: "a transaction's keys alone exceed etcd's request size limit"
-                            .into(),
-                    });
-                };
-                let (form, r) = self.chunked(&v[1..])?;
-                written.push(r);
-                *v = form;
-            }
-            Ok(())
-        })();
-        if let Err(e) = result {
-            self.drop_chunks(&written);
-            return Err(e);
-        }
-
-        marker.seq += 1;
-        let commit_value = [b"c".as_slice(), &marker.seq.to_le_bytes()].concat();
-        let mut ops: Vec<TxnOp> = stored
-            .into_iter()
-            .map(|(k, v)| match v {
-                Some(v) => TxnOp::put(k, v, Some(PutOptions::new().with_prev_key())),
-                None => TxnOp::delete(k, Some(DeleteOptions::new().with_prev_key())),
-            })
-            .collect();
-        ops.push(TxnOp::put(self.marker_key.clone(), commit_value, None));
-        let txn = Txn::new().when(compares).and_then(ops);
-        match self.client.txn(txn) {
-            Ok(response) if response.succeeded() => {
-                marker.mod_revision = response.header().map_or(0, |h| h.revision());
-                self.drop_chunks(&replaced(&response));
-                Ok(Committed::Yes)
-            }
-            Ok(_) => {
-                self.drop_chunks(&written);
-                Ok(Committed::Conflict)
-            }
-            Err(e) => match self.settle(marker)? {
-                // The chunks of what it replaced are orphans: the response
-                // that listed them was lost.
-                true => Ok(Committed::Yes),
-                false => {
-                    self.drop_chunks(&written);
-                    Ok(Committed::Failed(self.error(e)))
-                }
-            },
-        }
-    }
-
-    /// Settles a commit whose outcome is unknown (see the module
-    /// documentation): returns whether it applied.
-    fn settle(&self, marker: &mut Marker) -> Result<bool, SealError> {
-        let seq = marker.seq.to_le_bytes();
-        let committed = [b"c".as_slice(), &seq].concat();
-        let fence = [b"f".as_slice(), &seq].concat();
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let txn = Txn::new()
-                .when([Compare::mod_revision(
-                    self.marker_key.clone(),
-                    CompareOp::Equal,
-                    marker.mod_revision,
-                )])
-                .and_then([
-                    TxnOp::put(self.marker_key.clone(), fence.clone(), None),
-                    TxnOp::get(self.marker_key.clone(), None),
-                ])
-                .or_else([TxnOp::get(self.marker_key.clone(), None)]);
-            match self.client.txn(txn) {
-                Ok(response) => {
-                    let seen = response.op_responses().into_iter().find_map(|r| match r {
-                        TxnOpResponse::Get(g) => g
-                            .kvs()
-                            .first()
-                            .map(|kv| (kv.value().to_vec(), kv.mod_revision())),
-                        _ => None,
-                    });
-                    let Some((value, mod_revision)) = seen else {
-                        return Err(SealError::Storage {
-                            location: self.location.clone(),
-                            message: "this node's commit marker vanished: the outcome of its \
-                                      last write is unknown"
-                                .into(),
-                        });
-                    };
-                    marker.mod_revision = mod_revision;
-                    if value == committed {
-                        return Ok(true);
-                    }
-                    if value == fence {
-                        return Ok(false);
-                    }
-                    return Err(SealError::Storage {
-                        location: self.location.clone(),
-                        message: "this node's commit marker was changed by someone else: the \
-                                  outcome of its last write is unknown"
-                            .into(),
-                    });
-                }
-                Err(e) if Instant::now() > deadline => return Err(self.error(e)),
-                Err(_) => std::thread::sleep(Duration::from_millis(200)),
-            }
-        }
-    }
-}
-
-/// The chunk references of the values a committed transaction replaced or
-/// deleted.
-fn replaced(response: &TxnResponse) -> Vec<ChunkRef> {
-    let mut out = Vec::new();
-    replaced_into(response, &mut out);
-    out
-}
-
-fn replaced_into(response: &TxnResponse, out: &mut Vec<ChunkRef>) {
-    for r in response.op_responses() {
-        match r {
-            TxnOpResponse::Put(p) => {
-                if let Some(r) = p
-                    .prev_key()
-                    .and_then(|kv| EtcdBackend::reference_in(kv.value()))
-                {
-                    out.push(r);
-                }
-            }
-            TxnOpResponse::Delete(d) => {
-                out.extend(
-                    d.prev_kvs()
-                        .iter()
-                        .filter_map(|kv| EtcdBackend::reference_in(kv.value())),
-                );
-            }
-            TxnOpResponse::Txn(nested) => replaced_into(&nested, out),
-            TxnOpResponse::Get(_) => {}
-        }
-    }
-}
-
 impl Backend for EtcdBackend {
     fn location(&self) -> &str {
         &self.location
@@ -725,42 +590,14 @@ impl Backend for EtcdBackend {
     }
 
     /// Every commit is durable when it returns (etcd commits to a quorum's
-    /// disks), whatever `durability` says.
+    /// disks), whatever `durability` says. Write transactions of this node
+    /// are committed in groups (see `group`).
     fn write(
         &self,
         _durability: Durability,
         f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<Outcome, SealError>,
     ) -> Result<(), SealError> {
-        let mut marker = self.lock();
-        let (mut compacted, mut failed) = (0, 0);
-        loop {
-            let mut txn = EtcdWrite {
-                read: EtcdRead::new(self),
-                reads: RefCell::default(),
-                scanned: RefCell::default(),
-                writes: BTreeMap::new(),
-            };
-            match f(&mut txn) {
-                Ok(Outcome::Commit) if !txn.writes.is_empty() => {}
-                Ok(_) => return Ok(()),
-                Err(_) if txn.read.compacted.get() && compacted < COMPACTED_RETRIES => {
-                    compacted += 1;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            }
-            match self.commit(&mut marker, txn)? {
-                Committed::Yes => return Ok(()),
-                Committed::Conflict => {}
-                Committed::Failed(e) => {
-                    failed += 1;
-                    if failed >= FAILED_COMMITS {
-                        return Err(e);
-                    }
-                    std::thread::sleep(Duration::from_millis(100 << failed.min(4)));
-                }
-            }
-        }
+        self.write_grouped(f)
     }
 
     fn flush(&self) -> Result<(), SealError> {
