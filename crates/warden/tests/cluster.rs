@@ -329,3 +329,54 @@ fn a_publication_without_the_clusters_key_or_older_than_served_is_refused() {
     assert_eq!(n.get("/two/x").0, 200);
     assert_eq!(n.get("/one/x").0, 404);
 }
+
+#[test]
+fn a_sealed_mount_on_etcd_is_shared_by_runs_on_two_nodes() {
+    let cluster = Cluster::start(1).expect("etcd");
+    let url = cluster.url("files");
+    let dir = tempdir();
+    let key = cluster_key(dir.path());
+    let (a, b) = (node_dir(&key), node_dir(&key));
+    let rust = support::rust_guest("fs_ops");
+    let on = |node: &Path, args: &[&str]| {
+        let mut cmd = support::warden_run([
+            "--store",
+            url.as_str(),
+            "--key-file",
+            s(&node.join("store.key")),
+            "--sealed",
+            "/state=journal",
+            s(&rust),
+        ]);
+        cmd.args(args);
+        run(cmd)
+    };
+    on(a.path(), &["write", "/state/note.txt", "written on a"]).code(0);
+    on(b.path(), &["cat", "/state/note.txt"])
+        .code(0)
+        .stdout_is("written on a");
+    // Nothing of it in etcd in the clear.
+    let etcd = cluster.client("files").expect("client");
+    let mut from = b"files/".to_vec();
+    let end = warden_etcd::prefix_end(&from);
+    loop {
+        let page = etcd.range(&from, &end, 0, 256, false).expect("range");
+        for e in &page.entries {
+            for secret in [&b"written on a"[..], b"note.txt"] {
+                assert!(
+                    !e.value.windows(secret.len()).any(|w| w == secret),
+                    "{} in the clear under {}",
+                    String::from_utf8_lossy(secret),
+                    String::from_utf8_lossy(&e.key)
+                );
+            }
+        }
+        match page.entries.last() {
+            Some(last) if page.more => {
+                from = last.key.clone();
+                from.push(0);
+            }
+            _ => break,
+        }
+    }
+}
