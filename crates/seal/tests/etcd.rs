@@ -388,3 +388,34 @@ fn writes_committed_together_keep_their_own_answers() {
     }
     store.verify().unwrap();
 }
+
+/// A transaction that panics among others committed together leaves them
+/// to commit (or run again), never waiting for it.
+#[test]
+fn a_panicking_transaction_does_not_stall_the_others() {
+    let t = TempStore::etcd();
+    let store = t.open();
+    let ns = store.namespace("panics").unwrap();
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let ns = ns.clone();
+            thread::spawn(move || {
+                for _ in 0..5 {
+                    ns.transaction(|tx| {
+                        tx.set(format!("k{i}"), b"v")?;
+                        assert!(i != 3, "transaction {i} fails on purpose");
+                        Ok::<_, SealError>(())
+                    })
+                    .unwrap();
+                    ns.increment("n", 1).unwrap();
+                }
+            })
+        })
+        .collect();
+    let panicked: Vec<bool> = handles.into_iter().map(|h| h.join().is_err()).collect();
+    assert_eq!(panicked.iter().filter(|p| **p).count(), 1);
+    assert!(panicked[3]);
+    assert_eq!(ns.get("n").unwrap().unwrap(), b"35");
+    assert!(!ns.exists("k3").unwrap());
+    store.verify().unwrap();
+}

@@ -13,6 +13,7 @@
 //! again.
 
 use std::collections::HashMap;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::MutexGuard;
 use std::time::Duration;
 
@@ -106,7 +107,18 @@ impl EtcdBackend {
             };
             let before = data.writes.clone();
             let mut txn = EtcdWrite::resume(self, use_cache.then_some(&g.marker.cache), data);
-            let outcome = f(&mut txn);
+            let outcome = match catch_unwind(AssertUnwindSafe(|| f(&mut txn))) {
+                Ok(outcome) => outcome,
+                Err(panic) => {
+                    // The batch goes with this thread: its other members
+                    // must not wait for it forever.
+                    drop(txn);
+                    Self::end(&mut g, id, members, Ending::Conflict);
+                    self.changed.notify_all();
+                    drop(g);
+                    resume_unwind(panic);
+                }
+            };
             let was_compacted = txn.read.compacted.get();
             let mut data = txn.into_pending();
             let answer = match outcome {
