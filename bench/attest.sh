@@ -23,8 +23,8 @@ out=$T/bench-attest
 rm -rf "$out" && mkdir -p "$out"
 cargo build --release -q -p warden
 W=$T/release/warden
-cargo build --release -q --target wasm32-wasip2 --manifest-path examples/http/Cargo.toml --target-dir "$out/examples"
-HELLO=$out/examples/wasm32-wasip2/release/hello.wasm
+cargo build --release -q --target wasm32-wasip2 --manifest-path examples/http/Cargo.toml --target-dir "$T/bench-examples"
+HELLO=$T/bench-examples/wasm32-wasip2/release/hello.wasm
 export WARDEN_CACHE_DIR=$out/cache WARDEN_STORE=$out/store.redb WARDEN_KEY_FILE=$out/store.key
 export WARDEN_ATTEST_KEY=$out/attest.key
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \

@@ -20,8 +20,8 @@ out=$T/bench-cluster
 rm -rf "$out" && mkdir -p "$out"
 cargo build --release -q -p warden
 W=$T/release/warden
-cargo build --release -q --target wasm32-wasip2 --manifest-path examples/http/Cargo.toml --target-dir "$out/examples"
-COUNTER=$out/examples/wasm32-wasip2/release/kv_counter.wasm
+cargo build --release -q --target wasm32-wasip2 --manifest-path examples/http/Cargo.toml --target-dir "$T/bench-examples"
+COUNTER=$T/bench-examples/wasm32-wasip2/release/kv_counter.wasm
 export WARDEN_CACHE_DIR=$out/cache WARDEN_KEY_FILE=$out/store.key
 
 # A 3-member etcd cluster on free loopback ports.

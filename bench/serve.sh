@@ -30,9 +30,9 @@ chmod +x "$WASMTIME"
 cargo build --release -q -p warden -p warden-bench
 W=$T/release/warden
 PH=$T/release/proxy-handler-serve
-cargo build --release -q --target wasm32-wasip2 --manifest-path examples/http/Cargo.toml --target-dir "$out/examples"
-HELLO=$out/examples/wasm32-wasip2/release/hello.wasm
-COUNTER=$out/examples/wasm32-wasip2/release/kv_counter.wasm
+cargo build --release -q --target wasm32-wasip2 --manifest-path examples/http/Cargo.toml --target-dir "$T/bench-examples"
+HELLO=$T/bench-examples/wasm32-wasip2/release/hello.wasm
+COUNTER=$T/bench-examples/wasm32-wasip2/release/kv_counter.wasm
 export WARDEN_CACHE_DIR=$out/cache WARDEN_STORE=$out/store.redb WARDEN_KEY_FILE=$out/store.key
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
   -keyout "$out/key.pem" -out "$out/cert.pem" 2>/dev/null

@@ -48,14 +48,15 @@ impl KeyValueCtxView<'_> {
     ) -> Result<R> {
         self.ctx.count();
         let bucket = self.table.get_mut(bucket)?;
-        Ok(self.ctx.noting(f(bucket)).map_err(wit))
+        Ok(self.ctx.blocking(|| f(bucket)).map_err(wit))
     }
 }
 
 impl store::Host for KeyValueCtxView<'_> {
     fn open(&mut self, identifier: String) -> Result<Resource<Bucket>> {
         self.ctx.count();
-        match self.ctx.noting(self.ctx.open(&identifier)) {
+        let ctx = &*self.ctx;
+        match ctx.blocking(|| ctx.open(&identifier)) {
             Ok(bucket) => Ok(Ok(self.table.push(bucket)?)),
             Err(e) => Ok(Err(wit(e))),
         }

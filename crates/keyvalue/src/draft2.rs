@@ -47,14 +47,15 @@ impl KeyValueCtxView<'_> {
     ) -> Result<R> {
         self.ctx.count();
         let bucket = self.table.get_mut(bucket)?;
-        Ok(self.ctx.noting(f(bucket)).map_err(wit))
+        Ok(self.ctx.blocking(|| f(bucket)).map_err(wit))
     }
 }
 
 impl store::Host for KeyValueCtxView<'_> {
     fn open(&mut self, identifier: String) -> Result<Resource<Bucket>> {
         self.ctx.count();
-        match self.ctx.noting(self.ctx.open(&identifier)) {
+        let ctx = &*self.ctx;
+        match ctx.blocking(|| ctx.open(&identifier)) {
             Ok(bucket) => Ok(Ok(self.table.push(bucket)?)),
             Err(e) => Ok(Err(wit(e))),
         }
@@ -106,7 +107,7 @@ impl atomics::Host for KeyValueCtxView<'_> {
     fn swap(&mut self, cas: Resource<Cas>, value: Vec<u8>) -> Result<(), atomics::CasError> {
         self.ctx.count();
         let cas = self.table.delete(cas)?;
-        Ok(match self.ctx.noting(cas.swap(&value)) {
+        Ok(match self.ctx.blocking(|| cas.swap(&value)) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(now)) => Err(atomics::CasError::CasFailed(self.table.push(now)?)),
             Err(e) => Err(atomics::CasError::StoreError(wit(e))),
@@ -117,8 +118,8 @@ impl atomics::Host for KeyValueCtxView<'_> {
 impl atomics::HostCas for KeyValueCtxView<'_> {
     fn new(&mut self, bucket: Resource<Bucket>, key: String) -> Result<Resource<Cas>> {
         self.ctx.count();
-        let cas = self.table.get(&bucket)?.cas(key);
-        match self.ctx.noting(cas) {
+        let bucket = self.table.get(&bucket)?;
+        match self.ctx.blocking(|| bucket.cas(key)) {
             Ok(cas) => Ok(Ok(self.table.push(cas)?)),
             Err(e) => Ok(Err(wit(e))),
         }

@@ -72,6 +72,27 @@ impl KeyValueCtx {
         self.unavailable = flag;
     }
 
+    /// Runs the store operation `op`, noting its error if it is the store
+    /// being unreachable.
+    ///
+    /// A store operation blocks its thread (a commit waits for an `fsync`
+    /// or for etcd). Inside a multi-threaded tokio runtime (`warden serve`,
+    /// where host calls run on the runtime's few worker threads) it runs
+    /// through `block_in_place`, so the worker's other requests move to
+    /// another thread meanwhile: otherwise no more operations would be in
+    /// flight than there are workers, and the store could not commit the
+    /// writes of many requests together.
+    fn blocking<R>(&self, op: impl FnOnce() -> Result<R, Error>) -> Result<R, Error> {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        let result = match Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(op)
+            }
+            _ => op(),
+        };
+        self.noting(result)
+    }
+
     /// Notes `result`'s error if it is the store being unreachable.
     fn noting<R>(&self, result: Result<R, Error>) -> Result<R, Error> {
         if let Err(Error::Seal(e)) = &result {
