@@ -380,3 +380,31 @@ fn a_sealed_mount_on_etcd_is_shared_by_runs_on_two_nodes() {
         }
     }
 }
+
+#[test]
+fn a_node_refuses_a_rolled_back_etcd_snapshot() {
+    let mut cluster = Cluster::start(1).expect("etcd");
+    let url = cluster.url("rollback");
+    let dir = tempdir();
+    let key = cluster_key(dir.path());
+    let text = format!(
+        "[server]\nstore = \"{url}\"\n\n{}",
+        app("counter", "/...", &example_app("kv-counter"))
+    );
+    let m = write(dir.path(), "counter.toml", &text);
+    let d = node_dir(&key);
+    let snapshot = dir.path().join("old.snapshot");
+    {
+        let server = Server::start(d.path(), &[s(&m)]);
+        assert_eq!(server.get("/c"), (200, "1\n".into()));
+        cluster.save_snapshot(&snapshot).expect("snapshot");
+        assert_eq!(server.get("/c"), (200, "2\n".into()));
+        assert_eq!(server.get("/c"), (200, "3\n".into()));
+    }
+    // The operator puts the cluster back to the snapshot: the node, which
+    // saw newer writes, refuses the store (one line, exit 2), and serves
+    // nothing from it.
+    cluster.restore(&snapshot).expect("restore");
+    let line = support::serve::refused(d.path(), &[s(&m)]);
+    assert!(line.contains("refusing a rollback"), "{line}");
+}
