@@ -263,20 +263,23 @@ fn a_node_killed_under_load_leaves_the_other_serving() {
     assert_eq!(distinct.len(), acked.len());
 }
 
-#[test]
-fn losing_the_cluster_gives_503_and_serving_recovers_by_itself() {
-    let mut cluster = Cluster::start(1).expect("etcd");
-    let url = cluster.url("outage");
-    let dir = tempdir();
-    let key = cluster_key(dir.path());
-    // A node serving its own manifest, with its state on etcd (the
-    // manifest's `server.store`).
+/// A node's own manifest serving the counter example with its state on the
+/// etcd cluster at `url` (the manifest's `server.store`), written in `dir`,
+/// and that node's directory (with the cluster's key).
+fn counter_on(url: &str, dir: &Path) -> (PathBuf, tempfile::TempDir) {
+    let key = cluster_key(dir);
     let text = format!(
         "[server]\nstore = \"{url}\"\n\n{}",
         app("counter", "/...", &example_app("kv-counter"))
     );
-    let m = write(dir.path(), "counter.toml", &text);
-    let d = node_dir(&key);
+    (write(dir, "counter.toml", &text), node_dir(&key))
+}
+
+#[test]
+fn losing_the_cluster_gives_503_and_serving_recovers_by_itself() {
+    let mut cluster = Cluster::start(1).expect("etcd");
+    let dir = tempdir();
+    let (m, d) = counter_on(&cluster.url("outage"), dir.path());
     let server = Server::start(d.path(), &[s(&m)]);
     assert_eq!(server.get("/c"), (200, "1\n".into()));
     cluster.kill(0);
@@ -384,15 +387,8 @@ fn a_sealed_mount_on_etcd_is_shared_by_runs_on_two_nodes() {
 #[test]
 fn a_node_refuses_a_rolled_back_etcd_snapshot() {
     let mut cluster = Cluster::start(1).expect("etcd");
-    let url = cluster.url("rollback");
     let dir = tempdir();
-    let key = cluster_key(dir.path());
-    let text = format!(
-        "[server]\nstore = \"{url}\"\n\n{}",
-        app("counter", "/...", &example_app("kv-counter"))
-    );
-    let m = write(dir.path(), "counter.toml", &text);
-    let d = node_dir(&key);
+    let (m, d) = counter_on(&cluster.url("rollback"), dir.path());
     let snapshot = dir.path().join("old.snapshot");
     {
         let server = Server::start(d.path(), &[s(&m)]);
