@@ -19,7 +19,8 @@
 //!   linker and the tokio runtime made once);
 //! - native: spawning the host build and waiting for it.
 //!
-//! Runs of the three are interleaved, in a rotating order, and each figure
+//! Runs of the three are interleaved, going through every order in turn
+//! ([`warden_bench::run_order`]), and each figure
 //! is the median of the repetitions.
 //!
 //! For profiling one side: `WARDEN_BENCH_ONLY=write` (a workload: hello,
@@ -32,7 +33,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use warden_bench::components::{build_rust_guest, WardenComponentRunner, WasiP2Runner};
 use warden_bench::{
-    format_table, median, ms, native_run, run_policy, time, write_pattern_file, Preopen, RunSpec,
+    format_table, median, ms, native_run, run_order, run_policy, time, write_pattern_file, Preopen,
+    RunSpec,
 };
 use warden_kernel::{EngineSettings, Kernel};
 
@@ -161,7 +163,7 @@ fn workloads(data: &Path, z: Sizes) -> Vec<Workload> {
             ops: 1,
             op: "run",
             target: 1.0,
-            reps: 101,
+            reps: 102,
         },
         Workload {
             key: "write",
@@ -174,7 +176,7 @@ fn workloads(data: &Path, z: Sizes) -> Vec<Workload> {
             ops: z.writes,
             op: "1-byte write",
             target: 1.0,
-            reps: 15,
+            reps: 18,
         },
         Workload {
             key: "read",
@@ -191,7 +193,7 @@ fn workloads(data: &Path, z: Sizes) -> Vec<Workload> {
             ops: z.read / CHUNK,
             op: "64 KiB read",
             target: 1.0,
-            reps: 21,
+            reps: 24,
         },
         Workload {
             key: "open",
@@ -208,7 +210,7 @@ fn workloads(data: &Path, z: Sizes) -> Vec<Workload> {
             ops: z.opens,
             op: "open+close",
             target: 1.0,
-            reps: 15,
+            reps: 18,
         },
     ]
 }
@@ -290,9 +292,10 @@ fn main() -> Result<()> {
         loads.borrow_mut().clear();
         let mut samples: [Vec<Duration>; 3] = Default::default();
         for rep in 0..reps {
-            // Rotate who goes first so drift in machine load hits all alike.
-            for k in 0..impls.len() {
-                let i = impls[(rep + k) % impls.len()];
+            // Every order in turn, so drift in machine load and what one
+            // runtime leaves for the next hit all alike.
+            for k in run_order(rep, impls.len()) {
+                let i = impls[k];
                 samples[i as usize].push(run(i)?);
             }
         }

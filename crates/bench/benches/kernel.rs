@@ -12,7 +12,8 @@
 //!   instantiate, `_start`;
 //! - native: spawning the gcc build and waiting for it.
 //!
-//! Runs of the three are interleaved, in a rotating order, and each figure
+//! Runs of the three are interleaved, going through every order in turn
+//! ([`warden_bench::run_order`]), and each figure
 //! is the median of the repetitions.
 //!
 //! For profiling one side: `WARDEN_BENCH_ONLY=write` (a workload: hello,
@@ -24,8 +25,8 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use warden_bench::{
-    build_guest, format_table, guest_source, median, ms, native_run, time, write_pattern_file,
-    Preopen, RunSpec, WardenRunner, WasiP1Runner,
+    build_guest, format_table, guest_source, median, ms, native_run, run_order, time,
+    write_pattern_file, Preopen, RunSpec, WardenRunner, WasiP1Runner,
 };
 
 /// The sizes of the issue; `cargo test --benches` runs a smoke test at
@@ -272,9 +273,10 @@ fn main() -> Result<()> {
         loads.borrow_mut().clear();
         let mut samples: [Vec<Duration>; 3] = Default::default();
         for rep in 0..reps {
-            // Rotate who goes first so drift in machine load hits all alike.
-            for k in 0..impls.len() {
-                let i = impls[(rep + k) % impls.len()];
+            // Every order in turn, so drift in machine load and what one
+            // runtime leaves for the next hit all alike.
+            for k in run_order(rep, impls.len()) {
+                let i = impls[k];
                 samples[i as usize].push(run(i)?);
             }
         }

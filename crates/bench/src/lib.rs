@@ -335,6 +335,26 @@ pub fn time(what: &str, f: impl FnOnce() -> Result<i32>) -> Result<Duration> {
     Ok(took)
 }
 
+/// The order in which repetition `rep` runs `n` runtimes: the
+/// repetitions go through every permutation in turn, so each runtime runs
+/// equally often first, last, and right after each of the others. A plain
+/// rotation (A B C, B C A, C A B) always runs B right after A, never the
+/// other way round, and what one runtime leaves behind (freed memory,
+/// unmapped code, cold caches) then always falls on the same other one:
+/// measured here, that alone moved a ratio of two in-process runtimes by
+/// about 10 %.
+pub fn run_order(rep: usize, n: usize) -> Vec<usize> {
+    let mut left: Vec<usize> = (0..n).collect();
+    let mut order = Vec::with_capacity(n);
+    // `rep` in the factorial number system picks one of the n! orders.
+    let mut r = rep;
+    for k in (1..=n).rev() {
+        order.push(left.remove(r % k));
+        r /= k;
+    }
+    order
+}
+
 /// The median of the samples (the mean of the middle two for an even count).
 pub fn median(samples: &[Duration]) -> Duration {
     assert!(!samples.is_empty(), "no samples");
@@ -411,6 +431,23 @@ pub fn format_table(header: &[&str], rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_orders_go_through_every_permutation() {
+        let orders: std::collections::BTreeSet<Vec<usize>> =
+            (0..6).map(|r| run_order(r, 3)).collect();
+        assert_eq!(orders.len(), 6);
+        assert_eq!(run_order(6, 3), run_order(0, 3));
+        // Each runtime is right before each other one equally often.
+        let mut follows = std::collections::HashMap::new();
+        for r in 0..6 {
+            for w in run_order(r, 3).windows(2) {
+                *follows.entry((w[0], w[1])).or_insert(0) += 1;
+            }
+        }
+        assert_eq!(follows.len(), 6);
+        assert!(follows.values().all(|&c| c == 2));
+    }
 
     #[test]
     fn median_of_odd_and_even() {

@@ -80,6 +80,8 @@ pub struct Components {
     idle_runtime: Arc<Mutex<Option<tokio::runtime::Runtime>>>,
     /// Every WASI interface, no subsystem denied: built once per engine.
     linker: Arc<Linker<Host>>,
+    /// The engine's part of cache keys ([`warden_kernel::engine_hash`]).
+    engine_hash: u64,
 }
 
 /// The engine settings every component engine of warden has (`warden run`
@@ -107,6 +109,7 @@ impl Components {
         let engine = Engine::new(&engine_config(&settings))?;
         Ok(Components {
             linker: Arc::new(linker::base(&engine)?),
+            engine_hash: warden_kernel::engine_hash(&engine),
             engine,
             settings,
             idle_runtime: Arc::default(),
@@ -156,7 +159,9 @@ impl Components {
         on_event: &mut dyn FnMut(CompileEvent),
     ) -> Result<Loaded, ComponentError> {
         let component =
-            cache.get_or_compile(&self.engine, bytes, on_event, || self.compile(path, bytes))?;
+            cache.get_or_compile(&self.engine, self.engine_hash, bytes, on_event, || {
+                self.compile(path, bytes)
+            })?;
         self.loaded(path, component)
     }
 
@@ -170,6 +175,7 @@ impl Components {
     ) -> Result<Loaded, ComponentError> {
         let component = cache.get_or_compile_file(
             &self.engine,
+            self.engine_hash,
             path,
             on_event,
             |e| ComponentError::Read {

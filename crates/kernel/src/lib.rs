@@ -27,7 +27,7 @@ pub mod threads;
 pub mod trace;
 pub mod vfs;
 
-pub use cache::{Artifact, CacheMode, CompileEvent};
+pub use cache::{engine_hash, Artifact, CacheMode, CompileEvent};
 pub use run::{Bundled, Outcome, Preopen, RunOptions};
 
 use std::path::PathBuf;

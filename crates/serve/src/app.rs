@@ -158,15 +158,21 @@ impl App {
             None => {
                 let component = rt
                     .cache
-                    .get_or_compile(&rt.engine, &code, &mut |_| {}, || {
-                        Component::new(&rt.engine, &code).map_err(|e| {
-                            format!(
-                                "{} is not a valid WebAssembly component: {}",
-                                path.display(),
-                                warden_components::one_line(&format!("{e:#}"))
-                            )
-                        })
-                    })
+                    .get_or_compile(
+                        &rt.engine,
+                        warden_kernel::engine_hash(&rt.engine),
+                        &code,
+                        &mut |_| {},
+                        || {
+                            Component::new(&rt.engine, &code).map_err(|e| {
+                                format!(
+                                    "{} is not a valid WebAssembly component: {}",
+                                    path.display(),
+                                    warden_components::one_line(&format!("{e:#}"))
+                                )
+                            })
+                        },
+                    )
                     .map_err(fail)?;
                 compiled.insert(code_digest.clone(), component.clone());
                 component

@@ -4,7 +4,6 @@
 
 use super::{CacheMode, CompileEvent, ModuleFile};
 use sha2::{Digest, Sha256};
-use std::io::Read;
 use std::time::Instant;
 use wasmtime::component::Component;
 use wasmtime::{Engine, Module};
@@ -19,10 +18,9 @@ pub trait Artifact: Sized {
     unsafe fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self>;
 
     /// # Safety
-    /// As [`Module::deserialize_open_file`]: the file must hold what
-    /// `serialize` made and not change while it is in use.
-    unsafe fn deserialize_open_file(engine: &Engine, file: std::fs::File)
-        -> wasmtime::Result<Self>;
+    /// As [`Module::deserialize_file`]: the file must hold what `serialize`
+    /// made and not change while it is in use.
+    unsafe fn deserialize_file(engine: &Engine, path: &std::path::Path) -> wasmtime::Result<Self>;
 }
 
 impl Artifact for Module {
@@ -35,12 +33,9 @@ impl Artifact for Module {
         unsafe { Module::deserialize(engine, bytes) }
     }
 
-    unsafe fn deserialize_open_file(
-        engine: &Engine,
-        file: std::fs::File,
-    ) -> wasmtime::Result<Self> {
+    unsafe fn deserialize_file(engine: &Engine, path: &std::path::Path) -> wasmtime::Result<Self> {
         // SAFETY: passed on to the caller (see the trait).
-        unsafe { Module::deserialize_open_file(engine, file) }
+        unsafe { Module::deserialize_file(engine, path) }
     }
 }
 
@@ -54,31 +49,16 @@ impl Artifact for Component {
         unsafe { Component::deserialize(engine, bytes) }
     }
 
-    unsafe fn deserialize_open_file(
-        engine: &Engine,
-        mut file: std::fs::File,
-    ) -> wasmtime::Result<Self> {
-        // wasmtime maps a component only from a path. `/proc/self/fd/N`
-        // names this open file itself (the inode that was checked), never
-        // whatever the cache path holds by now.
-        use std::os::fd::AsRawFd;
-        let this_file = format!("/proc/self/fd/{}", file.as_raw_fd());
-        // SAFETY: passed on to the caller (see the trait): the path is the
-        // open file, kept open across the call.
-        if let Ok(component) = unsafe { Component::deserialize_file(engine, &this_file) } {
-            return Ok(component);
-        }
-        // No /proc: read it from the same open file.
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)?;
-        // SAFETY: passed on to the caller (see the trait); the bytes are
-        // in memory and cannot change.
-        unsafe { Component::deserialize(engine, &bytes) }
+    unsafe fn deserialize_file(engine: &Engine, path: &std::path::Path) -> wasmtime::Result<Self> {
+        // SAFETY: passed on to the caller (see the trait).
+        unsafe { Component::deserialize_file(engine, path) }
     }
 }
 
-/// The hash of everything about `engine` that changes compiled code.
-pub(crate) fn engine_hash(engine: &Engine) -> u64 {
+/// The hash of everything about `engine` that changes compiled code: part
+/// of every cache key. Computing it takes microseconds, so an embedder
+/// computes it once per engine and passes it to each load.
+pub fn engine_hash(engine: &Engine) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
@@ -106,6 +86,7 @@ impl CacheMode {
     pub fn get_or_compile_file<A: Artifact, E>(
         &self,
         engine: &Engine,
+        engine_hash: u64,
         path: &std::path::Path,
         on_event: &mut dyn FnMut(CompileEvent),
         read_error: impl Fn(std::io::Error) -> E,
@@ -113,18 +94,19 @@ impl CacheMode {
     ) -> Result<A, E> {
         let file = ModuleFile::open(path).map_err(&read_error)?;
         let cache = self.open();
-        let hash = engine_hash(engine);
         let known = cache
             .as_ref()
             .zip(file.indexable())
-            .and_then(|(cache, stamp)| stamp.lookup(cache, hash));
+            .and_then(|(cache, stamp)| stamp.lookup(cache, engine_hash));
         if let (Some(cache), Some(key)) = (&cache, &known) {
             if let Some(found) = cache.load_artifact(engine, key) {
                 return Ok(found);
             }
         }
         let (bytes, stamp) = file.read().map_err(&read_error)?;
-        let key = known.clone().unwrap_or_else(|| cache_key(hash, &bytes));
+        let key = known
+            .clone()
+            .unwrap_or_else(|| cache_key(engine_hash, &bytes));
         let cached = cache.as_ref().and_then(|c| c.load_artifact(engine, &key));
         let artifact = match cached {
             Some(found) => found,
@@ -141,23 +123,25 @@ impl CacheMode {
         };
         if let (Some(cache), None, Some(stamp)) = (&cache, &known, stamp) {
             // Best effort: without the index the next run hashes again.
-            let _ = stamp.record(cache, hash, &key);
+            let _ = stamp.record(cache, engine_hash, &key);
         }
         Ok(artifact)
     }
 
-    /// The compiled artifact of `bytes` for `engine` from the cache, or
-    /// `compile` it and keep it (a cache that cannot be written only costs
-    /// a compile next time). `on_event` hears of a compile.
+    /// The compiled artifact of `bytes` for `engine` (whose
+    /// [`engine_hash`] is `engine_hash`) from the cache, or `compile` it
+    /// and keep it (a cache that cannot be written only costs a compile
+    /// next time). `on_event` hears of a compile.
     pub fn get_or_compile<A: Artifact, E>(
         &self,
         engine: &Engine,
+        engine_hash: u64,
         bytes: &[u8],
         on_event: &mut dyn FnMut(CompileEvent),
         compile: impl FnOnce() -> Result<A, E>,
     ) -> Result<A, E> {
         let cache = self.open();
-        let key = cache_key(engine_hash(engine), bytes);
+        let key = cache_key(engine_hash, bytes);
         if let Some(found) = cache.as_ref().and_then(|c| c.load_artifact(engine, &key)) {
             return Ok(found);
         }

@@ -12,7 +12,7 @@
 
 mod artifact;
 
-pub(crate) use artifact::engine_hash;
+pub use artifact::engine_hash;
 pub use artifact::Artifact;
 
 use crate::{Kernel, KernelError};
@@ -347,11 +347,11 @@ impl CacheDir {
     /// can set back. Any other file is read whole, checked, and the checked
     /// bytes in memory are what is deserialized.
     fn load_artifact<A: Artifact>(&self, engine: &Engine, key: &str) -> Option<A> {
-        let mut file = std::fs::File::open(self.artifact_path(key)).ok()?;
+        let path = self.artifact_path(key);
         let now = SystemTime::now();
-        let before = file.metadata().ok()?;
+        let before = std::fs::metadata(&path).ok()?;
         let stamp = Stamp::of(&before);
-        let sidecar = std::fs::read_to_string(self.sidecar_path(key)).ok()?;
+        let sidecar = read_record(&self.sidecar_path(key))?;
         let mut lines = sidecar.lines();
         let artifact_mac = hex::decode(lines.next()?).ok()?;
         if lines
@@ -362,10 +362,13 @@ impl CacheDir {
             // the stamp was recorded and the file has not changed since
             // (same identity, size and times). Only the user's own
             // processes can write in the cache (owner-only, never mounted),
-            // and they could read the MAC key too. wasmtime still checks
-            // that the artifact was made by this engine.
-            return unsafe { A::deserialize_open_file(engine, file) }.ok();
+            // and they could read the MAC key too: so mapping the path as
+            // it is now, rather than a descriptor checked beforehand, lets
+            // nobody run code who could not already sign it. wasmtime still
+            // checks that the artifact was made by this engine.
+            return unsafe { A::deserialize_file(engine, &path) }.ok();
         }
+        let mut file = std::fs::File::open(&path).ok()?;
         let mut bytes = Vec::with_capacity(usize::try_from(before.len()).unwrap_or(0));
         file.read_to_end(&mut bytes).ok()?;
         let parts = [ARTIFACT_LABEL, key.as_bytes(), &bytes[..]];
@@ -378,6 +381,7 @@ impl CacheDir {
         // call. A file from another engine version fails wasmtime's own
         // check and is compiled again.
         let module = unsafe { A::deserialize(engine, &bytes) }.ok()?;
+        // The stamp is recorded only for the very file that was read.
         let unchanged = file.metadata().is_ok_and(|m| Stamp::of(&m) == stamp);
         if unchanged && before.is_file() && stamp.settled(now) {
             // Best effort: without it the next load checks the MAC again.
@@ -429,6 +433,23 @@ impl CacheDir {
         self.write_sidecar(key, &mac, None)?;
         Ok(())
     }
+}
+
+/// The longest index record or sidecar warden writes is under 300 bytes.
+const RECORD_MAX: usize = 512;
+
+/// A small text file the cache wrote (an index record, a sidecar) in one
+/// `read`: a warm start reads several, and `std::fs::read_to_string` spends
+/// two more system calls on each (a `statx` for the size and a `read` that
+/// finds the end). A regular file's `read` returns less than asked only at
+/// its end; anything else (a longer or torn file) fails its MAC check.
+fn read_record(path: &Path) -> Option<String> {
+    let mut buf = [0u8; RECORD_MAX];
+    let n = std::fs::File::open(path).ok()?.read(&mut buf).ok()?;
+    if n == RECORD_MAX {
+        return None;
+    }
+    String::from_utf8(buf[..n].to_vec()).ok()
 }
 
 /// Writes `bytes` to a temporary file in `dir`, then renames it to `file`:
@@ -501,9 +522,11 @@ impl CacheMacKey {
         let private = meta.is_file()
             && meta.uid() == rustix::process::geteuid().as_raw()
             && meta.mode() & 0o077 == 0;
-        let mut bytes = Vec::with_capacity(33);
-        (&mut file).take(33).read_to_end(&mut bytes)?;
-        Ok(match <[u8; 32]>::try_from(bytes.as_slice()) {
+        // One read, as for records: a key file of other than 32 bytes, or
+        // one read short, is replaced.
+        let mut bytes = [0u8; 33];
+        let n = file.read(&mut bytes)?;
+        Ok(match <[u8; 32]>::try_from(&bytes[..n]) {
             Ok(key) if private => KeyFile::Usable(CacheMacKey(key)),
             _ => KeyFile::Unusable,
         })
@@ -645,7 +668,7 @@ impl Stamp {
 
     fn lookup(&self, cache: &CacheDir, engine: u64) -> Option<String> {
         let name = self.entry_name(engine);
-        let text = std::fs::read_to_string(cache.dir.join("index").join(&name)).ok()?;
+        let text = read_record(&cache.dir.join("index").join(&name))?;
         let (rest, mac) = text.trim_end().rsplit_once(' ')?;
         let (stamp, key) = rest.rsplit_once(' ')?;
         let line = self.line();
