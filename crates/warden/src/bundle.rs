@@ -120,7 +120,7 @@ pub fn run(args: BundleArgs) -> Result<u8, Failure> {
     // A virtual mount is copied into the bundle: it must not reach
     // warden's own state any more than at run time.
     let files = StoreFiles::of(&None, &None);
-    state::check_mounts(&policy.mounts, &files.state(&cache))?;
+    state::check_run_mounts(&policy.mounts, || files.state(&cache))?;
     let (kind, code) = code_for_bundle(&args.code)?;
     if kind == CodeKind::Module {
         // What `warden run` would refuse (an import warden does not

@@ -237,7 +237,7 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     let policy = &workload.policy;
     let cache = cache_mode(args.no_cache, &args.cache_dir);
     let files = StoreFiles::of(&args.store, &args.key_file);
-    state::check_mounts(&policy.mounts, &files.state(&cache))?;
+    state::check_run_mounts(&policy.mounts, || files.state(&cache))?;
     let module_path = &workload.path;
     // A component: its bytes (from a bundle, or read for --expect-digest),
     // or a file the loader reads only if the cache does not know it.
