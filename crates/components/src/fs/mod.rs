@@ -54,7 +54,6 @@ pub use p2::{add_to_linker, error_code};
 pub use p3::{add_p3_to_linker, error_code as error_code_p3};
 
 use ops::{Fail, Kind, Res};
-use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use warden_kernel::vfs::Node;
@@ -67,8 +66,9 @@ use wasmtime_wasi::WasiView;
 /// directories and the descriptors and directory listings it has open.
 pub struct VfsCtx {
     preopens: Vec<(String, Arc<dyn Node>)>,
-    entries: HashMap<u32, Entry>,
-    next_rep: u32,
+    /// Descriptors and listings; an entry's rep is its slot + 1 (no rep
+    /// is 0).
+    entries: slab::Slab<Entry>,
     strict_mutate: bool,
 }
 
@@ -104,14 +104,19 @@ pub(crate) enum Entry {
     Listing(std::vec::IntoIter<(String, Kind)>),
 }
 
+/// The slot of `rep` in [`VfsCtx::entries`] (rep 0, never handed out,
+/// maps to no slot).
+fn slot(rep: u32) -> usize {
+    (rep as usize).wrapping_sub(1)
+}
+
 impl VfsCtx {
     /// `preopens`: (guest path, directory node) in order, as the kernel
     /// opens them from the policy.
     pub fn new(preopens: Vec<(String, Arc<dyn Node>)>) -> VfsCtx {
         VfsCtx {
             preopens,
-            entries: HashMap::new(),
-            next_rep: 1,
+            entries: slab::Slab::new(),
             strict_mutate: false,
         }
     }
@@ -137,7 +142,7 @@ impl VfsCtx {
 
     /// The entries a `directory-entry-stream` has not yet given.
     pub(crate) fn listing(&mut self, rep: u32) -> Res<&mut std::vec::IntoIter<(String, Kind)>> {
-        match self.entries.get_mut(&rep) {
+        match self.entries.get_mut(slot(rep)) {
             Some(Entry::Listing(l)) => Ok(l),
             _ => Err(Fail::Trap(wasmtime::format_err!(
                 "unknown directory-entry-stream {rep}"

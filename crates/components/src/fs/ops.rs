@@ -205,7 +205,7 @@ impl VfsCtx {
     /// The descriptor behind `rep`; an unknown rep traps (the component
     /// model hands out only reps this table made).
     pub(crate) fn descriptor(&self, rep: u32) -> Res<&Descriptor> {
-        match self.entries.get(&rep) {
+        match self.entries.get(super::slot(rep)) {
             Some(Entry::Descriptor(d)) => Ok(d),
             _ => Err(Fail::Trap(wasmtime::format_err!(
                 "unknown descriptor {rep}"
@@ -279,24 +279,16 @@ impl VfsCtx {
 
     /// A new descriptor or listing; the rep that stands for it.
     pub(crate) fn insert(&mut self, entry: Entry) -> Res<u32> {
-        if self.entries.len() >= u32::MAX as usize - 1 {
-            return Err(Fail::Trap(wasmtime::format_err!(
-                "wasi:filesystem table is full"
-            )));
-        }
-        while self.next_rep == 0 || self.entries.contains_key(&self.next_rep) {
-            self.next_rep = self.next_rep.wrapping_add(1);
-        }
-        let rep = self.next_rep;
-        self.next_rep = self.next_rep.wrapping_add(1);
-        self.entries.insert(rep, entry);
+        let rep = u32::try_from(self.entries.vacant_key() + 1)
+            .map_err(|_| Fail::Trap(wasmtime::format_err!("wasi:filesystem table is full")))?;
+        self.entries.insert(entry);
         Ok(rep)
     }
 
     /// Drops a descriptor or listing.
     pub(crate) fn remove(&mut self, rep: u32) -> wasmtime::Result<Entry> {
         self.entries
-            .remove(&rep)
+            .try_remove(super::slot(rep))
             .ok_or_else(|| wasmtime::format_err!("unknown wasi:filesystem resource {rep}"))
     }
 
