@@ -183,14 +183,25 @@ impl WasiView for P2Host {
 
 /// wasmtime's own WASI 0.2 (`wasmtime_wasi::p2`, all of it from
 /// wasmtime-wasi, filesystem included) on an engine configured as
-/// warden's, the component deserialized from its own precompiled artifact
-/// each run and run as `wasi:cli/command` on a tokio current-thread
-/// runtime. The engine, the linker and the runtime are made once.
+/// warden's, the component loaded each run ([`P2Load`]) and run as
+/// `wasi:cli/command` on a tokio current-thread runtime. The engine, the
+/// linker and the runtime are made once.
 pub struct WasiP2Runner {
     engine: Engine,
     linker: Linker<P2Host>,
     runtime: tokio::runtime::Runtime,
-    cwasm: PathBuf,
+    load: P2Load,
+}
+
+/// How a [`WasiP2Runner`] gets its component on each run.
+enum P2Load {
+    /// `Component::deserialize_file` of an artifact compiled beforehand,
+    /// taken on trust (`wasmtime run --allow-precompiled` of a `wasmtime
+    /// compile` output): wasmtime's fastest start.
+    Precompiled(PathBuf),
+    /// `Component::from_file` of the `.wasm` with wasmtime's own compile
+    /// cache warm, as `wasmtime run FILE` starts.
+    Cached(PathBuf),
 }
 
 impl WasiP2Runner {
@@ -198,13 +209,50 @@ impl WasiP2Runner {
     /// that the engine is compatible with `warden`'s, i.e. configured the
     /// same.
     pub fn new(component: &Path, cwasm: &Path, warden: &Components) -> Result<WasiP2Runner> {
-        let engine = Engine::new(&component_engine_config(&EngineSettings::default()))
-            .map_err(wasmtime_err)?;
+        let engine = Self::engine(None, warden)?;
+        let compiled = Component::from_file(&engine, component).map_err(wasmtime_err)?;
+        std::fs::write(cwasm, compiled.serialize().map_err(wasmtime_err)?)?;
+        Self::with(engine, P2Load::Precompiled(cwasm.to_path_buf()))
+    }
+
+    /// With wasmtime's own compile cache in `cache_dir`, warmed here by a
+    /// first compile of `component`.
+    pub fn with_cache(
+        component: &Path,
+        cache_dir: &Path,
+        warden: &Components,
+    ) -> Result<WasiP2Runner> {
+        let mut cache = wasmtime::CacheConfig::new();
+        cache.with_directory(cache_dir);
+        let cache = wasmtime::Cache::new(cache).map_err(wasmtime_err)?;
+        let engine = Self::engine(Some(cache), warden)?;
+        let start = Instant::now();
+        Component::from_file(&engine, component).map_err(wasmtime_err)?;
+        let first = start.elapsed();
+        let start = Instant::now();
+        Component::from_file(&engine, component).map_err(wasmtime_err)?;
+        // A hit takes about a millisecond; a compile, hundreds (or no more
+        // than the first load, if that was a hit too).
+        if start.elapsed() > first.max(Duration::from_millis(20)) {
+            bail!(
+                "wasmtime's compile cache in {} is not warm after a compile",
+                cache_dir.display()
+            );
+        }
+        Self::with(engine, P2Load::Cached(component.to_path_buf()))
+    }
+
+    fn engine(cache: Option<wasmtime::Cache>, warden: &Components) -> Result<Engine> {
+        let mut config = component_engine_config(&EngineSettings::default());
+        config.cache(cache);
+        let engine = Engine::new(&config).map_err(wasmtime_err)?;
         if compat_hash(&engine) != compat_hash(warden.engine()) {
             bail!("the reference engine is not configured as warden's");
         }
-        let compiled = Component::from_file(&engine, component).map_err(wasmtime_err)?;
-        std::fs::write(cwasm, compiled.serialize().map_err(wasmtime_err)?)?;
+        Ok(engine)
+    }
+
+    fn with(engine: Engine, load: P2Load) -> Result<WasiP2Runner> {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(wasmtime_err)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -214,18 +262,23 @@ impl WasiP2Runner {
             engine,
             linker,
             runtime,
-            cwasm: cwasm.to_path_buf(),
+            load,
         })
     }
 
-    /// One run, from deserializing the component to the guest's exit. The
+    /// One run, from loading the component to the guest's exit. The
     /// context is built as the wasmtime CLI builds it (it, too, allows
     /// blocking the current thread, so that file reads skip tokio's
     /// blocking pool).
     pub fn run(&self, spec: &RunSpec) -> Result<i32> {
-        // SAFETY: the artifact was written by `new` from this engine.
-        let component = unsafe { Component::deserialize_file(&self.engine, &self.cwasm) }
-            .map_err(wasmtime_err)?;
+        let component = match &self.load {
+            // SAFETY: the artifact was written by `new` from this engine.
+            P2Load::Precompiled(cwasm) => unsafe {
+                Component::deserialize_file(&self.engine, cwasm)
+            },
+            P2Load::Cached(wasm) => Component::from_file(&self.engine, wasm),
+        }
+        .map_err(wasmtime_err)?;
         let pre = self
             .linker
             .instantiate_pre(&component)
