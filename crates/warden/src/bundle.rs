@@ -5,7 +5,7 @@
 //! identity.
 
 use crate::flags::{resolve_policy, PolicyFlags};
-use crate::run::{cache_mode, kernel_failure, progress, StoreFiles};
+use crate::run::{kernel_failure, progress, CacheFlags, StoreFiles};
 use crate::{state, Failure};
 use clap::Args;
 use std::io::Write;
@@ -23,12 +23,8 @@ pub struct BundleArgs {
     /// Where to write the bundle (default: the code's path with extension .warden)
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     output: Option<PathBuf>,
-    /// Compiled-module cache directory (a module is compiled once to check it)
-    #[arg(long = "cache-dir", value_name = "DIR", env = "WARDEN_CACHE_DIR")]
-    cache_dir: Option<PathBuf>,
-    /// Neither read nor write the compile cache
-    #[arg(long = "no-cache")]
-    no_cache: bool,
+    #[command(flatten)]
+    cache: CacheFlags,
     /// The code: a core module (.wasm, or .wat text) or a component
     #[arg(value_name = "MODULE_OR_COMPONENT")]
     code: PathBuf,
@@ -116,7 +112,7 @@ fn write_atomically(out: &Path, bytes: &[u8]) -> Result<(), Failure> {
 
 pub fn run(args: BundleArgs) -> Result<u8, Failure> {
     let policy = resolve_policy(args.config.as_deref(), &args.policy, &args.args)?;
-    let cache = cache_mode(args.no_cache, &args.cache_dir);
+    let cache = args.cache.mode();
     // A virtual mount is copied into the bundle: it must not reach
     // warden's own state any more than at run time.
     let files = StoreFiles::of(&None, &None);

@@ -1,7 +1,7 @@
 //! `warden deploy`: publish a serve manifest and its components in etcd,
 //! for every `warden serve` node of the cluster (docs/cli.md).
 
-use crate::run::{cache_mode, StoreFiles};
+use crate::run::{CacheFlags, StoreFiles};
 use crate::{state, Failure};
 use clap::Args;
 use std::path::PathBuf;
@@ -18,12 +18,8 @@ pub struct DeployArgs {
     /// authenticated with it) [default: $WARDEN_KEY_FILE, else DATA_DIR/warden/store.key]
     #[arg(long = "key-file", value_name = "PATH")]
     key_file: Option<PathBuf>,
-    /// Compiled-component cache directory (for the check)
-    #[arg(long = "cache-dir", value_name = "DIR", env = "WARDEN_CACHE_DIR")]
-    cache_dir: Option<PathBuf>,
-    /// Neither read nor write the compile cache
-    #[arg(long = "no-cache")]
-    no_cache: bool,
+    #[command(flatten)]
+    cache: CacheFlags,
     /// The serve manifest (Warden.toml with `[[app]]` tables)
     #[arg(value_name = "MANIFEST")]
     manifest: PathBuf,
@@ -72,7 +68,7 @@ pub(crate) fn connect(target: &EtcdTarget) -> Result<EtcdClient, Failure> {
 pub fn run(args: DeployArgs) -> Result<u8, Failure> {
     let target = cluster(args.store, "warden deploy")?;
     let key = deploy_key(&args.key_file)?;
-    let cache = cache_mode(args.no_cache, &args.cache_dir);
+    let cache = args.cache.mode();
     // The check loads every app as a node would; its sealed mounts open
     // namespaces in a scratch store (the nodes' store is theirs).
     let scratch = tempfile::tempdir()

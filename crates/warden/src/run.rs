@@ -34,12 +34,8 @@ pub struct RunArgs {
     /// Trace every syscall to stderr, or to FILE
     #[arg(long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "-")]
     trace: Option<String>,
-    /// Compiled-module cache directory
-    #[arg(long = "cache-dir", value_name = "DIR", env = "WARDEN_CACHE_DIR")]
-    cache_dir: Option<PathBuf>,
-    /// Neither read nor write the compile cache
-    #[arg(long = "no-cache")]
-    no_cache: bool,
+    #[command(flatten)]
+    cache: CacheFlags,
     /// Accept a module precompiled by `warden compile` (trusted native code)
     #[arg(long = "allow-precompiled")]
     allow_precompiled: bool,
@@ -89,16 +85,32 @@ pub(crate) fn kernel_failure(e: KernelError) -> Failure {
     }
 }
 
-pub(crate) fn cache_mode(no_cache: bool, cache_dir: &Option<PathBuf>) -> CacheMode {
-    if no_cache {
-        return CacheMode::Off;
-    }
-    match cache_dir {
-        Some(dir) => CacheMode::Dir(dir.clone()),
-        None => match dirs::cache_dir() {
-            Some(dir) => CacheMode::Dir(dir.join("warden")),
-            None => CacheMode::Off,
-        },
+/// Where compiled code is cached: the flags of every command that loads
+/// code (`run`, `bundle`, `serve`, `deploy`).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct CacheFlags {
+    /// Compile cache directory [default: CACHE_DIR/warden]
+    #[arg(long = "cache-dir", value_name = "DIR", env = "WARDEN_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Neither read nor write the compile cache
+    #[arg(long = "no-cache")]
+    no_cache: bool,
+}
+
+impl CacheFlags {
+    /// The cache these flags select: off, the given directory, or the
+    /// user's cache directory.
+    pub(crate) fn mode(&self) -> CacheMode {
+        if self.no_cache {
+            return CacheMode::Off;
+        }
+        match &self.cache_dir {
+            Some(dir) => CacheMode::Dir(dir.clone()),
+            None => match dirs::cache_dir() {
+                Some(dir) => CacheMode::Dir(dir.join("warden")),
+                None => CacheMode::Off,
+            },
+        }
     }
 }
 
@@ -235,7 +247,7 @@ fn program_name(path: &Path) -> String {
 pub fn run(args: RunArgs) -> Result<u8, Failure> {
     let workload = workload::resolve(&args.target())?;
     let policy = &workload.policy;
-    let cache = cache_mode(args.no_cache, &args.cache_dir);
+    let cache = args.cache.mode();
     let files = StoreFiles::of(&args.store, &args.key_file);
     state::check_run_mounts(&policy.mounts, || files.state(&cache))?;
     let module_path = &workload.path;

@@ -2,7 +2,7 @@
 //! serve`.
 
 use crate::flags::PolicyFlags;
-use crate::run::{cache_mode, StoreFiles};
+use crate::run::{CacheFlags, StoreFiles};
 use crate::{state, Failure};
 use clap::Args;
 use std::net::SocketAddr;
@@ -45,12 +45,8 @@ pub struct ServeArgs {
     /// The sealed store's root key file [default: $WARDEN_KEY_FILE, else DATA_DIR/warden/store.key]
     #[arg(long = "key-file", value_name = "PATH")]
     key_file: Option<PathBuf>,
-    /// Compiled-component cache directory
-    #[arg(long = "cache-dir", value_name = "DIR", env = "WARDEN_CACHE_DIR")]
-    cache_dir: Option<PathBuf>,
-    /// Neither read nor write the compile cache
-    #[arg(long = "no-cache")]
-    no_cache: bool,
+    #[command(flatten)]
+    cache: CacheFlags,
     /// Redeploy only on SIGHUP, not when a file changes
     #[arg(long = "no-watch")]
     no_watch: bool,
@@ -125,7 +121,7 @@ fn is_code(path: &Path) -> Result<bool, Failure> {
 }
 
 pub fn run(args: ServeArgs) -> Result<u8, Failure> {
-    let cache = cache_mode(args.no_cache, &args.cache_dir);
+    let cache = args.cache.mode();
     let (source, settings, fuel) = if let Some(source) = published(&args, &cache)? {
         // Any app of a later deployment may have a fuel limit.
         (source, Default::default(), true)
