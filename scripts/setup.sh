@@ -36,7 +36,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 installed=$(rustup target list --installed)
-for target in wasm32-wasip1 wasm32-wasip2; do
+for target in wasm32-wasip1 wasm32-wasip1-threads wasm32-wasip2; do
   if ! grep -qx "$target" <<<"$installed"; then
     echo "setup: adding rust target $target"
     rustup target add "$target"
