@@ -59,8 +59,7 @@ pub fn base(engine: &Engine) -> wasmtime::Result<Linker<Host>> {
     add_wasi_p3(&mut linker)?;
     // Outbound HTTP is linked always; the hooks refuse every origin the
     // policy does not list.
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
+    crate::http::add_to_linker(&mut linker)?;
     Ok(linker)
 }
 

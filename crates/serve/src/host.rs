@@ -88,8 +88,7 @@ pub fn base_linker(engine: &Engine) -> wasmtime::Result<Linker<AppHost>> {
     let mut l = Linker::<AppHost>::new(engine);
     linker::add_wasi_p2_without_sockets(&mut l)?;
     linker::add_wasi_p3_without_sockets(&mut l)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut l)?;
-    wasmtime_wasi_http::p3::add_to_linker(&mut l)?;
+    warden_components::http::add_to_linker(&mut l)?;
     warden_keyvalue::add_to_linker(&mut l)?;
     crate::logging::add_to_linker(&mut l, |h| &mut h.log)?;
     wasmtime_wasi_config::add_to_linker(&mut l, |h| WasiConfig::from(&*h.config))?;

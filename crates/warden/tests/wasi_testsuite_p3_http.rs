@@ -20,13 +20,11 @@ use std::time::Duration;
 use support::*;
 
 /// Tests warden fails; each must still not crash or hang it.
-/// `http-client-path-none` fails with wasmtime 49 too. `http-client-sent`
-/// passes with wasmtime 49's CLI but not with wasmtime-wasi-http 48, which
-/// warden embeds (the newest rustc 1.95 builds): its WASI 0.3 client takes
-/// a request body whose transmission result was never sent as transmitted
-/// (`p3/body.rs`, "oneshot sender dropped, treat as success"). warden
-/// passes `http-service-uri`, which wasmtime 49 fails.
-const KNOWN_FAILING: &[&str] = &["http-client-path-none", "http-client-sent"];
+/// `http-client-path-none` fails with wasmtime 49 too. warden passes
+/// `http-service-uri`, which wasmtime 49 fails, and `http-client-sent`,
+/// which wasmtime-wasi-http 48 alone would fail (see
+/// `warden_components::http`'s `p3_send`).
+const KNOWN_FAILING: &[&str] = &["http-client-path-none"];
 
 fn p3_dir() -> PathBuf {
     support::wasi_suite::suite_root().join("rust/testsuite/wasm32-wasip3")

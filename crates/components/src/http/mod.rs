@@ -2,11 +2,13 @@
 //! lists; every other request fails with `HTTP-request-denied` before any
 //! connection is made.
 
+mod p3_send;
+
 use std::future::Future;
 use std::sync::Arc;
 use warden_kernel::note::{Denial, DenialNotes};
 use warden_policy::HttpOrigin;
-use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks, WasiHttpView};
 
 /// The hooks wasmtime-wasi-http calls to send a request.
 pub struct AllowListHooks {
@@ -64,4 +66,15 @@ impl WasiHttpHooks for AllowListHooks {
         let default = wasmtime_wasi_http::default_hooks();
         default.send_request(request, options, fut)
     }
+}
+
+/// Outbound `wasi:http` 0.2 and 0.3 (the `client` and `types` interfaces),
+/// with 0.3's `client.send` reporting an untransmitted request as such
+/// ([`p3_send`]).
+pub fn add_to_linker<T: WasiHttpView + 'static>(
+    linker: &mut wasmtime::component::Linker<T>,
+) -> wasmtime::Result<()> {
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
+    wasmtime_wasi_http::p3::add_to_linker(linker)?;
+    p3_send::add_to_linker(linker)
 }
