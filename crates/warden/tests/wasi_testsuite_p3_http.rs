@@ -19,12 +19,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::*;
 
-/// Tests warden fails; each must still not crash or hang it.
-/// `http-client-path-none` fails with wasmtime 49 too. warden passes
-/// `http-service-uri`, which wasmtime 49 fails, and `http-client-sent`,
-/// which wasmtime-wasi-http 48 alone would fail (see
-/// `warden_components::http`'s `p3_send`).
-const KNOWN_FAILING: &[&str] = &["http-client-path-none"];
+/// Tests warden fails; each must still not crash or hang it. None: warden
+/// passes `http-service-uri` and `http-client-path-none`, which wasmtime
+/// 49 fails, and `http-client-sent`, which wasmtime-wasi-http 48 alone
+/// would fail (see `warden_components::http`'s `p3_send`).
+const KNOWN_FAILING: &[&str] = &[];
 
 fn p3_dir() -> PathBuf {
     support::wasi_suite::suite_root().join("rust/testsuite/wasm32-wasip3")

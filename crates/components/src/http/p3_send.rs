@@ -1,5 +1,6 @@
 //! `wasi:http/client.send` (0.3) around wasmtime-wasi-http's own, so that
-//! a request that never went out is reported as not transmitted.
+//! a request that never went out is reported as not transmitted, and a
+//! request without a path goes out for `/`.
 //!
 //! wasmtime-wasi-http 48 (the newest that rustc 1.95 builds: 49 needs
 //! 1.96) resolves the transmission future a guest gets from
@@ -51,11 +52,16 @@ impl<T: WasiHttpView + 'static> client::HostWithStore<T> for Sender {
         };
         let getter = store.getter();
         let copied = store.with(|mut access| -> HttpResult<_> {
-            let req = access
+            let mut req = access
                 .get()
                 .table
                 .delete(req)
                 .map_err(TrappableError::trap)?;
+            // No path: `/`, as RFC 9112 (3.2.1) says a client must send an
+            // empty path (the crate would refuse the URI as invalid).
+            if req.path_with_query.is_none() {
+                req.path_with_query = Some(http::uri::PathAndQuery::from_static("/"));
+            }
             let (mut http_req, options) =
                 req.into_http_with_getter(&mut access, transmitted, getter)?;
             let view = access.get();
