@@ -69,8 +69,8 @@ impl WasiHttpHooks for AllowListHooks {
 }
 
 /// Outbound `wasi:http` 0.2 and 0.3 (the `client` and `types` interfaces),
-/// with 0.3's `client.send` reporting an untransmitted request as such
-/// ([`p3_send`]).
+/// with 0.3's `client.send` reporting an untransmitted request as such and
+/// sending a request without a path for `/` ([`p3_send`]).
 pub fn add_to_linker<T: WasiHttpView + 'static>(
     linker: &mut wasmtime::component::Linker<T>,
 ) -> wasmtime::Result<()> {
