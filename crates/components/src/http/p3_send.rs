@@ -6,8 +6,8 @@
 //! 1.96) resolves the transmission future a guest gets from
 //! `request.new` as a success when `send` fails before anything is on the
 //! wire (name resolution, connection, an origin the policy refuses);
-//! wasmtime 49 fixed this in its `send`
-//! (the test suite's `http-client-sent`). Everything else about sending
+//! wasmtime 49 fixed this in its `send` (the test suite's
+//! `http-client-sent`). Everything else about sending
 //! (the body, trailers, headers, error codes, the connection's task) stays
 //! the crate's: this `send` hands the crate's `send` a request made from
 //! the guest's (the same body stream, whose transmission future this
@@ -58,7 +58,7 @@ impl<T: WasiHttpView + 'static> client::HostWithStore<T> for Sender {
                 .delete(req)
                 .map_err(TrappableError::trap)?;
             // No path: `/`, as RFC 9112 (3.2.1) says a client must send an
-            // empty path (the crate would refuse the URI as invalid).
+            // empty path (wasmtime-wasi-http 48 fails such a request).
             if req.path_with_query.is_none() {
                 req.path_with_query = Some(http::uri::PathAndQuery::from_static("/"));
             }
